@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "IOMMUKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "GuestMemory", targets: ["GuestMemory"]),
+        .library(name: "VTd", targets: ["VTd"]),
+        .library(name: "HostIOMMU", targets: ["HostIOMMU"]),
+        .library(name: "Devices", targets: ["Devices"]),
+        .library(name: "QTestProtocol", targets: ["QTestProtocol"]),
+        .library(name: "QTestServer", targets: ["QTestServer"]),
+        .library(name: "Scenarios", targets: ["Scenarios"]),
+        .library(name: "IOMMUKitCLI", targets: ["IOMMUKitCLI"]),
+        .executable(name: "iommukit", targets: ["iommukit"]),
+        .executable(name: "iommukit-qemu", targets: ["iommukit-qemu"]),
+        .executable(name: "iommukit-bench", targets: ["iommukit-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer.git", from: "1.6.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+    ],
+    targets: [
+        .target(name: "GuestMemory", swiftSettings: strict),
+        .target(name: "VTd", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "HostIOMMU", dependencies: ["VTd"], swiftSettings: strict),
+        .target(name: "Devices", dependencies: ["GuestMemory", "VTd"], swiftSettings: strict),
+        .target(name: "QTestProtocol", dependencies: ["Devices"], swiftSettings: strict),
+        .target(
+            name: "QTestServer",
+            dependencies: [
+                "QTestProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "Scenarios", dependencies: ["Devices"], swiftSettings: strict),
+        .target(
+            name: "IOMMUKitCLI",
+            dependencies: [
+                "GuestMemory", "VTd", "HostIOMMU", "Devices", "QTestProtocol", "QTestServer", "Scenarios",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "iommukit", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
+        .executableTarget(name: "iommukit-qemu", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
+        .executableTarget(
+            name: "iommukit-bench",
+            dependencies: [
+                "VTd", "Devices", "Scenarios", "QTestProtocol",
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .testTarget(
+            name: "VTdTests",
+            dependencies: ["VTd", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "VTd"], swiftSettings: strict),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "VTd", "GuestMemory"], swiftSettings: strict),
+        .testTarget(name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices"], swiftSettings: strict),
+        .testTarget(name: "QTestServerTests", dependencies: ["QTestServer", "QTestProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "ScenariosTests",
+            dependencies: ["Scenarios", "Devices", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// The Devices module. See ARCHITECTURE.md for what belongs here.

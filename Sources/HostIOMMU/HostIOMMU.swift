@@ -1,0 +1,1 @@
+// The HostIOMMU module. See ARCHITECTURE.md for what belongs here.

@@ -1,0 +1,1 @@
+// The QTestProtocol module. See ARCHITECTURE.md for what belongs here.

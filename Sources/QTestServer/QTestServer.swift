@@ -1,0 +1,1 @@
+// The QTestServer module. See ARCHITECTURE.md for what belongs here.

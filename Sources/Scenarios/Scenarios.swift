@@ -1,0 +1,1 @@
+// The Scenarios module. See ARCHITECTURE.md for what belongs here.

@@ -1,0 +1,1 @@
+print("iommukit-bench: see BENCHMARKS.md")

@@ -1,0 +1,3 @@
+import IOMMUKitCLI
+
+QEMUCompatibleEntry.main()

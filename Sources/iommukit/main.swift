@@ -1,0 +1,3 @@
+import IOMMUKitCLI
+
+IOMMUKitCommand.main()
