@@ -7,6 +7,7 @@ public struct IOMMUKitCommand: ParsableCommand {
         abstract: "Intel VT-d DMA-remapping model: scenarios, qtest server, decoders and compatibility checks.",
         subcommands: [
             RunCommand.self,
+            ExplainCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )
