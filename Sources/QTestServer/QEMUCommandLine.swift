@@ -708,7 +708,9 @@ private struct Parser {
             } catch {
                 throw QEMUCommandLineError("-device \(Self.deviceText(request)): \(error.message)")
             }
-            if let problem = configuration.validate().first {
+            // A property the machine's QEMU release does not have is what QEMU reports first.
+            let problems = configuration.validate()
+            if let problem = problems.first(where: { $0.hasSuffix("not found") }) ?? problems.first {
                 throw QEMUCommandLineError("-device \(Self.deviceText(request)): \(problem)")
             }
             result.iommu = configuration

@@ -171,4 +171,7 @@ public indirect enum QMPValue: Sendable, Hashable {
 public struct QMPParseFailure: Error, Sendable, Hashable {
     /// The error description.
     public let description: String
+
+    /// Creates a failure.
+    public init(description: String) { self.description = description }
 }
