@@ -37,6 +37,12 @@ public enum QTestReply: Sendable, Hashable {
         .fail("Unknown command '\(word)'")
     }
 
+    /// `FAIL line too long (more than N bytes)`: the answer to
+    /// ``QTestLineDecoder/Item/lineTooLong(byteCount:)`` (IOMMUKit's own wording; QEMU has no limit).
+    public static func lineTooLong(limit: Int) -> QTestReply {
+        .fail("line too long (more than \(limit) bytes)")
+    }
+
     /// `ERR invalid argument size` (a `write`/`b64write` data word shorter than three characters).
     public static let invalidArgumentSize = QTestReply.err("invalid argument size")
     /// `ERR too many arguments` (more than one word after a memory command's arguments).
@@ -63,6 +69,19 @@ public enum QTestReply: Sendable, Hashable {
     /// `FAIL Interception of named in-GPIOs not yet supported`.
     public static let namedInGPIOInterceptUnsupported = QTestReply.fail(
         "Interception of named in-GPIOs not yet supported")
+
+    /// The answer to a memory command once its transaction has run.
+    ///
+    /// Plain commands (`attrs.unspecified`) answer `success` whatever the transaction result, as
+    /// upstream QEMU does (reads of nothing give 0 or all ones, writes are dropped) — unmodified
+    /// libqtest aborts on anything but `OK`. A command that carried an attrs word answers
+    /// `ERR memory access failed 0x<result>` when the transaction failed (reference §3.5).
+    public static func memoryAccess(
+        _ result: MemTxResult, attrs: MemTxAttrs, success: @autoclosure () -> QTestReply
+    ) -> QTestReply {
+        if result.isOK || attrs.unspecified { return success() }
+        return .memoryAccessFailed(result)
+    }
 
     /// Whether the first word is `OK` (libqtest asserts this for every non-IRQ reply).
     public var isOK: Bool {

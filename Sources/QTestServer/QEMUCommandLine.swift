@@ -1,3 +1,4 @@
+import QTestProtocol
 import VTd
 
 /// A command line IOMMUKit cannot honour; ``message`` is worded like QEMU's (`-foo: invalid option`)
@@ -731,5 +732,19 @@ extension String {
             if character == "," { out.append(",") }
         }
         return out
+    }
+}
+
+extension QEMUCommandLine {
+    /// The qtest parser options a server started with this command line should use.
+    ///
+    /// - Parameter flavour: the QEMU release the binary pretends to be. A QEMU 7.2 binary has no
+    ///   attrs extension and no IRQ intercept names; the clock commands exist only while the
+    ///   qtest accelerator is active (``isQTestAcceleratorActive``).
+    public func qtestParserOptions(flavour: QEMUCompatibility = .upstream) -> QTestParser.Options {
+        var options = flavour == .qemu72 ? QTestParser.Options.qemu72 : QTestParser.Options()
+        options.architecture = .x86_64
+        options.clockCommands = isQTestAcceleratorActive
+        return options
     }
 }

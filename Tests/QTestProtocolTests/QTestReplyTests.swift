@@ -45,6 +45,7 @@ import Testing
     @Test func namedErrorReplies() {
         #expect(QTestReply.unknownCommand("READL").text == "FAIL Unknown command 'READL'")
         #expect(QTestReply.invalidArgumentSize.text == "ERR invalid argument size")
+        #expect(QTestReply.lineTooLong(limit: 16).text == "FAIL line too long (more than 16 bytes)")
         #expect(QTestReply.tooManyArguments.text == "ERR too many arguments")
         #expect(QTestReply.invalidAttrsArgument.text == "ERR invalid attrs argument")
         #expect(QTestReply.spaceIsARMSpecific.text == "ERR space=<...> is ARM-specific")
@@ -56,6 +57,14 @@ import Testing
         #expect(QTestReply.irqInterceptAlreadyEnabled.text == "FAIL IRQ intercept already enabled")
         #expect(QTestReply.noInterceptsInstalled.text == "FAIL No intercepts installed")
         #expect(QTestReply.namedInGPIOInterceptUnsupported.text == "FAIL Interception of named in-GPIOs not yet supported")
+    }
+
+    @Test func memoryAccessRepliesFollowTheAttrsRule() {
+        #expect(QTestReply.memoryAccess(.ok, attrs: .unspecified, success: .memoryValue(1)) == .memoryValue(1))
+        #expect(QTestReply.memoryAccess(.decodeError, attrs: .unspecified, success: .ok) == .ok)
+        #expect(QTestReply.memoryAccess(.ok, attrs: secureAttrs, success: .hexData([1])) == .hexData([1]))
+        #expect(QTestReply.memoryAccess(.decodeError, attrs: secureAttrs, success: .ok).text == "ERR memory access failed 0x2")
+        #expect(QTestReply.memoryAccess(.accessError, attrs: MemTxAttrs(), success: .ok).text == "ERR memory access failed 0x4")
     }
 
     @Test func classification() {

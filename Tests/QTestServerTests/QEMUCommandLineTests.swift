@@ -1,3 +1,4 @@
+import QTestProtocol
 import QTestServer
 import Testing
 import VTd
@@ -391,5 +392,28 @@ import VTd
 
     @Test func errorDescription() {
         #expect(QEMUCommandLineError("x: y").description == "x: y")
+    }
+}
+
+@Suite struct QTestParserOptionsFromCommandLineTests {
+    @Test func upstreamWithQTestAccelerator() throws {
+        let options = try parseCommandLine("-machine q35 -accel qtest").qtestParserOptions()
+        #expect(options.attrsExtension)
+        #expect(options.clockCommands)
+        #expect(options.namedIRQIntercept)
+        #expect(options.architecture == .x86_64)
+    }
+
+    @Test func tcgFirstHasNoClockCommands() throws {
+        let options = try parseCommandLine("-machine q35,smm=on -accel tcg -accel qtest").qtestParserOptions()
+        #expect(!options.clockCommands)
+        #expect(options.attrsExtension)
+    }
+
+    @Test func qemu72Binary() throws {
+        let options = try parseCommandLine("-machine q35 -accel qtest", flavour: .qemu72).qtestParserOptions(flavour: .qemu72)
+        #expect(!options.attrsExtension)
+        #expect(!options.namedIRQIntercept)
+        #expect(options.clockCommands)
     }
 }
