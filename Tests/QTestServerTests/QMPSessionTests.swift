@@ -223,6 +223,26 @@ private func json(_ text: String) throws -> [String: Any] {
         }
     }
 
+    @Test func deeplyNestedInputIsAnErrorNotACrash() {
+        var session = negotiated()
+        let deep = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
+        #expect(send(deep, to: &session) == [#"{"error": {"class": "GenericError", "desc": "JSON parse error, invalid JSON text"}}"#])
+        let deepObject = "{\"execute\": \"query-kvm\", \"id\": " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "}"
+        #expect(send(deepObject, to: &session).count == 1)
+    }
+
+    @Test func libqtestProbeSequence() throws {
+        // qtest_has_machine("q35"): a `-machine none` instance, handshake, query-machines, then SIGTERM.
+        let line = try QEMUCommandLine.parse(argv("-qtest unix:/tmp/q.sock -machine none -accel qtest"))
+        var session = QMPSession(commandLine: line)
+        #expect(session.greeting().hasPrefix(#"{"QMP": "#))
+        #expect(send("{\"execute\": \"qmp_capabilities\"}\n", to: &session) == [#"{"return": {}}"#])
+        let machines = try #require(send("{\"execute\": \"query-machines\"}\n", to: &session).first)
+        let list = try #require(try json(machines)["return"] as? [[String: Any]])
+        #expect(list.contains { $0["name"] as? String == "q35" || $0["alias"] as? String == "q35" })
+        #expect(list.contains { $0["name"] as? String == "none" })
+    }
+
     @Test func twoMessagesOnOneLine() {
         var session = QMPSession()
         #expect(send(#"{"execute": "qmp_capabilities"}{"execute": "query-kvm"}"#, to: &session).count == 2)
