@@ -78,12 +78,7 @@ let package = Package(
             name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
-            dependencies: [
-                "QTestServer", "QTestProtocol", "Devices",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["QTestServer", "QTestProtocol", "Devices", "VTd"],
             swiftSettings: strict),
         .testTarget(
             name: "ScenariosTests",

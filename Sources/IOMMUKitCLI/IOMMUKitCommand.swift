@@ -8,6 +8,7 @@ public struct IOMMUKitCommand: ParsableCommand {
         subcommands: [
             RunCommand.self,
             ExplainCommand.self,
+            ServeCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )
