@@ -120,6 +120,7 @@ public struct ServeCommand: ParsableCommand {
     }
 
     public func run() throws {
+        let latch = TerminationLatch.install()
         let (address, configuration, warnings) = try setup()
         for warning in warnings { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -128,7 +129,6 @@ public struct ServeCommand: ParsableCommand {
             handler.logLevel = level
             return handler
         }
-        let latch = TerminationLatch.install()
         let server = try QTestServer.start(at: address, configuration: configuration, logger: Logger(label: "iommukit.serve"))
         latch.onTermination { server.close() }
         FileHandle.standardOutput.write(Data("iommukit: serving qtest on \(server.address)\n".utf8))

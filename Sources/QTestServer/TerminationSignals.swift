@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -12,33 +12,64 @@ import Darwin
 /// Turns SIGTERM, SIGINT and SIGHUP into a callback instead of death by signal, so a server can
 /// close its sockets and exit with status 0 (what libqtest's `qtest_quit` checks). SIGPIPE is
 /// ignored (a peer that vanished is seen as a closed connection).
+///
+/// The handlers are installed synchronously with `signal(2)` (no window in which a signal is
+/// lost, even on a loaded machine): the handler writes the signal number to a pipe (the only
+/// thing it does, async-signal-safe) and a dedicated thread reads it and calls the callbacks.
 public enum TerminationSignals {
     /// The signals handled.
     public static let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP]
 
-    /// Keeps a signal source alive. The sources are configured and resumed before they are
-    /// stored and never touched again, so sharing the reference is safe.
-    private struct Retained: @unchecked Sendable {
-        let source: any DispatchSourceSignal
-    }
+    private static let callbacks = NIOLockedValueBox<[@Sendable (Int32) -> Void]>([])
+    private static let installed = NIOLockedValueBox(false)
 
-    private static let sources = NIOLockedValueBox<[Retained]>([])
-
-    /// Installs `handler`, called on a private queue with the signal number each time one of
-    /// ``handled`` arrives. Call it once, early; later calls add handlers.
+    /// Installs `handler`, called on a private thread with the signal number each time one of
+    /// ``handled`` arrives. Later calls add handlers.
     public static func install(_ handler: @escaping @Sendable (Int32) -> Void) {
-        let queue = DispatchQueue(label: "iommukit.signals")
-        var created: [Retained] = []
-        signal(SIGPIPE, SIG_IGN)
-        for number in handled {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { handler(number) }
-            source.resume()
-            created.append(Retained(source: source))
+        callbacks.withLockedValue { $0.append(handler) }
+        installed.withLockedValue { done in
+            guard !done else { return }
+            var ends: [Int32] = [-1, -1]
+            guard pipe(&ends) == 0 else { return }
+            _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
+            signalPipeWriteEnd = ends[1]
+            let readEnd = ends[0]
+            let thread = Thread {
+                var byte: UInt8 = 0
+                while true {
+                    let count = read(readEnd, &byte, 1)
+                    if count < 0, errno == EINTR { continue }
+                    guard count == 1 else { return }
+                    let number = Int32(byte)
+                    for callback in callbacks.withLockedValue({ $0 }) { callback(number) }
+                }
+            }
+            thread.name = "iommukit-signals"
+            thread.start()
+            _ = signal(SIGPIPE, SIG_IGN)
+            for number in handled { _ = signal(number, forwardSignal) }
+            // A parent may have started us with these blocked (the mask is inherited across
+            // exec); unblock them on this thread, which threads started later inherit.
+            var set = sigset_t()
+            sigemptyset(&set)
+            for number in handled { sigaddset(&set, number) }
+            _ = pthread_sigmask(SIG_UNBLOCK, &set, nil)
+            done = true
         }
-        sources.withLockedValue { $0.append(contentsOf: created) }
     }
+}
+
+/// The write end of the signal pipe; set once before any handler is installed.
+nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
+
+/// The signal handler: forwards the number through the pipe (async-signal-safe).
+private func forwardSignal(_ number: Int32) {
+    let savedErrno = errno
+    var byte = UInt8(truncatingIfNeeded: number)
+    _ = write(signalPipeWriteEnd, &byte, 1)
+    errno = savedErrno
 }
 
 /// Remembers a termination signal until there is something to stop: install it first thing,
