@@ -13,6 +13,8 @@ import Musl
 import Darwin
 #endif
 
+private func closeDescriptor(_ fd: Int32) -> Int32 { close(fd) }
+
 /// Where a ``QTestServer`` listens.
 public enum QTestListenAddress: Sendable, Hashable, CustomStringConvertible {
     /// A unix-domain socket at this path (created with mode 0600).
@@ -164,6 +166,10 @@ public final class QTestServer: Sendable {
         do {
             switch address {
             case .unix(let path):
+                if Self.isLive(unixSocket: path) {
+                    try? group.syncShutdownGracefully()
+                    throw QTestServerError("cannot listen on \(address): another server is listening there")
+                }
                 let oldMask = umask(0o177)
                 defer { umask(oldMask) }
                 channel = try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
@@ -172,12 +178,40 @@ public final class QTestServer: Sendable {
                 channel = try bootstrap.bind(host: host, port: port).wait()
                 bound = .tcp(host: host, port: channel.localAddress?.port ?? port)
             }
+        } catch let error as QTestServerError {
+            throw error
         } catch {
             try? group.syncShutdownGracefully()
             throw QTestServerError("cannot listen on \(address): \(error)")
         }
         logger.info("listening", metadata: ["address": "\(bound)", "shared": "\(shared)"])
         return QTestServer(address: bound, channel: channel, group: group, accepted: accepted)
+    }
+
+    /// Whether something accepts connections on the unix socket at `path` (a stale socket file
+    /// left by a dead server does not).
+    static func isLive(unixSocket path: String) -> Bool {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        #if canImport(Darwin)
+        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+        #else
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #endif
+        guard fd >= 0 else { return false }
+        defer { _ = closeDescriptor(fd) }
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
     }
 
     /// Stops accepting connections; ``wait()`` then returns. Safe from any thread (a signal

@@ -214,3 +214,27 @@ extension QTestServer {
         #expect(parsed == ["I OPENED", "R endianness", "S OK little", "R bogus", "S FAIL Unknown command 'bogus'", "I CLOSED"])
     }
 }
+
+@Suite struct QTestServerSocketFileTests {
+    @Test func aLiveSocketIsNotTakenOver() throws {
+        try withServer { server in
+            guard case .unix(let path) = server.address else { return }
+            #expect {
+                try QTestServer.start(at: .unix(path: path), configuration: QTestServerConfiguration(threads: 1))
+            } throws: { error in
+                (error as? QTestServerError)?.message.contains("another server is listening there") == true
+            }
+            let client = try server.connect()
+            #expect(try client.ask("endianness") == "OK little", "the first server still serves")
+        }
+    }
+
+    @Test func aStaleSocketFileIsReplaced() throws {
+        let path = temporarySocketPath("stale")
+        try makeStaleUnixSocket(path: path)
+        #expect(access(path, F_OK) == 0)
+        let server = try QTestServer.start(at: .unix(path: path), configuration: QTestServerConfiguration(threads: 1))
+        defer { try? server.stop() }
+        #expect(try server.connect().ask("endianness") == "OK little")
+    }
+}

@@ -212,6 +212,15 @@ final class UnixListener {
     }
 }
 
+/// Leaves a socket file at `path` that nobody listens on (what a crashed server leaves).
+func makeStaleUnixSocket(path: String) throws {
+    _ = unlink(path)
+    let fd = try streamSocket(AF_UNIX)
+    defer { _ = sysClose(fd) }
+    let bound = try withUnixAddress(path) { bind(fd, $0, $1) }
+    guard bound == 0 else { throw SocketTestError("bind \(path): \(errnoText())") }
+}
+
 /// A unique short socket path in /tmp (unix socket paths are limited to 107 bytes).
 func temporarySocketPath(_ tag: String) -> String {
     "/tmp/iqt-\(getpid())-\(tag)-\(UInt32.random(in: 0...UInt32.max)).sock"
