@@ -150,10 +150,17 @@ public final class AddressSpace: MemoryBus {
                 }
                 if !ok { result.formUnion(.decodeError) }
             case .mmio(let handler):
-                for i in 0..<chunk {
-                    let (v, r) = handler.mmioRead(offset: offset + UInt64(i), size: 1, attrs: attrs)
-                    out[done + i] = UInt8(truncatingIfNeeded: v)
+                if [1, 2, 4, 8].contains(chunk) {
+                    // One device access of the natural size, as the memory core issues it.
+                    let (v, r) = handler.mmioRead(offset: offset, size: chunk, attrs: attrs)
+                    for i in 0..<chunk { out[done + i] = UInt8(truncatingIfNeeded: v >> UInt64(8 * i)) }
                     result.formUnion(r)
+                } else {
+                    for i in 0..<chunk {
+                        let (v, r) = handler.mmioRead(offset: offset + UInt64(i), size: 1, attrs: attrs)
+                        out[done + i] = UInt8(truncatingIfNeeded: v)
+                        result.formUnion(r)
+                    }
                 }
             }
             done += chunk
@@ -180,8 +187,14 @@ public final class AddressSpace: MemoryBus {
                 }
                 if !ok { result.formUnion(.accessError) }
             case .mmio(let handler):
-                for i in 0..<chunk {
-                    result.formUnion(handler.mmioWrite(offset: offset + UInt64(i), size: 1, value: UInt64(bytes[done + i]), attrs: attrs))
+                if [1, 2, 4, 8].contains(chunk) {
+                    var v: UInt64 = 0
+                    for i in 0..<chunk { v |= UInt64(bytes[done + i]) << UInt64(8 * i) }
+                    result.formUnion(handler.mmioWrite(offset: offset, size: chunk, value: v, attrs: attrs))
+                } else {
+                    for i in 0..<chunk {
+                        result.formUnion(handler.mmioWrite(offset: offset + UInt64(i), size: 1, value: UInt64(bytes[done + i]), attrs: attrs))
+                    }
                 }
             }
             done += chunk

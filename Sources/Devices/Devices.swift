@@ -1,1 +1,0 @@
-// The Devices module. See ARCHITECTURE.md for what belongs here.

@@ -1,0 +1,134 @@
+import GuestMemory
+import VTd
+
+/// QEMU's `edu` teaching device (PCI 1234:11e8): identification, liveness check, factorial,
+/// interrupt status, and a DMA engine whose transfers complete on a 100 ms virtual-clock timer.
+public final class EduDevice: PCIFunction {
+    public let identity = PCIIdentity(vendorID: 0x1234, deviceID: 0x11E8, revision: 0x10, classCode: 0x00_FF00)
+    public let bars: [BARDescription?] = [BARDescription(size: 1 << 20)]
+
+    /// Device-side DMA buffer window.
+    public static let bufferStart: UInt64 = 0x40000
+    public static let bufferSize: UInt64 = 4096
+    /// DMA command bits.
+    public static let commandRun: UInt64 = 0x1
+    public static let commandToPCI: UInt64 = 0x2
+    public static let commandIRQ: UInt64 = 0x4
+    /// Interrupt status bits raised by the device itself.
+    public static let factorialIRQ: UInt32 = 0x1
+    public static let dmaIRQ: UInt32 = 0x100
+    /// Transfer time of one DMA on the virtual clock.
+    public static let dmaDelay: Int64 = 100_000_000
+
+    public var liveness: UInt32 = 0
+    public var factorial: UInt32 = 0
+    public var status: UInt32 = 0
+    public var interruptStatus: UInt32 = 0
+    public var dmaSource: UInt64 = 0
+    public var dmaDestination: UInt64 = 0
+    public var dmaCount: UInt64 = 0
+    public var dmaCommand: UInt64 = 0
+    /// `dma_mask` property: DMA addresses are truncated to it (QEMU's default is 28 bits).
+    public var dmaMask: UInt64 = (1 << 28) - 1
+    public private(set) var buffer = [UInt8](repeating: 0, count: Int(EduDevice.bufferSize))
+    /// INTx level.
+    public private(set) var interruptLine = false
+    public var requesterID: UInt16 = 0
+    weak var machine: Machine?
+    var timer: Int?
+
+    public init() {}
+
+    public func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64 {
+        let ones: UInt64 = size == 8 ? ~0 : (1 << UInt64(8 * size)) - 1
+        guard bar == 0 else { return ones }
+        if offset < 0x80, size != 4 { return ones }
+        if offset >= 0x80, size != 4, size != 8 { return ones }
+        let mask: UInt64 = size == 8 ? ~0 : 0xFFFF_FFFF
+        switch offset {
+        case 0x00: return 0x0100_00ED
+        case 0x04: return UInt64(liveness)
+        case 0x08: return UInt64(factorial)
+        case 0x20: return UInt64(status)
+        case 0x24: return UInt64(interruptStatus)
+        case 0x80: return dmaSource & mask
+        case 0x88: return dmaDestination & mask
+        case 0x90: return dmaCount & mask
+        case 0x98: return dmaCommand & mask
+        default: return ones
+        }
+    }
+
+    public func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {
+        guard bar == 0 else { return }
+        if offset < 0x80, size != 4 { return }
+        if offset >= 0x80, size != 4, size != 8 { return }
+        let v32 = UInt32(truncatingIfNeeded: value)
+        let v = size == 4 ? value & 0xFFFF_FFFF : value
+        switch offset {
+        case 0x04: liveness = ~v32
+        case 0x08:
+            guard status & 0x1 == 0 else { return }
+            var n = v32
+            var f: UInt32 = 1
+            while n > 1 {
+                f = f &* n
+                n -= 1
+            }
+            factorial = f
+            if status & 0x80 != 0 { raise(Self.factorialIRQ) }
+        case 0x20:
+            status = (status & ~0x80) | (v32 & 0x80)
+        case 0x60: raise(v32)
+        case 0x64: lower(v32)
+        case 0x80: if dmaCommand & Self.commandRun == 0 { dmaSource = v }
+        case 0x88: if dmaCommand & Self.commandRun == 0 { dmaDestination = v }
+        case 0x90: if dmaCommand & Self.commandRun == 0 { dmaCount = v }
+        case 0x98:
+            guard v & Self.commandRun != 0, dmaCommand & Self.commandRun == 0 else { return }
+            dmaCommand = v
+            if let machine {
+                timer = machine.addTimer(at: machine.clockNanoseconds &+ Self.dmaDelay) { [weak self] in self?.completeDMA() }
+            }
+        default: break
+        }
+    }
+
+    func raise(_ bits: UInt32) {
+        interruptStatus |= bits
+        interruptLine = interruptStatus != 0
+    }
+
+    func lower(_ bits: UInt32) {
+        interruptStatus &= ~bits
+        interruptLine = interruptStatus != 0
+    }
+
+    /// Whether `[address, address + count)` lies inside the device buffer (a transfer may end
+    /// exactly at its end; QEMU 7.2 aborts on that case, see docs/qemu-differences.md).
+    static func inBuffer(_ address: UInt64, _ count: UInt64) -> Bool {
+        let (end, overflow) = address.addingReportingOverflow(count)
+        return !overflow && address >= bufferStart && end <= bufferStart + bufferSize
+    }
+
+    /// The timer: performs the transfer, clears RUN, raises the DMA interrupt if asked.
+    func completeDMA() {
+        timer = nil
+        guard dmaCommand & Self.commandRun != 0, let machine else { return }
+        if dmaCommand & Self.commandToPCI != 0 {
+            // Device buffer → memory.
+            if Self.inBuffer(dmaSource, dmaCount) {
+                let from = Int(dmaSource - Self.bufferStart)
+                let bytes = Array(buffer[from..<(from + Int(dmaCount))])
+                _ = machine.dmaWrite(requester: requesterID, address: dmaDestination & dmaMask, bytes: bytes, attrs: .unspecified)
+            }
+        } else if Self.inBuffer(dmaDestination, dmaCount) {
+            // Memory → device buffer; a failed translation delivers zeros.
+            let (bytes, result) = machine.dmaRead(requester: requesterID, address: dmaSource & dmaMask, count: Int(dmaCount), attrs: .unspecified)
+            let to = Int(dmaDestination - Self.bufferStart)
+            for i in 0..<Int(dmaCount) { buffer[to + i] = result.isOK && i < bytes.count ? bytes[i] : 0 }
+        }
+        dmaCommand &= ~Self.commandRun
+        if dmaCommand & Self.commandIRQ != 0 { raise(Self.dmaIRQ) }
+    }
+}

@@ -1,0 +1,133 @@
+/// Hit, miss and eviction counters of one cache.
+public struct CacheCounters: Sendable, Hashable, CustomStringConvertible {
+    public var hits: UInt64 = 0
+    public var misses: UInt64 = 0
+    public var evictions: UInt64 = 0
+    public var invalidations: UInt64 = 0
+    public init() {}
+    public var description: String { "hits \(hits), misses \(misses), evictions \(evictions), invalidated \(invalidations)" }
+}
+
+/// A key a set-associative cache can place: a deterministic 64-bit hash (no per-process seed,
+/// so replacement is the same in every run).
+public protocol CacheKey: Equatable {
+    var placement: UInt64 { get }
+}
+
+@inline(__always)
+func mix(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}
+
+/// A bounded set-associative cache with least-recently-used replacement within each set,
+/// as hardware TLBs are built. Storage is allocated once; lookups and fills never allocate.
+public struct SetAssociativeCache<Key: CacheKey, Value> {
+    struct Way {
+        var key: Key?
+        var value: Value?
+        var lastUse: UInt64
+    }
+
+    public let sets: Int
+    public let ways: Int
+    var storage: [Way]
+    var clock: UInt64 = 0
+    public var counters = CacheCounters()
+
+    /// A cache of `sets` × `ways` entries; `sets` is rounded up to a power of two.
+    public init(sets: Int, ways: Int) {
+        var s = 1
+        while s < max(1, sets) { s <<= 1 }
+        self.sets = s
+        self.ways = max(1, ways)
+        storage = Array(repeating: Way(key: nil, value: nil, lastUse: 0), count: s * self.ways)
+    }
+
+    /// Total number of entries.
+    public var capacity: Int { sets * ways }
+
+    /// Number of valid entries.
+    public var count: Int { storage.reduce(0) { $0 + ($1.key == nil ? 0 : 1) } }
+
+    @inline(__always)
+    func setStart(_ key: Key) -> Int { Int(truncatingIfNeeded: mix(key.placement) & UInt64(sets - 1)) * ways }
+
+    /// Looks `key` up, counting a hit or a miss.
+    @inline(__always)
+    public mutating func lookup(_ key: Key) -> Value? {
+        let start = setStart(key)
+        clock &+= 1
+        for i in start..<(start + ways) where storage[i].key == key {
+            storage[i].lastUse = clock
+            counters.hits &+= 1
+            return storage[i].value
+        }
+        counters.misses &+= 1
+        return nil
+    }
+
+    /// Looks `key` up without touching counters or recency (used by strict-mode checks and tools).
+    public func peek(_ key: Key) -> Value? {
+        let start = setStart(key)
+        for i in start..<(start + ways) where storage[i].key == key { return storage[i].value }
+        return nil
+    }
+
+    /// Inserts or replaces `key`; when the set is full the least recently used way is evicted.
+    public mutating func insert(_ key: Key, _ value: Value) {
+        let start = setStart(key)
+        clock &+= 1
+        var victim = start
+        var oldest = UInt64.max
+        for i in start..<(start + ways) {
+            if storage[i].key == key || storage[i].key == nil {
+                victim = i
+                oldest = 0
+                break
+            }
+            if storage[i].lastUse < oldest {
+                oldest = storage[i].lastUse
+                victim = i
+            }
+        }
+        if oldest != 0 { counters.evictions &+= 1 }
+        storage[victim] = Way(key: key, value: value, lastUse: clock)
+    }
+
+    /// Removes every entry for which `predicate` is true; returns how many.
+    @discardableResult
+    public mutating func removeAll(where predicate: (Key, Value) -> Bool) -> Int {
+        var removed = 0
+        for i in storage.indices {
+            if let k = storage[i].key, let v = storage[i].value, predicate(k, v) {
+                storage[i] = Way(key: nil, value: nil, lastUse: 0)
+                removed += 1
+            }
+        }
+        counters.invalidations &+= UInt64(removed)
+        return removed
+    }
+
+    /// Removes `key` if present.
+    public mutating func remove(_ key: Key) {
+        let start = setStart(key)
+        for i in start..<(start + ways) where storage[i].key == key {
+            storage[i] = Way(key: nil, value: nil, lastUse: 0)
+            counters.invalidations &+= 1
+        }
+    }
+
+    /// All valid entries (for tools and strict-mode checks).
+    public var entries: [(Key, Value)] {
+        storage.compactMap { w in
+            guard let k = w.key, let v = w.value else { return nil }
+            return (k, v)
+        }
+    }
+}
+
+extension SetAssociativeCache: Sendable where Key: Sendable, Value: Sendable {}
+extension SetAssociativeCache.Way: Sendable where Key: Sendable, Value: Sendable {}

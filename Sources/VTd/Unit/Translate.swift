@@ -1,0 +1,278 @@
+import GuestMemory
+
+/// Translation through the caches, with fault recording and strict-mode checks.
+extension RemappingUnit {
+    /// Translates one DMA request: caches first, then the walk; a fault is recorded in the
+    /// fault recording registers (unless suppressed by FPD) and returned as data.
+    @inline(__always)
+    public mutating func translate<Bus: MemoryBus>(_ request: DMARequest, bus: Bus) -> TranslationResult {
+        var observer = NoWalkObserver()
+        return translate(request, bus: bus, observer: &observer)
+    }
+
+    /// As `translate(_:bus:)`, reporting every step to `observer`.
+    public mutating func translate<Bus: MemoryBus, Observer: WalkObserver>(
+        _ request: DMARequest, bus: Bus, observer: inout Observer
+    ) -> TranslationResult {
+        let result = translateWithoutRecording(request, bus: bus, observer: &observer)
+        if case .fault(let fault) = result { recordFault(fault) }
+        return result
+    }
+
+    mutating func translateWithoutRecording<Bus: MemoryBus, Observer: WalkObserver>(
+        _ request: DMARequest, bus: Bus, observer: inout Observer
+    ) -> TranslationResult {
+        let translator = Translator(state: translationState)
+        if let early = translator.preCheck(request) { return early }
+        let resolution = resolveCached(request, translator: translator, bus: bus, observer: &observer)
+        let context: ResolvedContext
+        let pasidTag: UInt32
+        switch resolution {
+        case .fault(let reason, let fpd):
+            return .fault(TranslationFault(reason: reason, request: request, faultProcessingDisabled: fpd))
+        case .resolved(let c, let tag):
+            context = c
+            pasidTag = tag
+        }
+        if case .passThrough = context {
+            return translator.walk(request, context: context, bus: bus, observer: &observer)
+        }
+        let did = context.domainID
+        // IOTLB.
+        if let (entry, level) = caches.lookupIOTLB(domainID: did, pasid: pasidTag, address: request.address) {
+            observer.note("IOTLB hit (DID \(did), level \(level))")
+            if configuration.strictInvalidation {
+                checkStaleIOTLB(request, entry: entry, level: level, context: context, pasidTag: pasidTag,
+                                translator: translator, bus: bus)
+            }
+            if let reason = entry.cachedFault {
+                return .fault(TranslationFault(reason: reason, request: request, faultProcessingDisabled: context.faultProcessingDisabled))
+            }
+            let needsDirty = request.access.needsWrite && !entry.dirty && entry.mode != .secondStage
+            if entry.permissions.allows(request.access), !needsDirty, !request.execute || entry.permissions.contains(.execute) {
+                let shift = UInt64(12 + 9 * (Int(level) - 1))
+                let pageSize: UInt64 = 1 << shift
+                return .translated(Translation(address: entry.outputPage | (request.address & (pageSize - 1)), pageSize: pageSize,
+                                               permissions: entry.permissions, domainID: did, mode: entry.mode))
+            }
+            // Insufficient cached rights (or a clean first-stage page being written): walk again.
+            observer.note("cached rights \(entry.permissions) do not cover the request: walking")
+        }
+        let result = translator.walk(request, context: context, bus: bus, observer: &observer)
+        switch result {
+        case .translated(let t):
+            let level: UInt8 = t.pageSize >= 1 << 30 ? 3 : (t.pageSize >= 1 << 21 ? 2 : 1)
+            let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> UInt64(12 + 9 * (Int(level) - 1)), level: level)
+            caches.iotlb.insert(key, IOTLBEntry(outputPage: t.address & ~(t.pageSize - 1), permissions: t.permissions, mode: t.mode,
+                                                dirty: request.access.needsWrite, cachedFault: nil, sourceID: request.sourceID.rawValue))
+        case .fault(let f):
+            // Caching mode: erroneous and not-present entries may be cached.
+            if capability.cm {
+                let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> 12, level: 1)
+                caches.iotlb.insert(key, IOTLBEntry(outputPage: 0, permissions: [], mode: .secondStage, dirty: false,
+                                                    cachedFault: f.reason, sourceID: request.sourceID.rawValue))
+            }
+        }
+        return result
+    }
+
+    enum CachedResolution {
+        case resolved(ResolvedContext, pasidTag: UInt32)
+        case fault(FaultReason, faultProcessingDisabled: Bool)
+    }
+
+    /// Context (and PASID) resolution through the context and PASID caches.
+    mutating func resolveCached<Bus: MemoryBus, Observer: WalkObserver>(
+        _ request: DMARequest, translator: Translator, bus: Bus, observer: inout Observer
+    ) -> CachedResolution {
+        let sid = request.sourceID
+        let ctxKey = ContextCacheKey(sourceID: sid.rawValue)
+        if translationTableMode == 0 {
+            if request.pasid != nil {
+                return .fault(.pasidRequestInLegacyMode, faultProcessingDisabled: false)
+            }
+            let resolution: ContextResolution
+            if let cached = caches.context.lookup(ctxKey) {
+                observer.note("context-cache hit (SID \(sid))")
+                if configuration.strictInvalidation { checkStaleContext(request, cached: cached, bus: bus) }
+                resolution = cached.resolution
+            } else {
+                resolution = translator.resolveContext(request, bus: bus, observer: &observer)
+                if shouldCache(resolution) {
+                    let words = readContextWords(sid, scalable: false, bus: bus)
+                    caches.context.insert(ctxKey, ContextCacheEntry(resolution: resolution, domainID: resolutionDomain(resolution),
+                                                                    rootWords: words.root, contextWords: words.context))
+                }
+            }
+            switch resolution {
+            case .resolved(let c): return .resolved(c, pasidTag: noPASID)
+            case .fault(let r, let f): return .fault(r, faultProcessingDisabled: f)
+            }
+        }
+        guard translationTableMode == 1, extendedCapability.smts else {
+            return .fault(.invalidRootTableAddress, faultProcessingDisabled: false)
+        }
+        // Scalable mode: the context entry, then the PASID entry.
+        let context: ScalableContextEntry
+        if let cached = caches.context.lookup(ctxKey) {
+            observer.note("context-cache hit (SID \(sid))")
+            if configuration.strictInvalidation { checkStaleContext(request, cached: cached, bus: bus) }
+            let w = cached.contextWords
+            context = ScalableContextEntry(qw0: w.0, qw1: w.1, qw2: w.2, qw3: w.3)
+        } else {
+            let (entry, root, fault) = translator.resolveScalableContext(request, bus: bus, observer: &observer)
+            guard let entry else { return .fault(fault ?? .scalableContextEntryReadError, faultProcessingDisabled: false) }
+            context = entry
+            if entry.present || capability.cm {
+                caches.context.insert(ctxKey, ContextCacheEntry(
+                    resolution: .fault(.scalableContextEntryNotPresent, faultProcessingDisabled: entry.fpd), domainID: 0,
+                    rootWords: root, contextWords: (entry.qw0, entry.qw1, entry.qw2, entry.qw3)))
+            }
+        }
+        let pasid = translator.effectivePASID(request, context: context)
+        let pasidKey = PASIDCacheKey(sourceID: sid.rawValue, pasid: pasid)
+        let resolution: ContextResolution
+        if let cached = caches.pasid.lookup(pasidKey) {
+            observer.note("PASID-cache hit (SID \(sid), PASID \(pasid))")
+            if configuration.strictInvalidation {
+                checkStalePASID(request, cached: cached, context: context, translator: translator, bus: bus)
+            }
+            resolution = cached.resolution
+        } else {
+            resolution = translator.resolvePASID(request, context: context, bus: bus, observer: &observer)
+            if shouldCache(resolution) {
+                caches.pasid.insert(pasidKey, PASIDCacheEntry(resolution: resolution, domainID: resolutionDomain(resolution)))
+            }
+        }
+        switch resolution {
+        case .resolved(let c): return .resolved(c, pasidTag: pasid)
+        case .fault(let r, let f): return .fault(r, faultProcessingDisabled: f)
+        }
+    }
+
+    /// Valid resolutions are cached; faults only under caching mode (CAP.CM=1), and never read errors.
+    func shouldCache(_ resolution: ContextResolution) -> Bool {
+        switch resolution {
+        case .resolved: return true
+        case .fault(let reason, _):
+            guard capability.cm else { return false }
+            switch reason {
+            case .rootEntryReadError, .contextEntryReadError, .scalableRootEntryReadError, .scalableContextEntryReadError,
+                 .pasidDirectoryEntryReadError, .pasidEntryReadError, .pasidRequestInLegacyMode, .invalidRootTableAddress:
+                return false
+            default:
+                return true
+            }
+        }
+    }
+
+    func resolutionDomain(_ resolution: ContextResolution) -> UInt16 {
+        if case .resolved(let c) = resolution { return c.domainID }
+        return 0
+    }
+
+    /// Raw root and context entry words for `sid` as memory holds them now.
+    func readContextWords<Bus: MemoryBus>(_ sid: SourceID, scalable: Bool, bus: Bus) -> (root: (UInt64, UInt64), context: (UInt64, UInt64, UInt64, UInt64)) {
+        let rootAddress = rootTableAddress &+ UInt64(sid.bus) &* 16
+        let r0 = bus.read(rootAddress, size: 8, attrs: .unspecified).value
+        let r1 = bus.read(rootAddress &+ 8, size: 8, attrs: .unspecified).value
+        if scalable {
+            let upper = sid.devfn >= 128
+            let table = (upper ? r1 : r0) & .mask(63, 12)
+            let a = table &+ UInt64(sid.devfn & 0x7F) &* 32
+            return ((r0, r1), (bus.read(a, size: 8, attrs: .unspecified).value, bus.read(a &+ 8, size: 8, attrs: .unspecified).value,
+                               bus.read(a &+ 16, size: 8, attrs: .unspecified).value, bus.read(a &+ 24, size: 8, attrs: .unspecified).value))
+        }
+        let a = (r0 & .mask(63, 12)) &+ UInt64(sid.devfn) &* 16
+        return ((r0, r1), (bus.read(a, size: 8, attrs: .unspecified).value, bus.read(a &+ 8, size: 8, attrs: .unspecified).value, 0, 0))
+    }
+
+    // MARK: Strict mode
+
+    mutating func addDiagnostic(_ d: StaleCacheDiagnostic) {
+        Self.log(&diagnostics, d)
+    }
+
+    mutating func checkStaleContext<Bus: MemoryBus>(_ request: DMARequest, cached: ContextCacheEntry, bus: Bus) {
+        let scalable = translationTableMode == 1
+        let now = readContextWords(request.sourceID, scalable: scalable, bus: bus)
+        guard now.context != cached.contextWords else { return }
+        let c = cached.contextWords, n = now.context
+        let wasPresent = c.0 & 1 == 1
+        addDiagnostic(StaleCacheDiagnostic(
+            cache: .context, sourceID: request.sourceID, pasid: request.pasid, address: request.address,
+            stale: "context \(hex(c.1, digits: 16)):\(hex(c.0, digits: 16))", current: "context \(hex(n.1, digits: 16)):\(hex(n.0, digits: 16))",
+            missingInvalidation: .contextDevice(domainID: cached.domainID, sourceID: request.sourceID, functionMask: 0),
+            notPresentToPresent: !wasPresent && n.0 & 1 == 1))
+    }
+
+    mutating func checkStalePASID<Bus: MemoryBus>(_ request: DMARequest, cached: PASIDCacheEntry, context: ScalableContextEntry,
+                                                  translator: Translator, bus: Bus) {
+        var quiet = NoWalkObserver()
+        let fresh = translator.resolvePASID(request, context: context, bus: ReadOnlyBus(base: bus), observer: &quiet)
+        guard fresh != cached.resolution else { return }
+        let pasid = translator.effectivePASID(request, context: context)
+        var wasFault = false
+        if case .fault = cached.resolution { wasFault = true }
+        var nowResolved = false
+        if case .resolved = fresh { nowResolved = true }
+        addDiagnostic(StaleCacheDiagnostic(
+            cache: .pasid, sourceID: request.sourceID, pasid: request.pasid ?? pasid, address: request.address,
+            stale: Self.describe(cached.resolution), current: Self.describe(fresh),
+            missingInvalidation: .pasidCachePASID(domainID: cached.domainID, pasid: pasid),
+            notPresentToPresent: wasFault && nowResolved))
+    }
+
+    mutating func checkStaleIOTLB<Bus: MemoryBus>(_ request: DMARequest, entry: IOTLBEntry, level: UInt8, context: ResolvedContext,
+                                                  pasidTag: UInt32, translator: Translator, bus: Bus) {
+        var quiet = NoWalkObserver()
+        var probe = request
+        probe.access = .read
+        let fresh = translator.walk(probe, context: context, bus: ReadOnlyBus(base: bus), observer: &quiet)
+        let shift = UInt64(12 + 9 * (Int(level) - 1))
+        let pageSize: UInt64 = 1 << shift
+        let stale: String
+        let current: String
+        var differs = false
+        var notPresentToPresent = false
+        switch fresh {
+        case .translated(let t):
+            current = "\(hex(t.address & ~(t.pageSize - 1))) \(t.permissions)"
+            if let reason = entry.cachedFault {
+                stale = "fault \(hex(UInt64(reason.rawValue), digits: 2))"
+                differs = true
+                notPresentToPresent = true
+            } else {
+                stale = "\(hex(entry.outputPage)) \(entry.permissions)"
+                differs = (t.address & ~(pageSize - 1)) != entry.outputPage || !t.permissions.isSuperset(of: entry.permissions)
+            }
+        case .fault(let f):
+            current = "fault \(hex(UInt64(f.reason.rawValue), digits: 2))"
+            if let reason = entry.cachedFault {
+                stale = "fault \(hex(UInt64(reason.rawValue), digits: 2))"
+            } else {
+                stale = "\(hex(entry.outputPage)) \(entry.permissions)"
+                // A read probe faulting on a write-only mapping is not a change.
+                differs = !(f.reason == .readNotPermitted || f.reason == .scalableReadNotPermitted) || entry.permissions.contains(.read)
+            }
+        }
+        guard differs else { return }
+        let page = request.address & ~(pageSize - 1)
+        let firstStage = entry.mode == .firstStage || entry.mode == .nested || { if case .firstStage = context { return true }; return false }()
+        let missing: Invalidation = firstStage && pasidTag != noPASID
+            ? .pasidIOTLBPage(domainID: context.domainID, pasid: pasidTag, address: page, addressMask: UInt8(9 * (Int(level) - 1)), invalidationHint: false)
+            : .iotlbPage(domainID: context.domainID, address: page, addressMask: UInt8(9 * (Int(level) - 1)), invalidationHint: false)
+        addDiagnostic(StaleCacheDiagnostic(
+            cache: .iotlb, sourceID: request.sourceID, pasid: request.pasid, address: request.address,
+            stale: stale, current: current, missingInvalidation: missing, notPresentToPresent: notPresentToPresent))
+    }
+
+    static func describe(_ r: ContextResolution) -> String {
+        switch r {
+        case .fault(let reason, _): "fault \(hex(UInt64(reason.rawValue), digits: 2))"
+        case .resolved(.passThrough(let d, _)): "pass-through DID \(d)"
+        case .resolved(.secondStage(let p, let d, _)): "second-stage SSPTPTR \(hex(p.tableRoot)) DID \(d)"
+        case .resolved(.firstStage(let p, let d, _, let nested)): "\(nested ? "nested" : "first-stage") FSPTPTR \(hex(p.tableRoot)) DID \(d)"
+        }
+    }
+}
