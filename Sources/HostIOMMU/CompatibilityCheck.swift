@@ -243,7 +243,7 @@ public enum CompatibilityCheck {
         // 7–9. What the kernel refuses when creating the nesting parent.
         if flts, isVTd, let ecap = host.ecap {
             let kernelFix = "x-flts=off (QEMU then shadows the guest tables; needs only caching-mode=on)"
-            let refusal = "the kernel refuses the nesting-parent HWPT (EOPNOTSUPP), so VFIO attach fails"
+            let refusal = "the kernel refuses the nesting-parent HWPT (EOPNOTSUPP) and VFIO attach fails"
             f.append(ecap.smts
                 ? .init(rule: "host-scalable-mode", source: .kernel, outcome: .pass, reason: "host supports scalable mode (ECAP.SMTS=1; the kernel must not be booted with intel_iommu=sm_off)")
                 : .init(rule: "host-scalable-mode", source: .kernel, outcome: .fail, reason: "host IOMMU has no scalable mode (ECAP.SMTS=0): \(refusal)", fix: kernelFix))
