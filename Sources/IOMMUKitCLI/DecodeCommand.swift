@@ -73,27 +73,40 @@ public struct DecodeCommand: ParsableCommand {
         }
     }
 
-    /// The structure name, field table, qword count and interpreter for a kind.
-    static func layout(_ kind: Kind, mode: Mode, stage: Stage)
-        -> (name: String, fields: [FieldDescriptor], words: Int, interpret: (FieldDescriptor, UInt64) -> String?)
-    {
+    /// Entries: a pointer or address field (bits x:12) also shows the address it holds.
+    static func interpretEntry(_ d: FieldDescriptor, _ v: UInt64) -> String? {
+        guard d.lo == 12, d.hi >= 38 else { return nil }
+        return "address \(VTd.hex(v << 12))"
+    }
+
+    /// The structure name, field table and qword count for a kind.
+    static func layout(_ kind: Kind, mode: Mode, stage: Stage) -> (name: String, fields: [FieldDescriptor], words: Int) {
         switch kind {
-        case .cap: ("CAP_REG", CapabilityRegister.fields, 1, FieldDecoding.interpretCapability)
-        case .ecap: ("ECAP_REG", ExtendedCapabilityRegister.fields, 1, FieldDecoding.interpretExtendedCapability)
+        case .cap: ("CAP_REG", CapabilityRegister.fields, 1)
+        case .ecap: ("ECAP_REG", ExtendedCapabilityRegister.fields, 1)
         case .root:
             mode == .legacy
-                ? ("root entry (legacy, 128-bit)", RootEntry.fields, 2, { _, _ in nil })
-                : ("scalable-mode root entry (128-bit)", ScalableRootEntry.fields, 2, { _, _ in nil })
+                ? ("root entry (legacy, 128-bit)", RootEntry.fields, 2)
+                : ("scalable-mode root entry (128-bit)", ScalableRootEntry.fields, 2)
         case .context:
             mode == .legacy
-                ? ("context entry (legacy, 128-bit)", LegacyContextEntry.fields, 2, { _, _ in nil })
-                : ("scalable-mode context entry (256-bit)", ScalableContextEntry.fields, 4, { _, _ in nil })
-        case .pasidDir: ("PASID-directory entry (64-bit)", PASIDDirectoryEntry.fields, 1, { _, _ in nil })
-        case .pasid: ("PASID-table entry (512-bit)", PASIDEntry.fields, 8, { _, _ in nil })
+                ? ("context entry (legacy, 128-bit)", LegacyContextEntry.fields, 2)
+                : ("scalable-mode context entry (256-bit)", ScalableContextEntry.fields, 4)
+        case .pasidDir: ("PASID-directory entry (64-bit)", PASIDDirectoryEntry.fields, 1)
+        case .pasid: ("PASID-table entry (512-bit)", PASIDEntry.fields, 8)
         case .pte:
             stage == .second
-                ? ("second-stage paging entry (64-bit)", SecondStageEntry.fields, 1, { _, _ in nil })
-                : ("first-stage paging entry (64-bit)", FirstStageEntry.fields, 1, { _, _ in nil })
+                ? ("second-stage paging entry (64-bit)", SecondStageEntry.fields, 1)
+                : ("first-stage paging entry (64-bit)", FirstStageEntry.fields, 1)
+        }
+    }
+
+    /// How values of a kind's fields are explained beyond their meaning.
+    static func interpreter(_ kind: Kind) -> (FieldDescriptor, UInt64) -> String? {
+        switch kind {
+        case .cap: FieldDecoding.interpretCapability
+        case .ecap: FieldDecoding.interpretExtendedCapability
+        default: interpretEntry
         }
     }
 
@@ -106,7 +119,7 @@ public struct DecodeCommand: ParsableCommand {
             throw ValidationError("decode \(kind.rawValue): a \(l.name) has \(l.words) qword\(l.words == 1 ? "" : "s"), got \(words.count)")
         }
         while words.count < l.words { words.append(0) }
-        let fields = FieldDecoding.decode(l.fields, words: words, interpret: l.interpret)
+        let fields = FieldDecoding.decode(l.fields, words: words, interpret: interpreter(kind))
         let unnamed = FieldDecoding.unnamedBits(l.fields, words: words)
         let decoded = Decoded(
             structure: l.name,
