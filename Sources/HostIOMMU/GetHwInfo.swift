@@ -125,9 +125,11 @@ public enum IOMMUGetHwInfo {
         }
 
         let userLength = Int(cmd.dataLen)
+        // Check the user buffer before building the image, so a huge data_len with a bad pointer
+        // faults without allocating.
+        if userLength > 0, (userBuffer?.count ?? 0) < userLength { throw .EFAULT }
         let negotiated = negotiate(kernelData: kernelData, userLength: userLength)
-        if userLength > 0 {
-            guard var buffer = userBuffer, buffer.count >= userLength else { throw .EFAULT }
+        if userLength > 0, var buffer = userBuffer {
             buffer.replaceSubrange(0..<userLength, with: negotiated.written)
             userBuffer = buffer
         }
