@@ -3,27 +3,12 @@ import Foundation
 import HostIOMMU
 import VTd
 
-/// What a command prints and the exit status it ends with, so tests can call a command's
-/// `render` without capturing standard output.
-public struct CommandOutput: Sendable, Equatable {
-    public var text: String
-    public var exitCode: Int32
-    public init(text: String, exitCode: Int32 = 0) {
-        self.text = text
-        self.exitCode = exitCode
-    }
-
+extension CommandOutput {
     /// Prints the text and ends with the exit status when it is not 0.
     func emit() throws {
         print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
         if exitCode != 0 { throw ExitCode(exitCode) }
     }
-}
-
-/// `--format text|json`.
-public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case text
-    case json
 }
 
 enum CLIJSON {

@@ -129,8 +129,8 @@ public struct DecodeCommand: ParsableCommand {
                       hex: $0.width == 1 ? "\($0.value)" : VTd.hex($0.value), meaning: $0.meaning, interpretation: $0.interpretation)
             },
             unnamedBitsSet: unnamed.map { l.words == 1 ? "\($0.bit)" : "qw\($0.word)[\($0.bit)]" })
-        if format == .json { return CommandOutput(text: try CLIJSON.encode(decoded)) }
-        return CommandOutput(text: text(decoded, multiword: l.words > 1))
+        if format == .json { return CommandOutput(text: try CLIJSON.encode(decoded), exitCode: 0) }
+        return CommandOutput(text: text(decoded, multiword: l.words > 1), exitCode: 0)
     }
 
     static func text(_ d: Decoded, multiword: Bool) -> String {

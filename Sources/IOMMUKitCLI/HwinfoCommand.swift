@@ -104,8 +104,8 @@ public struct HwinfoCommand: ParsableCommand {
                                  device: .vtd(cap: $0.cap, ecap: $0.ecap), allFields: allFields)
                 })
         }
-        if format == .json { return CommandOutput(text: try CLIJSON.encode(report)) }
-        return CommandOutput(text: text(report))
+        if format == .json { return CommandOutput(text: try CLIJSON.encode(report), exitCode: 0) }
+        return CommandOutput(text: text(report), exitCode: 0)
     }
 
     static func makeUnit(
