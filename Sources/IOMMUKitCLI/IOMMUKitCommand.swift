@@ -8,6 +8,7 @@ public struct IOMMUKitCommand: ParsableCommand {
         subcommands: [
             RunCommand.self,
             DecodeCommand.self,
+            ExplainCommand.self,
             HwinfoCommand.self,
             CheckCommand.self,
         ],

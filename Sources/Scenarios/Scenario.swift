@@ -55,3 +55,26 @@ public struct ScenarioOutcome: Sendable, Hashable {
 func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     if !condition { throw ScenarioFailure(message()) }
 }
+
+/// What a scenario left behind: its machine and the last request it issued. `explain` uses it
+/// to show the walk of a scenario's DMA on the machine state the scenario built.
+public final class ScenarioRun: @unchecked Sendable {
+    /// The machine of the scenario's (last) fixture.
+    public internal(set) var machine: Machine?
+    /// The last DMA request the scenario issued.
+    public internal(set) var lastRequest: DMARequest?
+
+    public init() {}
+
+    /// The run collecting for the scenario executing on this task, if any.
+    @TaskLocal public static var current: ScenarioRun?
+}
+
+extension Scenario {
+    /// Runs the scenario and returns its outcome with the machine and last request it left.
+    public func runRecording() -> (ScenarioOutcome, ScenarioRun) {
+        let run = ScenarioRun()
+        let outcome = ScenarioRun.$current.withValue(run) { self.run() }
+        return (outcome, run)
+    }
+}
