@@ -23,7 +23,11 @@ extension RemappingUnit {
         _ request: DMARequest, bus: Bus, observer: inout Observer
     ) -> TranslationResult {
         let translator = Translator(state: translationState)
-        if let early = translator.preCheck(request) { return early }
+        if let early = translator.preCheck(request) {
+            observer.note(translationState.translationEnabled ? "untranslated request to the interrupt window: an interrupt message, not DMA"
+                                                              : "GSTS.TES=0: remapping disabled, address used as is")
+            return early
+        }
         let resolution = resolveCached(request, translator: translator, bus: bus, observer: &observer)
         let context: ResolvedContext
         let pasidTag: UInt32
@@ -58,6 +62,7 @@ extension RemappingUnit {
             // Insufficient cached rights (or a clean first-stage page being written): walk again.
             observer.note("cached rights \(entry.permissions) do not cover the request: walking")
         }
+        observer.note("IOTLB miss (DID \(did)): walking the page tables")
         let result = translator.walk(request, context: context, bus: bus, observer: &observer)
         switch result {
         case .translated(let t):
@@ -97,6 +102,7 @@ extension RemappingUnit {
                 if configuration.strictInvalidation { checkStaleContext(request, cached: cached, bus: bus) }
                 resolution = cached.resolution
             } else {
+                observer.note("context-cache miss (SID \(sid)): walking root and context tables")
                 resolution = translator.resolveContext(request, bus: bus, observer: &observer)
                 if shouldCache(resolution) {
                     let words = readContextWords(sid, scalable: false, bus: bus)
@@ -120,6 +126,7 @@ extension RemappingUnit {
             let w = cached.contextWords
             context = ScalableContextEntry(qw0: w.0, qw1: w.1, qw2: w.2, qw3: w.3)
         } else {
+            observer.note("context-cache miss (SID \(sid)): walking the scalable root and context tables")
             let (entry, root, fault) = translator.resolveScalableContext(request, bus: bus, observer: &observer)
             guard let entry else { return .fault(fault ?? .scalableContextEntryReadError, faultProcessingDisabled: false) }
             context = entry
@@ -139,6 +146,7 @@ extension RemappingUnit {
             }
             resolution = cached.resolution
         } else {
+            observer.note("PASID-cache miss (SID \(sid), PASID \(pasid))")
             resolution = translator.resolvePASID(request, context: context, bus: bus, observer: &observer)
             if shouldCache(resolution) {
                 caches.pasid.insert(pasidKey, PASIDCacheEntry(resolution: resolution, domainID: resolutionDomain(resolution)))
