@@ -3,9 +3,14 @@ public let noPASID: UInt32 = 0xFFFF_FFFF
 
 /// Tag of the context cache: the requester. (Legacy: the context entry; scalable: the context
 /// entry as the root of PASID resolution.)
+///
+/// A legacy entry caches the resolution, which includes the checks of the request's type against
+/// the context entry's TT; `requestKind` keeps resolutions of different request types apart
+/// (`DMARequest.cacheKind`; 0 for scalable-mode entries, which hold the raw entry only).
 public struct ContextCacheKey: CacheKey, Sendable, Hashable {
     public var sourceID: UInt16
-    public var placement: UInt64 { UInt64(sourceID) }
+    public var requestKind: UInt8 = 0
+    public var placement: UInt64 { UInt64(sourceID) | UInt64(requestKind) << 16 }
 }
 
 /// A cached context: in legacy mode the full resolution, in scalable mode the context entry.
@@ -29,10 +34,24 @@ public struct ContextCacheEntry: Sendable, Hashable {
 }
 
 /// Tag of the PASID cache: (SID, PASID); the DID stored in the entry selects domain flushes.
+///
+/// The cached resolution includes the request checks (PASIDE, DTE, SRE, ERE), so `requestKind`
+/// (`DMARequest.cacheKind`) keeps the resolutions of different kinds of request apart.
 public struct PASIDCacheKey: CacheKey, Sendable, Hashable {
     public var sourceID: UInt16
     public var pasid: UInt32
-    public var placement: UInt64 { UInt64(sourceID) << 32 | UInt64(pasid) }
+    public var requestKind: UInt8 = 0
+    public var placement: UInt64 { UInt64(sourceID) << 32 | UInt64(pasid) | UInt64(requestKind) << 48 }
+}
+
+extension DMARequest {
+    /// The request properties that context and PASID resolution check (AT, PASID present,
+    /// PRIV, EXE), packed for cache tags: a resolution cached for one kind of request says
+    /// nothing about another (a PASID request needs PASIDE, a supervisor request SRE, …).
+    @inline(__always)
+    public var cacheKind: UInt8 {
+        addressType.rawValue | (pasid != nil ? 1 << 2 : 0) | (privileged ? 1 << 3 : 0) | (execute ? 1 << 4 : 0)
+    }
 }
 
 /// A cached PASID-table entry resolution (or a cached fault under CM=1).

@@ -91,11 +91,12 @@ extension RemappingUnit {
         _ request: DMARequest, translator: Translator, bus: Bus, observer: inout Observer
     ) -> CachedResolution {
         let sid = request.sourceID
-        let ctxKey = ContextCacheKey(sourceID: sid.rawValue)
         if translationTableMode == 0 {
             if request.pasid != nil {
                 return .fault(.pasidRequestInLegacyMode, faultProcessingDisabled: false)
             }
+            // The resolution depends on the request type (TT 00/10 block ATS requests): tag it.
+            let ctxKey = ContextCacheKey(sourceID: sid.rawValue, requestKind: request.cacheKind)
             let resolution: ContextResolution
             if let cached = caches.context.lookup(ctxKey) {
                 observer.note("context-cache hit (SID \(sid))")
@@ -118,7 +119,8 @@ extension RemappingUnit {
         guard translationTableMode == 1, extendedCapability.smts else {
             return .fault(.invalidRootTableAddress, faultProcessingDisabled: false)
         }
-        // Scalable mode: the context entry, then the PASID entry.
+        // Scalable mode: the context entry (cached raw, whatever the request), then the PASID entry.
+        let ctxKey = ContextCacheKey(sourceID: sid.rawValue)
         let context: ScalableContextEntry
         if let cached = caches.context.lookup(ctxKey) {
             observer.note("context-cache hit (SID \(sid))")
@@ -137,7 +139,7 @@ extension RemappingUnit {
             }
         }
         let pasid = translator.effectivePASID(request, context: context)
-        let pasidKey = PASIDCacheKey(sourceID: sid.rawValue, pasid: pasid)
+        let pasidKey = PASIDCacheKey(sourceID: sid.rawValue, pasid: pasid, requestKind: request.cacheKind)
         let resolution: ContextResolution
         if let cached = caches.pasid.lookup(pasidKey) {
             observer.note("PASID-cache hit (SID \(sid), PASID \(pasid))")
@@ -166,7 +168,8 @@ extension RemappingUnit {
             guard capability.cm else { return false }
             switch reason {
             case .rootEntryReadError, .contextEntryReadError, .scalableRootEntryReadError, .scalableContextEntryReadError,
-                 .pasidDirectoryEntryReadError, .pasidEntryReadError, .pasidRequestInLegacyMode, .invalidRootTableAddress:
+                 .pasidDirectoryEntryReadError, .pasidEntryReadError, .pasidRequestInLegacyMode, .invalidRootTableAddress,
+                 .scalableInterruptAddressRange:  // depends on the request's address, not on the entries
                 return false
             default:
                 return true
