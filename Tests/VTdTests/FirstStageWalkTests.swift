@@ -108,6 +108,17 @@ struct FirstStageWalkTests {
         expectFault(rig.dma(0x40_0000_0000, pasid: 1), .userAccessToSupervisorPage)
     }
 
+    /// PRIV and EXE belong to requests with PASID; without one a request is a user data request.
+    @Test func requestsWithoutPASIDAreUserRequests() throws {
+        var (rig, root) = try Self.rig(sre: true, ere: true)
+        rig.map(.first, root: root, levels: 4, 0x1000, to: 0x9000, leafFlags: FS.p | FS.rw)  // supervisor-only
+        rig.map(.first, root: root, levels: 4, 0x2000, to: 0xA000, leafFlags: FS.p | FS.us)  // read-only
+        expectFault(rig.dma(0x1000, privileged: true), .userAccessToSupervisorPage)
+        expectFault(rig.dma(0x2000, .write, privileged: true), .scalableWriteNotPermitted)
+        expectTranslated(rig.dma(0x1000, pasid: 0, privileged: true), 0x9000)
+        expectTranslated(rig.dma(0x2000, .write, pasid: 0, privileged: true), 0xA000)
+    }
+
     @Test func readWriteBitAndWriteProtectEnable() throws {
         for wpe in [false, true] {
             var (rig, root) = try Self.rig(pasid: 1, sre: true, wpe: wpe)

@@ -50,7 +50,7 @@ extension DMARequest {
     /// nothing about another (a PASID request needs PASIDE, a supervisor request SRE, …).
     @inline(__always)
     public var cacheKind: UInt8 {
-        addressType.rawValue | (pasid != nil ? 1 << 2 : 0) | (privileged ? 1 << 3 : 0) | (execute ? 1 << 4 : 0)
+        addressType.rawValue | (pasid != nil ? 1 << 2 : 0) | (isSupervisor ? 1 << 3 : 0) | (isExecute ? 1 << 4 : 0)
     }
 }
 

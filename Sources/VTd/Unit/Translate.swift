@@ -53,7 +53,7 @@ extension RemappingUnit {
                 return .fault(TranslationFault(reason: reason, request: request, faultProcessingDisabled: context.faultProcessingDisabled))
             }
             let needsDirty = request.access.needsWrite && !entry.dirty && entry.mode != .secondStage
-            if entry.permissions.allows(request.access), !needsDirty, !request.execute || entry.permissions.contains(.execute) {
+            if entry.permissions.allows(request.access), !needsDirty, !request.isExecute || entry.permissions.contains(.execute) {
                 let shift = UInt64(12 + 9 * (Int(level) - 1))
                 let pageSize: UInt64 = 1 << shift
                 return .translated(Translation(address: entry.outputPage | (request.address & (pageSize - 1)), pageSize: pageSize,

@@ -101,11 +101,11 @@ public struct Translator: Sendable {
             outcome = .page(address: request.address, pageSize: 4096, permissions: .all)
             mode = .passThrough
         case .secondStage(let p, _, _):
-            outcome = walkSecondStage(p, input: request.address, access: request.access, execute: request.execute, bus: bus, observer: &observer)
+            outcome = walkSecondStage(p, input: request.address, access: request.access, execute: request.isExecute, bus: bus, observer: &observer)
             mode = .secondStage
         case .firstStage(let p, _, _, let nested):
-            outcome = walkFirstStage(p, input: request.address, access: request.access, execute: request.execute,
-                                     privileged: request.privileged, bus: bus, observer: &observer)
+            outcome = walkFirstStage(p, input: request.address, access: request.access, execute: request.isExecute,
+                                     privileged: request.isSupervisor, bus: bus, observer: &observer)
             mode = nested ? .nested : .firstStage
         }
         switch outcome {
