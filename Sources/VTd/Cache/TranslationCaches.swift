@@ -68,7 +68,12 @@ public struct IOTLBKey: CacheKey, Sendable, Hashable {
     public var pageNumber: UInt64
     /// 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB.
     public var level: UInt8
-    public var placement: UInt64 { pageNumber &* 31 ^ UInt64(domainID) << 48 ^ UInt64(pasid) << 20 ^ UInt64(level) << 62 }
+    /// First-stage entries filled by a supervisor request: their rights (U/S, R/W without WPE)
+    /// are not a user request's. Always false for other translation types.
+    public var supervisor: Bool = false
+    public var placement: UInt64 {
+        pageNumber &* 31 ^ UInt64(domainID) << 48 ^ UInt64(pasid) << 20 ^ UInt64(level) << 62 ^ (supervisor ? 1 << 61 : 0)
+    }
 }
 
 /// A cached final translation (or, under CM=1, a cached not-present fault).
@@ -101,9 +106,10 @@ public struct TranslationCaches: Sendable {
 
     /// Looks up the IOTLB for `address` at every leaf size (4 KiB, 2 MiB, 1 GiB).
     @inline(__always)
-    public mutating func lookupIOTLB(domainID: UInt16, pasid: UInt32, address: UInt64) -> (IOTLBEntry, UInt8)? {
+    public mutating func lookupIOTLB(domainID: UInt16, pasid: UInt32, supervisor: Bool = false, address: UInt64) -> (IOTLBEntry, UInt8)? {
         for level: UInt8 in 1...3 {
-            let key = IOTLBKey(domainID: domainID, pasid: pasid, pageNumber: address >> UInt64(12 + 9 * (Int(level) - 1)), level: level)
+            let key = IOTLBKey(domainID: domainID, pasid: pasid, pageNumber: address >> UInt64(12 + 9 * (Int(level) - 1)), level: level,
+                               supervisor: supervisor)
             if let e = iotlb.peek(key) {
                 _ = iotlb.lookup(key)
                 return (e, level)

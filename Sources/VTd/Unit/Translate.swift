@@ -42,8 +42,12 @@ extension RemappingUnit {
             return translator.walk(request, context: context, bus: bus, observer: &observer)
         }
         let did = context.domainID
+        // First-stage rights depend on the request's privilege (U/S, and R/W unless WPE): a
+        // supervisor walk's result is cached apart, so a user request never uses it.
+        var supervisor = false
+        if case .firstStage = context { supervisor = request.isSupervisor }
         // IOTLB.
-        if let (entry, level) = caches.lookupIOTLB(domainID: did, pasid: pasidTag, address: request.address) {
+        if let (entry, level) = caches.lookupIOTLB(domainID: did, pasid: pasidTag, supervisor: supervisor, address: request.address) {
             observer.note("IOTLB hit (DID \(did), level \(level))")
             if configuration.strictInvalidation {
                 checkStaleIOTLB(request, entry: entry, level: level, context: context, pasidTag: pasidTag,
@@ -67,13 +71,14 @@ extension RemappingUnit {
         switch result {
         case .translated(let t):
             let level: UInt8 = t.pageSize >= 1 << 30 ? 3 : (t.pageSize >= 1 << 21 ? 2 : 1)
-            let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> UInt64(12 + 9 * (Int(level) - 1)), level: level)
+            let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> UInt64(12 + 9 * (Int(level) - 1)), level: level,
+                               supervisor: supervisor)
             caches.iotlb.insert(key, IOTLBEntry(outputPage: t.address & ~(t.pageSize - 1), permissions: t.permissions, mode: t.mode,
                                                 dirty: request.access.needsWrite, cachedFault: nil, sourceID: request.sourceID.rawValue))
         case .fault(let f):
             // Caching mode: erroneous and not-present entries may be cached.
             if capability.cm {
-                let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> 12, level: 1)
+                let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> 12, level: 1, supervisor: supervisor)
                 caches.iotlb.insert(key, IOTLBEntry(outputPage: 0, permissions: [], mode: .secondStage, dirty: false,
                                                     cachedFault: f.reason, sourceID: request.sourceID.rawValue))
             }
