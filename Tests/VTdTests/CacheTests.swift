@@ -412,6 +412,18 @@ struct CacheTests {
         #expect(d.description.contains("caching mode"))
     }
 
+    @Test func strictModeDoesNotFlagAnUnchangedCachedFault() throws {
+        var rig = try Rig(options: "strict=on,caching-mode=on")
+        let s = rig.legacy()
+        rig.map(.second, root: s.secondStageRoot, levels: 4, 0x5000, to: 0x9000, leafFlags: SS.r)
+        expectFault(rig.dma(0x5000, .write), .writeNotPermitted)
+        expectFault(rig.dma(0x5000, .write), .writeNotPermitted)
+        expectTranslated(rig.dma(0x5000), 0x9000)
+        expectFault(rig.dma(0x6000), .readNotPermitted)
+        expectFault(rig.dma(0x6000), .readNotPermitted)
+        #expect(rig.unit.diagnostics.isEmpty, "\(rig.unit.diagnostics)")
+    }
+
     @Test func withoutStrictModeThereAreNoDiagnostics() throws {
         var rig = Rig()
         let s = rig.legacy(did: 4)

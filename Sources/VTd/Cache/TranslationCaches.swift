@@ -86,6 +86,11 @@ public struct IOTLBEntry: Sendable, Hashable {
     public var dirty: Bool
     /// Under CM=1: the cached fault reason of a not-present leaf; nil for a translation.
     public var cachedFault: FaultReason?
+    /// The access (and EXE) that met `cachedFault`: a second-stage walk reports a not-present
+    /// entry as a read or write fault, and a permission fault says nothing about other accesses,
+    /// so the cached fault only answers requests of the same kind.
+    public var faultAccess: AccessKind = .read
+    public var faultExecute: Bool = false
     /// The requester that filled it (for diagnostics).
     public var sourceID: UInt16
 }

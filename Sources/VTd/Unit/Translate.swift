@@ -47,7 +47,8 @@ extension RemappingUnit {
         var supervisor = false
         if case .firstStage = context { supervisor = request.isSupervisor }
         // IOTLB.
-        if let (entry, level) = caches.lookupIOTLB(domainID: did, pasid: pasidTag, supervisor: supervisor, address: request.address) {
+        if let (entry, level) = caches.lookupIOTLB(domainID: did, pasid: pasidTag, supervisor: supervisor, address: request.address),
+           entry.cachedFault == nil || (entry.faultAccess == request.access && entry.faultExecute == request.isExecute) {
             observer.note("IOTLB hit (DID \(did), level \(level))")
             if configuration.strictInvalidation {
                 checkStaleIOTLB(request, entry: entry, level: level, context: context, pasidTag: pasidTag,
@@ -75,12 +76,19 @@ extension RemappingUnit {
                                supervisor: supervisor)
             caches.iotlb.insert(key, IOTLBEntry(outputPage: t.address & ~(t.pageSize - 1), permissions: t.permissions, mode: t.mode,
                                                 dirty: request.access.needsWrite, cachedFault: nil, sourceID: request.sourceID.rawValue))
+            if capability.cm, level > 1 {
+                // A fault cached for this page by another kind of access (always at 4 KiB) would
+                // shadow the large page on every lookup: the walk has just superseded it.
+                caches.iotlb.remove(IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> 12, level: 1,
+                                             supervisor: supervisor))
+            }
         case .fault(let f):
             // Caching mode: erroneous and not-present entries may be cached.
             if capability.cm {
                 let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> 12, level: 1, supervisor: supervisor)
                 caches.iotlb.insert(key, IOTLBEntry(outputPage: 0, permissions: [], mode: .secondStage, dirty: false,
-                                                    cachedFault: f.reason, sourceID: request.sourceID.rawValue))
+                                                    cachedFault: f.reason, faultAccess: request.access,
+                                                    faultExecute: request.isExecute, sourceID: request.sourceID.rawValue))
             }
         }
         return result
@@ -243,7 +251,8 @@ extension RemappingUnit {
                                                   pasidTag: UInt32, translator: Translator, bus: Bus) {
         var quiet = NoWalkObserver()
         var probe = request
-        probe.access = .read
+        // A cached fault is re-checked with the access that met it; a translation with a read.
+        probe.access = entry.cachedFault == nil ? .read : request.access
         let fresh = translator.walk(probe, context: context, bus: ReadOnlyBus(base: bus), observer: &quiet)
         let shift = UInt64(12 + 9 * (Int(level) - 1))
         let pageSize: UInt64 = 1 << shift
