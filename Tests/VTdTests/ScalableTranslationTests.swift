@@ -194,6 +194,21 @@ struct ScalableTranslationTests {
         expectFault(rig.dma(0x1000), .pasidEntryInvalid)
     }
 
+    /// PASID-table entry qw1: PWSNP/PGSNP are fields; 22:16 and, without ECAP.MTS, the memory-type
+    /// fields CD/EMTE/EMT/PWT/PCD/PAT (63:25) are reserved (SPT.3).
+    @Test(arguments: [(23, true), (24, true), (16, false), (22, false), (25, false), (27, false), (31, false), (40, false), (63, false)])
+    func pasidEntryQW1ReservedBits(bit: Int, allowed: Bool) throws {
+        var rig = try Rig(options: scalableSS)
+        let s = rig.scalable(pgtt: 0b010)
+        rig.store64(s.pasidTable + 8, rig.load64(s.pasidTable + 8) | 1 << UInt64(bit))
+        rig.map(.second, root: s.secondStageRoot, levels: 4, 0x1000, to: 0x9000)
+        if allowed {
+            expectTranslated(rig.dma(0x1000), 0x9000)
+        } else {
+            expectFault(rig.dma(0x1000), .pasidEntryReserved)
+        }
+    }
+
     @Test func domainAndModeComeFromThePASIDEntry() throws {
         var rig = try Rig(options: scalableNested)
         // Two PASIDs of one device: PASID 1 second stage (DID 10), PASID 2 pass-through (DID 20).
