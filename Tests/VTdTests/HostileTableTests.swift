@@ -52,10 +52,11 @@ struct GarbageRAM {
         case 1: return rng.next() | 0x000F_0000_0000_0000          // beyond any RAM and HAW
         case 2: return (r >> 8 & 0xF) << 12 | (r >> 20 & 0xFFF)   // low flags all random
         default:
-            var v = (r >> 8 & 0xF) << 12 | (r >> 16 & 0x7)         // page, bits 2:0
-            if r >> 24 & 3 == 0 { v |= 1 << 7 }                    // PS now and then
-            if r >> 26 & 7 == 0 { v |= 1 << 63 }                   // XD now and then
-            if r >> 29 & 15 == 0 { v |= 1 << 11 }                  // SNP now and then
+            var v = (r >> 8 & 0xF) << 12                           // a page of the RAM
+            v |= r >> 16 & 1 == 0 ? 0b111 : r >> 17 & 0b111        // bits 2:0 all set half the time
+            if r >> 24 & 7 == 0 { v |= 1 << 7 }                    // PS now and then
+            if r >> 27 & 7 == 0 { v |= 1 << 63 }                   // XD now and then
+            if r >> 30 & 31 == 0 { v |= 1 << 11 }                  // SNP now and then
             return v
         }
     }
@@ -366,12 +367,15 @@ struct HostileTableTests {
             var rng = SplitMix64(seed: ~seed)
             // Usually give the walk a fair chance: a present root entry and plausible context entries.
             let root: UInt64 = 0
-            if rng.next() % 8 != 0 { ram.write(root, (rng.next() % GarbageRAM.pages) << 12 | 1) }
+            if rng.next() % 8 != 0 {
+                ram.write(root, (rng.next() % GarbageRAM.pages) << 12 | 1)
+                ram.write(root + 8, 0)
+            }
             let devices = [SourceID(rawValue: 0x08), SourceID(rawValue: 0x10)]
             if let rootLo = ram.read(root), rootLo & 0x000F_FFFF_FFFF_F000 < GarbageRAM.pages << 12 {
                 for d in devices where rng.next() % 8 != 0 {
                     let ctx = (rootLo & 0x000F_FFFF_FFFF_F000) + UInt64(d.devfn) * 16
-                    ram.write(ctx, (rng.next() % GarbageRAM.pages) << 12 | (rng.next() % 5 == 0 ? 0b1000 : 0) | 1)
+                    ram.write(ctx, (rng.next() % GarbageRAM.pages) << 12 | (rng.next() % 10 == 0 ? 0b1000 : 0) | 1)
                     ram.write(ctx + 8, (rng.next() % 3 == 0 ? 1 : 2) | UInt64(d.devfn) << 8)
                 }
             }
