@@ -78,7 +78,10 @@ enum Reference {
     static let mask: UInt64 = 0x000F_FFFF_FFFF_F000
 
     /// Legacy mode, second-stage tables, aw-bits 48 (3- or 4-level), pass-through allowed.
-    static func legacy(_ ram: GarbageRAM, root: UInt64, sid: SourceID, address: UInt64, access: AccessKind) -> UInt64? {
+    static func legacy(_ ram: GarbageRAM, root: UInt64, sid: SourceID, address: UInt64, access: AccessKind,
+                       type: AddressType = .untranslated) -> UInt64? {
+        // Without ECAP.DT only TT 00 and 10 are valid, and both take untranslated requests only.
+        guard type == .untranslated else { return nil }
         guard let rootLo = ram.read(root + UInt64(sid.bus) * 16), rootLo & 1 == 1 else { return nil }
         let ctxAddress = (rootLo & mask) + UInt64(sid.devfn) * 16
         guard let lo = ram.read(ctxAddress), let hi = ram.read(ctxAddress + 8), lo & 1 == 1 else { return nil }
@@ -387,10 +390,12 @@ struct HostileTableTests {
                 let sid = devices[Int(rng.next() % 2)]
                 let access: AccessKind = [.read, .write, .atomic][Int(rng.next() % 3)]
                 let address = rng.smallIndexAddress()
-                let result = unit.translate(DMARequest(sourceID: sid, address: address, access: access), bus: ram.mem)
+                let type: AddressType = rng.next() % 4 == 0 ? .translationRequest : .untranslated
+                let result = unit.translate(DMARequest(sourceID: sid, address: address, access: access, addressType: type), bus: ram.mem)
                 guard let t = result.translation, t.mode != .interruptRequest else { continue }
-                let expected = Reference.legacy(ram, root: root, sid: sid, address: address, access: access)
-                #expect(t.address == expected, "SID \(sid) \(access) \(hex(address)) → \(hex(t.address)), tables say \(expected.map { hex($0) } ?? "no access")")
+                let expected = Reference.legacy(ram, root: root, sid: sid, address: address, access: access, type: type)
+                #expect(t.address == expected,
+                        "SID \(sid) \(access) \(type) \(hex(address)) → \(hex(t.address)), tables say \(expected.map { hex($0) } ?? "no access")")
             }
         }
     }
