@@ -10,7 +10,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(translate registers queue qtest)
 scratch=.build-fuzz
 swift build -c release --product iommukit-fuzz --scratch-path "$scratch" \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -parse-as-library 2>&1 | grep -E "error:" || true
+    -Xswiftc -sanitize=${FUZZ_SANITIZERS:-fuzzer} -Xswiftc -DFUZZING -Xswiftc -parse-as-library 2>&1 | grep -E "error:" || true
 bin="$scratch/release/iommukit-fuzz"
 total_crashes=0
 for t in "${targets[@]}"; do

@@ -39,6 +39,9 @@ public enum FuzzTargets {
         }
     }
 
+    /// Small caches keep each execution cheap while still exercising eviction.
+    static var smallCaches: TranslationCaches { TranslationCaches(contextSets: 4, pasidSets: 4, iotlbSets: 8, ways: 2, iotlbWays: 2) }
+
     /// A configuration chosen by one byte: legacy, scalable SS, first stage, nested; 39/48/57 bits; CM.
     static func configuration(_ selector: UInt8) -> VTdConfiguration {
         var c = VTdConfiguration()
@@ -66,7 +69,7 @@ public enum FuzzTargets {
     public static func translate(_ data: [UInt8]) throws(InvariantViolation) {
         var input = FuzzInput(data)
         let config = configuration(input.u8())
-        var unit = RemappingUnit(configuration: config)
+        var unit = RemappingUnit(configuration: config, caches: smallCaches)
         let ram = SparseMemory(size: 1 << 20)  // 256 pages; pointers beyond it are read errors
         // Table contents: up to 256 qword writes anywhere in the RAM (entries point at each other freely).
         let writes = Int(input.u8())
@@ -140,7 +143,7 @@ public enum FuzzTargets {
     /// defined status bits, FSTS reserved bits stay clear, IQH stays inside the queue.
     public static func registers(_ data: [UInt8]) throws(InvariantViolation) {
         var input = FuzzInput(data)
-        var unit = RemappingUnit(configuration: configuration(input.u8()))
+        var unit = RemappingUnit(configuration: configuration(input.u8()), caches: smallCaches)
         let ram = SparseMemory(size: 1 << 20)
         while !input.isAtEnd {
             let op = input.u8()
@@ -165,7 +168,7 @@ public enum FuzzTargets {
         var input = FuzzInput(data)
         var config = configuration(input.u8())
         config.strictInvalidation = false
-        var unit = RemappingUnit(configuration: config)
+        var unit = RemappingUnit(configuration: config, caches: smallCaches)
         let ram = SparseMemory(size: 1 << 20)
         let queueBase: UInt64 = 0x8000
         let count = Int(input.u8())
