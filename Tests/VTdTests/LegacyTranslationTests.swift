@@ -57,6 +57,20 @@ struct LegacyTranslationTests {
         expectTranslated(with.dma(0x1010), 0x7010)
     }
 
+    /// A translated request (AT=10) carries an address the device TLB already translated: with
+    /// TT=01 it passes through untranslated and is not looked up in, or added to, the IOTLB.
+    @Test func translatedRequestsPassThroughWithTT01() throws {
+        var rig = try Rig(options: "device-iotlb=on")
+        let s = rig.legacy(tt: 0b01)
+        rig.map(.second, root: s.secondStageRoot, levels: 4, 0x7000, to: 0x9000)
+        let t = expectTranslated(rig.dma(0x7010, .write, type: .translated), 0x7010)
+        #expect(t?.mode == .passThrough)
+        #expect(rig.unit.caches.iotlb.count == 0)
+        expectTranslated(rig.dma(0x7010), 0x9010)
+        expectTranslated(rig.dma(0x7010, .write, type: .translated), 0x7010, "not from the IOTLB either")
+        expectFault(rig.dma(0xFEE0_0000, .write, type: .translated), .interruptAddressRange)
+    }
+
     @Test func tt11IsReserved() {
         var rig = Rig()
         _ = rig.legacy(tt: 0b11)

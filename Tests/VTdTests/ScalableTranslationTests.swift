@@ -123,6 +123,9 @@ struct ScalableTranslationTests {
         let w = with.scalable(pgtt: 0b010, dte: true)
         with.map(.second, root: w.secondStageRoot, levels: 4, 0x1000, to: 0x9000)
         expectTranslated(with.dma(0x1000, type: .translationRequest), 0x9000)
+        let t = expectTranslated(with.dma(0x1000, .write, type: .translated), 0x1000)
+        #expect(t?.mode == .passThrough)
+        expectFault(rig.dma(0x1000, type: .translated), .deviceTLBNotEnabled)
     }
 
     @Test func supervisorRequestsNeedSRE() throws {

@@ -38,7 +38,11 @@ extension RemappingUnit {
             context = c
             pasidTag = tag
         }
+        // Pass-through and already-translated requests have nothing to cache.
         if case .passThrough = context {
+            return translator.walk(request, context: context, bus: bus, observer: &observer)
+        }
+        if request.addressType == .translated {
             return translator.walk(request, context: context, bus: bus, observer: &observer)
         }
         let did = context.domainID

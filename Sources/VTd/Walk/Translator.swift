@@ -97,6 +97,11 @@ public struct Translator: Sendable {
         let outcome: StageWalkResult
         let mode: TranslationMode
         switch context {
+        case _ where request.addressType == .translated:
+            // A translated request (AT=10) that the context let through (legacy TT=01, scalable
+            // DTE=1) carries an address the device TLB already translated: it is not translated again.
+            outcome = .page(address: request.address, pageSize: 4096, permissions: .all)
+            mode = .passThrough
         case .passThrough:
             outcome = .page(address: request.address, pageSize: 4096, permissions: .all)
             mode = .passThrough
