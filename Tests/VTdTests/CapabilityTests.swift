@@ -26,6 +26,15 @@ struct CapabilityTests {
         .init(options: "scalable-mode=on,flts=on", compatibility: .upstream, cap: 0x81D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
         .init(options: "scalable-mode=on,fsts=on", compatibility: .upstream, cap: 0x81D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
         .init(options: "x-scalable-mode=on,x-pasid-mode=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_4938_80F0_0F4A),
+        // Single properties of the §2.3 property table, from its formula.
+        .init(options: "x-scalable-mode=on,x-flts=on,fs1gp=off", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
+        .init(options: "dma-drain=off", compatibility: .upstream, cap: 0x8012_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4A),
+        .init(options: "dma-translation=off", compatibility: .upstream, cap: 0x80D2_008C_222F_0006, ecap: 0x0000_0000_00F0_0F4A),
+        .init(options: "device-iotlb=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4E),
+        .init(options: "pt=off", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F0A),
+        .init(options: "snoop-control=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0FCA),
+        .init(options: "device-iotlb=on,stale-tm=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4E),
+        .init(options: "intremap=off,eim=off", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_0000_0F42),
     ]
 
     /// QEMU 7.2 as recorded with the real binary, facts §2.3 "QEMU 7.2 differs".
