@@ -291,6 +291,23 @@ struct CacheTests {
         expectTranslated(rig.dma(0x5000), 0x9000)
     }
 
+    /// First-stage mappings are invalidated with PASID-based IOTLB descriptors (what Linux sends):
+    /// a not-present fault cached for a first-stage page must go with them.
+    @Test func cachingModeFirstStageFaultGoesWithAPASIDBasedInvalidation() throws {
+        var rig = try Rig(options: scalableFS + ",caching-mode=on")
+        let s = rig.scalable(pgtt: 0b001, pasid: 3, did: 7)
+        expectFault(rig.dma(0x5000, pasid: 3), .firstStageEntryNotPresent)
+        rig.map(.first, root: s.firstStageRoot, levels: 4, 0x5000, to: 0x9000)
+        expectFault(rig.dma(0x5000, pasid: 3), .firstStageEntryNotPresent)
+        rig.submit(Desc.pasidIOTLB(g: 3, did: 7, pasid: 3, address: 0x5000))
+        expectTranslated(rig.dma(0x5000, pasid: 3), 0x9000)
+        // The same for a PASID-selective invalidation.
+        expectFault(rig.dma(0x7000, pasid: 3), .firstStageEntryNotPresent)
+        rig.map(.first, root: s.firstStageRoot, levels: 4, 0x7000, to: 0xA000)
+        rig.submit(Desc.pasidIOTLB(g: 2, did: 7, pasid: 3))
+        expectTranslated(rig.dma(0x7000, pasid: 3), 0xA000)
+    }
+
     @Test func withoutCachingModeNewMappingsNeedNoInvalidation() {
         var rig = Rig()
         let s = rig.legacy()

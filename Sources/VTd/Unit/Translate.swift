@@ -90,7 +90,14 @@ extension RemappingUnit {
             // Caching mode: erroneous and not-present entries may be cached.
             if capability.cm {
                 let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> 12, level: 1, supervisor: supervisor)
-                caches.iotlb.insert(key, IOTLBEntry(outputPage: 0, permissions: [], mode: .secondStage, dirty: false,
+                // Tagged with the context's translation type, so that the invalidations that cover
+                // its mappings (PASID-based ones for first-stage and nested) also drop the fault.
+                let mode: TranslationMode
+                switch context {
+                case .firstStage(_, _, _, let nested): mode = nested ? .nested : .firstStage
+                case .secondStage, .passThrough: mode = .secondStage
+                }
+                caches.iotlb.insert(key, IOTLBEntry(outputPage: 0, permissions: [], mode: mode, dirty: false,
                                                     cachedFault: f.reason, faultAccess: request.access,
                                                     faultExecute: request.isExecute, sourceID: request.sourceID.rawValue))
             }
