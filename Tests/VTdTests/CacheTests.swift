@@ -308,6 +308,27 @@ struct CacheTests {
         expectTranslated(rig.dma(0x7000, pasid: 3), 0xA000)
     }
 
+    /// Under caching mode a not-present PASID entry is cached; the driver fills it in and
+    /// invalidates the PASID with the new entry's DID (as Linux does). A cached not-present entry
+    /// has no DID of its own, so that invalidation must cover it.
+    @Test func cachingModeNotPresentPASIDEntryGoesWithAPASIDSelectiveInvalidation() throws {
+        var rig = try Rig(options: scalableSS + ",caching-mode=on,strict=on")
+        let s = rig.scalable(pgtt: 0b010, pasid: 0, did: 1)
+        rig.map(.second, root: s.secondStageRoot, levels: 4, 0x1000, to: 0x9000)
+        expectFault(rig.dma(0x1000, pasid: 1), .pasidEntryNotPresent)
+        let e = Rig.pasidEntry(pgtt: 0b010, did: 5, ssptptr: s.secondStageRoot)
+        rig.setPASIDEntry(table: s.pasidTable, pasid: 1, e.0, e.1, e.2)
+        expectFault(rig.dma(0x1000, pasid: 1), .pasidEntryNotPresent)
+        let d = try #require(rig.unit.diagnostics.first { $0.cache == .pasid })
+        #expect(d.missingInvalidation == .pasidCachePASID(domainID: 5, pasid: 1), "the invalidation the driver should send")
+        #expect(d.notPresentToPresent)
+        rig.submit(Desc.pasidCache(g: 1, did: 5, pasid: 2))  // another PASID: still cached
+        expectFault(rig.dma(0x1000, pasid: 1), .pasidEntryNotPresent)
+        rig.submit(Desc.pasidCache(g: 1, did: 5, pasid: 1))
+        expectTranslated(rig.dma(0x1000, pasid: 1), 0x9000)
+        expectTranslated(rig.dma(0x1000), 0x9000, "PASID 0's cached entry was not disturbed")
+    }
+
     @Test func withoutCachingModeNewMappingsNeedNoInvalidation() {
         var rig = Rig()
         let s = rig.legacy()

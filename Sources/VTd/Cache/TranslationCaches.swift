@@ -58,6 +58,12 @@ extension DMARequest {
 public struct PASIDCacheEntry: Sendable, Hashable {
     public var resolution: ContextResolution
     public var domainID: UInt16
+
+    /// True for a fault cached under caching mode.
+    public var isFault: Bool {
+        if case .fault = resolution { return true }
+        return false
+    }
 }
 
 /// Tag of the IOTLB: domain, PASID, page number at the leaf's granularity and the leaf level.
@@ -158,10 +164,13 @@ public struct TranslationCaches: Sendable {
             iotlb.removeAll { k, v in
                 k.domainID == did && k.pasid == p && (v.mode == .firstStage || v.mode == .nested) && Self.overlaps(k, first, last)
             }
+        // A PASID-table entry cached as a fault (caching mode) has no DID of its own (tagged 0):
+        // the driver that fills it in invalidates with the new entry's DID, so DID-qualified
+        // PASID-cache invalidations take cached faults too (a coarser granularity is allowed).
         case .pasidCacheDomain(let did):
-            pasid.removeAll { _, v in v.domainID == did }
+            pasid.removeAll { _, v in v.domainID == did || v.isFault }
         case .pasidCachePASID(let did, let p):
-            pasid.removeAll { k, v in v.domainID == did && k.pasid == p }
+            pasid.removeAll { k, v in k.pasid == p && (v.domainID == did || v.isFault) }
         case .pasidCacheGlobal:
             pasid.removeAll { _, _ in true }
         case .interruptEntryGlobal, .interruptEntrySelective, .deviceTLB, .pasidDeviceTLB:

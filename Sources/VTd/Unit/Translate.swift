@@ -254,7 +254,8 @@ extension RemappingUnit {
         addDiagnostic(StaleCacheDiagnostic(
             cache: .pasid, sourceID: request.sourceID, pasid: request.pasid ?? pasid, address: request.address,
             stale: Self.describe(cached.resolution), current: Self.describe(fresh),
-            missingInvalidation: .pasidCachePASID(domainID: cached.domainID, pasid: pasid),
+            // The DID the entry has now (a cached fault has none of its own).
+            missingInvalidation: .pasidCachePASID(domainID: nowResolved ? resolutionDomain(fresh) : cached.domainID, pasid: pasid),
             notPresentToPresent: wasFault && nowResolved))
     }
 
