@@ -36,6 +36,8 @@ public final class Fixture {
 
     public init(_ vtd: VTdConfiguration, ramSize: UInt64 = 512 << 20) throws {
         var config = MachineConfiguration()
+        var vtd = vtd
+        if ScenarioRun.current?.forceStrict == true { vtd.strictInvalidation = true }
         config.vtd = vtd
         config.ramSize = ramSize
         do {

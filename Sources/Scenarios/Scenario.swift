@@ -48,6 +48,13 @@ public struct ScenarioOutcome: Sendable, Hashable {
     public let detail: String?
     /// Extra lines worth printing (e.g. strict-mode diagnostics it produced on purpose).
     public let notes: [String]
+
+    public init(name: String, passed: Bool, detail: String?, notes: [String]) {
+        self.name = name
+        self.passed = passed
+        self.detail = detail
+        self.notes = notes
+    }
 }
 
 /// Checks a condition inside a scenario.
@@ -63,8 +70,12 @@ public final class ScenarioRun: @unchecked Sendable {
     public internal(set) var machine: Machine?
     /// The last DMA request the scenario issued.
     public internal(set) var lastRequest: DMARequest?
+    /// Force strict invalidation checking on every fixture of the run (`iommukit run --strict`).
+    public let forceStrict: Bool
 
-    public init() {}
+    public init(forceStrict: Bool = false) {
+        self.forceStrict = forceStrict
+    }
 
     /// The run collecting for the scenario executing on this task, if any.
     @TaskLocal public static var current: ScenarioRun?
@@ -72,8 +83,8 @@ public final class ScenarioRun: @unchecked Sendable {
 
 extension Scenario {
     /// Runs the scenario and returns its outcome with the machine and last request it left.
-    public func runRecording() -> (ScenarioOutcome, ScenarioRun) {
-        let run = ScenarioRun()
+    public func runRecording(strict: Bool = false) -> (ScenarioOutcome, ScenarioRun) {
+        let run = ScenarioRun(forceStrict: strict)
         let outcome = ScenarioRun.$current.withValue(run) { self.run() }
         return (outcome, run)
     }
