@@ -168,8 +168,14 @@ public final class QEMUInstance: Sendable {
         } catch let error as QTestServerError {
             throw error
         } catch {
-            throw QTestServerError("\(what): cannot \(socket.server ? "listen on" : "connect to") \(Self.describe(socket.endpoint)): \(error)")
+            throw QTestServerError("\(what): cannot \(socket.server ? "listen on" : "connect to") \(Self.describe(socket.endpoint)): \(Self.describe(error))")
         }
+    }
+
+    /// A system error as `strerror` words, anything else as it describes itself.
+    static func describe(_ error: any Error) -> String {
+        if let ioError = error as? IOError { return String(cString: strerror(ioError.errnoCode)) }
+        return "\(error)"
     }
 
     private static func describe(_ endpoint: QEMUChardevSocket.Endpoint) -> String {

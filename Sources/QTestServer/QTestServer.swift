@@ -182,7 +182,7 @@ public final class QTestServer: Sendable {
             throw error
         } catch {
             try? group.syncShutdownGracefully()
-            throw QTestServerError("cannot listen on \(address): \(error)")
+            throw QTestServerError("cannot listen on \(address): \(QEMUInstance.describe(error))")
         }
         logger.info("listening", metadata: ["address": "\(bound)", "shared": "\(shared)"])
         return QTestServer(address: bound, channel: channel, group: group, accepted: accepted)
