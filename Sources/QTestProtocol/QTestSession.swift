@@ -62,8 +62,9 @@ public struct QTestSessionLog {
 ///   space, and answers `OK` even when nothing decodes there (reads give 0), as QEMU does. A
 ///   command with an attrs word answers `ERR address space unavailable for attrs` when the
 ///   machine has no such space and `ERR memory access failed 0x<MemTxResult>` when the access
-///   fails. A `read`/`write`/`read[bwlq]`/`write[bwlq]` of 1, 2, 4 or 8 bytes that lands on
-///   device MMIO is one device access of that size. A write that fails because the session's
+///   fails. Device MMIO sees the accesses QEMU's memory core would make: naturally aligned
+///   pieces of at most 8 bytes (`readq` of an aligned register is one 8-byte access, `read` of
+///   0x20 bytes four of them). A write that fails because the session's
 ///   RAM page limit is used up answers `FAIL memory limit reached …` (IOMMUKit's own wording).
 /// - **Clock** commands step the machine's virtual clock and fire its timers (upstream's
 ///   `FAIL` answers, or 7.2's never-failing ones).
