@@ -89,6 +89,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
+        .testTarget(
+            name: "DifferentialTests",
+            dependencies: ["QTestServer", "QTestProtocol", "Devices", "VTd"],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing"], resources: [.copy("Corpus")], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

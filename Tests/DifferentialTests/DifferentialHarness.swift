@@ -1,0 +1,173 @@
+import Devices
+import Foundation
+import QTestProtocol
+import QTestServer
+import Testing
+
+/// The machine both sides build: Debian QEMU 7.2's q35 under the qtest accelerator with an
+/// `intel-iommu` and an `edu` at 00:01.0 (`-nodefaults`).
+struct MachineSetup: Sendable, CustomStringConvertible {
+    /// `intel-iommu` properties (`aw-bits=48,caching-mode=on`; empty for the defaults).
+    var iommu: String?
+    /// `edu` properties.
+    var edu: String? = "dma_mask=0xffffffffffffffff"
+
+    /// Everything but the machine type and the qtest chardev.
+    var commonArguments: [String] {
+        var arguments = ["-accel", "qtest", "-m", "512", "-display", "none", "-nodefaults"]
+        if let iommu { arguments += ["-device", iommu.isEmpty ? "intel-iommu" : "intel-iommu,\(iommu)"] }
+        if let edu { arguments += ["-device", edu.isEmpty ? "edu" : "edu,\(edu)"] }
+        return arguments
+    }
+
+    /// QEMU's command line (its `q35` is `pc-q35-7.2`).
+    var qemuArguments: [String] { ["-machine", "q35"] + commonArguments }
+
+    /// IOMMUKit's: the same, with the machine type that selects QEMU 7.2's defaults and quirks.
+    var iommukitArguments: [String] { ["-machine", "pc-q35-7.2"] + commonArguments }
+
+    var description: String {
+        let iommuText = iommu.map { $0.isEmpty ? "intel-iommu" : "intel-iommu,\($0)" } ?? "no intel-iommu"
+        let eduText = edu.map { $0.isEmpty ? "edu" : "edu,\($0)" } ?? "no edu"
+        return "\(iommuText) \(eduText)"
+    }
+}
+
+/// IOMMUKit in process: the machine and qtest session `iommukit-qemu` would build from the same
+/// command line.
+final class IOMMUKitSide {
+    let session: QTestSession
+
+    init(_ setup: MachineSetup) throws {
+        let parsed = try QEMUCommandLine.parseSelectingFlavour(setup.iommukitArguments)
+        let machine = try Machine(configuration: try parsed.commandLine.machineConfiguration())
+        session = QTestSession(machine: machine, options: parsed.commandLine.sessionOptions(flavour: parsed.flavour))
+    }
+
+    func ask(_ line: String) -> [String] {
+        session.handle(line: line).map(\.text)
+    }
+}
+
+/// A difference between QEMU 7.2 and IOMMUKit that docs/qemu-differences.md documents: the
+/// exact answers both give for one command.
+struct Excuse: Sendable, CustomStringConvertible {
+    /// Row number in docs/qemu-differences.md.
+    let row: Int
+    /// Words the row's "Area" column contains (checked against the document).
+    let area: String
+    /// QEMU 7.2's answer.
+    let qemu: String
+    /// IOMMUKit's answer.
+    let ours: String
+
+    var description: String { "docs/qemu-differences.md row \(row) (\(area))" }
+}
+
+/// One command of a script, with the documented difference its answer may show.
+struct Step: Sendable {
+    let command: String
+    let excuse: Excuse?
+}
+
+/// A qtest conversation to run on both sides.
+struct Script: Sendable {
+    let name: String
+    let setup: MachineSetup
+    var steps: [Step] = []
+
+    init(_ name: String, _ setup: MachineSetup) {
+        self.name = name
+        self.setup = setup
+    }
+
+    /// Appends a command.
+    mutating func send(_ command: String, excuse: Excuse? = nil) {
+        steps.append(Step(command: command, excuse: excuse))
+    }
+}
+
+/// What a comparison found.
+struct ComparisonReport {
+    /// Lines compared.
+    var commands = 0
+    /// Answers that were identical.
+    var identical = 0
+    /// Excused answers by doc row.
+    var excused: [Int: Int] = [:]
+    /// Problems (unexcused differences, unused excuses).
+    var problems: [String] = []
+    /// QEMU's answers (each command's lines joined by `\n`).
+    var qemuAnswers: [String] = []
+}
+
+/// Runs `script` on QEMU 7.2 and on IOMMUKit and records an issue for every answer that
+/// differs without a matching documented excuse, and for every excuse whose difference did not
+/// show (an excuse must describe what both sides really answer).
+@discardableResult
+func compare(_ script: Script, sourceLocation: SourceLocation = #_sourceLocation) throws -> ComparisonReport {
+    let qemu = try QEMUProcess(arguments: script.setup.qemuArguments)
+    let ours = try IOMMUKitSide(script.setup)
+    var report = ComparisonReport()
+    for (index, step) in script.steps.enumerated() {
+        let theirs = try qemu.ask(step.command).joined(separator: "\n")
+        let mine = ours.ask(step.command).joined(separator: "\n")
+        report.commands += 1
+        report.qemuAnswers.append(theirs)
+        let place = "\(script.name) [\(script.setup)] step \(index + 1) '\(step.command)'"
+        if let excuse = step.excuse {
+            if excuse.qemu == theirs, excuse.ours == mine, theirs != mine {
+                report.excused[excuse.row, default: 0] += 1
+            } else {
+                report.problems.append("\(place): excuse \(excuse) expects QEMU '\(excuse.qemu)' / IOMMUKit '\(excuse.ours)', got QEMU '\(theirs)' / IOMMUKit '\(mine)'")
+            }
+            do {
+                try DifferencesDocument.check(excuse)
+            } catch {
+                report.problems.append("\(place): \(error)")
+            }
+        } else if theirs == mine {
+            report.identical += 1
+        } else {
+            report.problems.append("\(place): QEMU '\(theirs)', IOMMUKit '\(mine)'")
+        }
+    }
+    let ending = qemu.finish()
+    if ending.status != 0 {
+        report.problems.append("\(script.name): QEMU exited with \(ending.status.map(String.init) ?? "no exit") — \(ending.stderr)")
+    }
+    for problem in report.problems.prefix(25) {
+        Issue.record(Comment(rawValue: problem), sourceLocation: sourceLocation)
+    }
+    if report.problems.count > 25 {
+        Issue.record("\(script.name): \(report.problems.count - 25) more differences", sourceLocation: sourceLocation)
+    }
+    let excused = report.excused.keys.sorted().map { "row \($0) ×\(report.excused[$0] ?? 0)" }.joined(separator: ", ")
+    print("differential \(script.name) [\(script.setup)]: \(report.commands) commands, \(report.identical) identical\(excused.isEmpty ? "" : ", excused: \(excused)")")
+    return report
+}
+
+/// docs/qemu-differences.md, read once: row number → the row's text.
+enum DifferencesDocument {
+    static let rows: [Int: String] = {
+        let url = QEMU.repositoryRoot.appendingPathComponent("docs/qemu-differences.md")
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }
+        var rows: [Int: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| ") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            if let number = cells.first.flatMap({ Int($0) }) { rows[number] = String(line) }
+        }
+        return rows
+    }()
+
+    /// Throws unless the document has the excuse's row and the row names its area.
+    static func check(_ excuse: Excuse) throws {
+        guard let row = rows[excuse.row] else {
+            throw OracleError("docs/qemu-differences.md has no row \(excuse.row)")
+        }
+        let area = row.split(separator: "|").dropFirst().first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard area.localizedCaseInsensitiveContains(excuse.area) else {
+            throw OracleError("docs/qemu-differences.md row \(excuse.row) is '\(area)', not '\(excuse.area)'")
+        }
+    }
+}
