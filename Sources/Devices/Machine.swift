@@ -429,7 +429,7 @@ public struct MachineError: Error, Sendable, CustomStringConvertible {
 
 /// The q35 host bridge at 00:00.0 (8086:29c0), no BARs.
 final class HostBridge: PCIFunction {
-    let identity = PCIIdentity(vendorID: 0x8086, deviceID: 0x29C0, revision: 2, classCode: 0x06_0000)
+    let identity = PCIIdentity(vendorID: 0x8086, deviceID: 0x29C0, revision: 0, classCode: 0x06_0000)
     let bars: [BARDescription?] = []
     func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64 { 0 }
     func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {}
