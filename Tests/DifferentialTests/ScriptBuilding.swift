@@ -104,10 +104,10 @@ extension Script {
         send("outl 0xcf8 \(hx(0x8000_0000 | devfn << 8 | offset & 0xFC))")
     }
 
-    mutating func configRead(devfn: UInt64, offset: UInt64, size: Int) {
+    mutating func configRead(devfn: UInt64, offset: UInt64, size: Int, excuse: Excuse? = nil) {
         selectConfig(devfn: devfn, offset: offset)
         let port = hx(0xCFC + (offset & 3))
-        send(size == 1 ? "inb \(port)" : size == 2 ? "inw \(port)" : "inl \(port)")
+        send(size == 1 ? "inb \(port)" : size == 2 ? "inw \(port)" : "inl \(port)", excuse: excuse)
     }
 
     mutating func configWrite(devfn: UInt64, offset: UInt64, size: Int, value: UInt64) {
