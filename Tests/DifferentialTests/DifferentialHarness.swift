@@ -131,8 +131,13 @@ struct ComparisonReport {
     var excused: [String: Int] = [:]
     /// Problems (unexcused differences, unused excuses).
     var problems: [String] = []
-    /// QEMU's answers (each command's lines joined by `\n`).
-    var qemuAnswers: [String] = []
+    /// The commands and QEMU's answers (each command's lines joined by `\n`).
+    var qemuAnswers: [(command: String, answer: String)] = []
+
+    /// QEMU's answers to `command`, in order.
+    func answers(to command: String) -> [String] {
+        qemuAnswers.filter { $0.command == command }.map(\.answer)
+    }
 }
 
 /// Runs `script` on QEMU 7.2 and on IOMMUKit and records an issue for every answer that
@@ -147,7 +152,7 @@ func compare(_ script: Script, sourceLocation: SourceLocation = #_sourceLocation
         let theirs = try qemu.ask(step.command).joined(separator: "\n")
         let mine = ours.ask(step.command).joined(separator: "\n")
         report.commands += 1
-        report.qemuAnswers.append(theirs)
+        report.qemuAnswers.append((step.command, theirs))
         let place = "\(script.name) [\(script.setup)] step \(index + 1) '\(step.command)'"
         if let excuse = step.excuse {
             if excuse.qemu == theirs, excuse.ours == mine, theirs != mine {
