@@ -62,7 +62,8 @@ struct Excuse: Sendable, CustomStringConvertible {
         case notModelled(String)
     }
 
-    let reference: Reference
+    /// Where it is documented (a fault record can show two documented differences at once).
+    let references: [Reference]
     /// QEMU 7.2's answer.
     let qemu: String
     /// IOMMUKit's answer.
@@ -70,31 +71,42 @@ struct Excuse: Sendable, CustomStringConvertible {
 
     /// A specification-vs-QEMU difference: row `row` of docs/qemu-differences.md.
     init(row: Int, area: String, qemu: String, ours: String) {
-        reference = .row(row, area: area)
+        references = [.row(row, area: area)]
+        self.qemu = qemu
+        self.ours = ours
+    }
+
+    /// Differences that show together in one answer.
+    init(_ references: [Reference], qemu: String, ours: String) {
+        self.references = references
         self.qemu = qemu
         self.ours = ours
     }
 
     /// Part of QEMU's machine that IOMMUKit leaves out (docs/qtest-extensions.md).
     init(notModelled phrase: String, qemu: String, ours: String) {
-        reference = .notModelled(phrase)
+        references = [.notModelled(phrase)]
         self.qemu = qemu
         self.ours = ours
     }
 
-    /// The key a report counts the excuse under.
-    var key: String {
-        switch reference {
-        case .row(let row, _): "row \(row)"
-        case .notModelled(let phrase): "not modelled: \(phrase)"
+    /// The keys a report counts the excuse under.
+    var keys: [String] {
+        references.map { reference in
+            switch reference {
+            case .row(let row, _): "row \(row)"
+            case .notModelled(let phrase): "not modelled: \(phrase)"
+            }
         }
     }
 
     var description: String {
-        switch reference {
-        case .row(let row, let area): "docs/qemu-differences.md row \(row) (\(area))"
-        case .notModelled(let phrase): "docs/qtest-extensions.md (\(phrase))"
-        }
+        references.map { reference in
+            switch reference {
+            case .row(let row, let area): "docs/qemu-differences.md row \(row) (\(area))"
+            case .notModelled(let phrase): "docs/qtest-extensions.md (\(phrase))"
+            }
+        }.joined(separator: " + ")
     }
 }
 
@@ -156,7 +168,7 @@ func compare(_ script: Script, sourceLocation: SourceLocation = #_sourceLocation
         let place = "\(script.name) [\(script.setup)] step \(index + 1) '\(step.command)'"
         if let excuse = step.excuse {
             if excuse.qemu == theirs, excuse.ours == mine, theirs != mine {
-                report.excused[excuse.key, default: 0] += 1
+                for key in excuse.keys { report.excused[key, default: 0] += 1 }
             } else {
                 report.problems.append("\(place): excuse \(excuse) expects QEMU '\(excuse.qemu)' / IOMMUKit '\(excuse.ours)', got QEMU '\(theirs)' / IOMMUKit '\(mine)'")
             }
@@ -205,7 +217,11 @@ enum DifferencesDocument {
 
     /// Throws unless the documentation has what the excuse refers to.
     static func check(_ excuse: Excuse) throws {
-        switch excuse.reference {
+        for reference in excuse.references { try check(reference) }
+    }
+
+    static func check(_ reference: Excuse.Reference) throws {
+        switch reference {
         case .row(let number, let expectedArea):
             guard let row = rows[number] else {
                 throw OracleError("docs/qemu-differences.md has no row \(number)")
