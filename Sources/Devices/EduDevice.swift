@@ -106,8 +106,8 @@ public final class EduDevice: PCIFunction {
         updateInterruptLine()
     }
 
-    /// INTx follows the interrupt status; the machine hears every change (IOAPIC input
-    /// ``Machine/intxInput(devfn:)``).
+    /// The interrupt state follows the interrupt status; the machine hears every change and
+    /// drives INTx (IOAPIC input ``Machine/intxInput(devfn:)``) unless COMMAND disables it.
     func updateInterruptLine() {
         let level = interruptStatus != 0
         guard level != interruptLine else { return }

@@ -47,6 +47,8 @@ public enum PCICommand {
     public static let busMaster: UInt16 = 1 << 2
     /// Bits software may write (IO, MEM, MASTER, PARITY, SERR, INTX_DISABLE).
     public static let writable: UInt16 = 0x0547
+    /// Interrupt disable: the function may not assert INTx.
+    public static let interruptDisable: UInt16 = 1 << 10
 }
 
 /// A PCI function: its config space and its BAR-decoded registers.
@@ -131,6 +133,11 @@ public struct PCIConfigSpace: Sendable {
 
     /// COMMAND register.
     public var command: UInt16 { UInt16(read(0x04, size: 2)) }
+
+    /// Sets or clears STATUS.IS (bit 3), the function's interrupt state (read-only to software).
+    public mutating func setInterruptStatus(_ pending: Bool) {
+        bytes[0x06] = pending ? bytes[0x06] | 0x08 : bytes[0x06] & ~0x08
+    }
 
     /// Address BAR `index` is programmed to (type bits removed).
     public func barAddress(_ index: Int) -> UInt64 {
