@@ -166,11 +166,12 @@ func compare(_ script: Script, sourceLocation: SourceLocation = #_sourceLocation
         report.commands += 1
         report.qemuAnswers.append((step.command, theirs))
         let place = "\(script.name) [\(script.setup)] step \(index + 1) '\(step.command)'"
+        func shown(_ answer: String) -> String { answer.replacingOccurrences(of: "\n", with: " ⏎ ") }
         if let excuse = step.excuse {
             if excuse.qemu == theirs, excuse.ours == mine, theirs != mine {
                 for key in excuse.keys { report.excused[key, default: 0] += 1 }
             } else {
-                report.problems.append("\(place): excuse \(excuse) expects QEMU '\(excuse.qemu)' / IOMMUKit '\(excuse.ours)', got QEMU '\(theirs)' / IOMMUKit '\(mine)'")
+                report.problems.append("\(place): excuse \(excuse) expects QEMU '\(excuse.qemu)' / IOMMUKit '\(excuse.ours)', got QEMU '\(shown(theirs))' / IOMMUKit '\(shown(mine))'")
             }
             do {
                 try DifferencesDocument.check(excuse)
@@ -180,7 +181,7 @@ func compare(_ script: Script, sourceLocation: SourceLocation = #_sourceLocation
         } else if theirs == mine {
             report.identical += 1
         } else {
-            report.problems.append("\(place): QEMU '\(theirs)', IOMMUKit '\(mine)'")
+            report.problems.append("\(place): QEMU '\(shown(theirs))', IOMMUKit '\(shown(mine))'")
         }
     }
     let ending = qemu.finish()

@@ -1,6 +1,12 @@
 /// Lowercase hex with `0x`, as libqtest writes numbers.
 func hx(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
+/// `0x%04x`, as `inb`/`inw`/`inl` answers print values.
+func hx4(_ value: UInt64) -> String {
+    let digits = String(value, radix: 16)
+    return "0x" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+}
+
 /// `OK 0x%016x`, the answer of `readb`…`readq`.
 func okValue(_ value: UInt64) -> String {
     let digits = String(value, radix: 16)
