@@ -48,7 +48,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "Scenarios", dependencies: ["Devices"], swiftSettings: strict),
-        .target(name: "Fuzzing", dependencies: ["VTd", "GuestMemory"], swiftSettings: strict),
+        .target(name: "Fuzzing", dependencies: ["VTd", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",

@@ -363,6 +363,13 @@ public final class Machine: DMAContext {
             let chunk = Int(min(UInt64(count - done), t.bytesToPageEnd))
             var deviceAttrs = attrs
             deviceAttrs.requesterID = requester
+            if t.mode == .interruptRequest, let write, chunk >= 4 {
+                // An interrupt message (MSI): goes through interrupt remapping, not DMA remapping.
+                let data = UInt32(write[done]) | UInt32(write[done + 1]) << 8 | UInt32(write[done + 2]) << 16 | UInt32(write[done + 3]) << 24
+                deliverInterruptRequest(address: t.address, data: data, requester: requester)
+                done += 4
+                continue
+            }
             if let write {
                 let r = space.writeBytes(t.address, Array(write[done..<(done + chunk)]), attrs: deviceAttrs)
                 if !r.isOK { return (out, r) }
@@ -374,6 +381,22 @@ public final class Machine: DMAContext {
             done += chunk
         }
         return (out, .ok)
+    }
+
+    /// Routes a device's interrupt message through the remapping unit's interrupt remapping
+    /// (a pass-through when GSTS.IRES is clear) to the interrupt window; blocked ones are dropped.
+    public func deliverInterruptRequest(address: UInt64, data: UInt32, requester: UInt16) {
+        guard var unit = vtd else {
+            interrupts.deliver(address: address, data: data, origin: "requester \(SourceID(rawValue: requester))")
+            return
+        }
+        vtd = nil
+        let result = unit.remapInterrupt(address: address, data: data, sourceID: SourceID(rawValue: requester), bus: system)
+        vtd = unit
+        applyVTdEffects()
+        if case .deliver(let a, let d) = result {
+            interrupts.deliver(address: a, data: d, origin: "requester \(SourceID(rawValue: requester))")
+        }
     }
 
     public func dmaWrite(requester: UInt16, address: UInt64, bytes: [UInt8], attrs: MemTxAttrs) -> MemTxResult {
