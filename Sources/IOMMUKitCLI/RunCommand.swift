@@ -1,8 +1,97 @@
 import ArgumentParser
+import Foundation
+import Scenarios
+
+/// Output format of commands that support JSON.
+public enum OutputFormat: String, ExpressibleByArgument, Sendable, CaseIterable {
+    case text
+    case json
+}
 
 /// `iommukit run`: the embedded default — the whole VT-d scenario suite, in process.
 public struct RunCommand: ParsableCommand {
-    public static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the VT-d scenario suite in process.")
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the VT-d scenario suite in process (every translation mode, every fault reason, invalidation).")
+
+    @Flag(name: .long, help: "List the scenarios with one-line descriptions instead of running them.")
+    var list = false
+
+    @Option(name: .long, help: "Run only scenarios whose name contains PATTERN (several patterns: comma-separated).")
+    var filter: String?
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
     public init() {}
-    public func run() throws {}
+
+    /// The scenarios selected by `--filter`.
+    func selected() -> [Scenario] {
+        guard let filter, !filter.isEmpty else { return ScenarioSuite.all }
+        let patterns = filter.split(separator: ",").map(String.init)
+        return ScenarioSuite.all.filter { s in patterns.contains { s.name.contains($0) } }
+    }
+
+    /// Runs (or lists) and returns the text to print and the exit status.
+    public func render() -> CommandOutput {
+        let scenarios = selected()
+        if list {
+            if format == .json {
+                let items = scenarios.map { ["name": $0.name, "summary": $0.summary] }
+                return CommandOutput(text: jsonText(items), exitCode: 0)
+            }
+            let width = scenarios.map(\.name.count).max() ?? 0
+            return CommandOutput(text: scenarios.map { $0.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.summary }
+                .joined(separator: "\n"), exitCode: 0)
+        }
+        if scenarios.isEmpty {
+            return CommandOutput(text: "no scenario matches '\(filter ?? "")' (see `iommukit run --list`)", exitCode: 2)
+        }
+        let outcomes = scenarios.map { $0.run() }
+        let passed = outcomes.filter(\.passed).count
+        let failed = outcomes.count - passed
+        if format == .json {
+            let items: [[String: Any]] = outcomes.map { o in
+                var item: [String: Any] = ["name": o.name, "passed": o.passed]
+                if let d = o.detail { item["detail"] = d }
+                if !o.notes.isEmpty { item["notes"] = o.notes }
+                return item
+            }
+            let doc: [String: Any] = ["scenarios": items, "passed": passed, "failed": failed]
+            return CommandOutput(text: jsonText(doc), exitCode: failed == 0 ? 0 : 1)
+        }
+        var lines: [String] = []
+        let width = outcomes.map(\.name.count).max() ?? 0
+        for o in outcomes {
+            let name = o.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            lines.append("\(name)  \(o.passed ? "PASS" : "FAIL")" + (o.detail.map { "  \($0)" } ?? ""))
+            for note in o.notes { lines.append("    \(note)") }
+        }
+        lines.append("\(passed) passed, \(failed) failed")
+        return CommandOutput(text: lines.joined(separator: "\n"), exitCode: failed == 0 ? 0 : 1)
+    }
+
+    public func run() throws {
+        let output = render()
+        print(output.text)
+        if output.exitCode != 0 { throw ExitCode(output.exitCode) }
+    }
+}
+
+/// What a command prints and how it exits; commands compute it so tests need no stdout capture.
+public struct CommandOutput: Sendable, Hashable {
+    public var text: String
+    public var exitCode: Int32
+    public init(text: String, exitCode: Int32) {
+        self.text = text
+        self.exitCode = exitCode
+    }
+}
+
+/// Stable JSON (sorted keys, pretty-printed) of a JSON-compatible value.
+func jsonText(_ value: Any) -> String {
+    guard JSONSerialization.isValidJSONObject(value),
+          let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys]),
+          let text = String(data: data, encoding: .utf8) else { return "{}" }
+    return text
 }

@@ -1,1 +1,0 @@
-// The Scenarios module. See ARCHITECTURE.md for what belongs here.

@@ -1,0 +1,36 @@
+@testable import IOMMUKitCLI
+import Testing
+
+@Suite struct RunCommandTests {
+    @Test func runsTheWholeSuiteAndEndsWithTheCountLine() throws {
+        let command = try RunCommand.parse([])
+        let output = command.render()
+        #expect(output.exitCode == 0)
+        let last = try #require(output.text.split(separator: "\n").last)
+        #expect(last.hasSuffix(" passed, 0 failed"))
+        #expect(output.text.hasPrefix("legacy-pt"))
+    }
+
+    @Test func listPrintsNamesWithDescriptions() throws {
+        let output = try RunCommand.parse(["--list"]).render()
+        #expect(output.text.contains("scalable-first-stage"))
+        #expect(output.text.contains("first-stage (x86) translation"))
+        #expect(!output.text.contains("passed"))
+    }
+
+    @Test func filterSelectsAndUnknownFilterFails() throws {
+        let output = try RunCommand.parse(["--filter", "nested"]).render()
+        #expect(output.text.contains("nested"))
+        #expect(output.text.hasSuffix("passed, 0 failed"))
+        #expect(!output.text.contains("legacy-pt"))
+        let none = try RunCommand.parse(["--filter", "no-such-scenario"]).render()
+        #expect(none.exitCode != 0)
+    }
+
+    @Test func jsonIsStableAndComplete() throws {
+        let output = try RunCommand.parse(["--filter", "legacy-pt", "--format", "json"]).render()
+        #expect(output.text.contains("\"failed\" : 0"))
+        #expect(output.text.contains("\"name\" : \"legacy-pt\""))
+        #expect(output.text == (try RunCommand.parse(["--filter", "legacy-pt", "--format", "json"]).render()).text)
+    }
+}
