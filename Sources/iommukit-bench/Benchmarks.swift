@@ -1,5 +1,6 @@
 import Devices
 import GuestMemory
+import Scenarios
 import VTd
 
 /// The requester every benchmark uses: 00:02.0, where the machine puts the iommu-testdev.
@@ -239,26 +240,25 @@ struct UnitBenchmark: Benchmark {
 // MARK: - A DMA through the machine
 
 /// One iommu-testdev DMA on the q35-like machine: the BAR0 register writes (GVA, GPA, LEN,
-/// DOORBELL), the TRIGGERING read that runs the DMA (a write through the IOMMU, an IOTLB hit
-/// after the first pass, and the read-back from system memory) and the RESULT read.
+/// DOORBELL) as 4-byte MMIO writes, the TRIGGERING read that runs the DMA (a write through the
+/// IOMMU, an IOTLB hit after the first pass, and the read-back from system memory) and the
+/// RESULT read.
 struct TestDeviceDMABenchmark: Benchmark {
-    let machine: Machine
-    let bar: UInt64
+    let fixture: Fixture
     let length: UInt64
     var failures = 0
 
     static let pages = 64
-    static let gpaBase: UInt64 = 0x0100_0000
-    static let barAddress: UInt64 = 0xE000_0000
 
     mutating func run(iterations: Int) -> UInt64 {
-        let system = machine.system
+        let system = fixture.machine.system
+        let bar = fixture.device.bar
         typealias R = IOMMUTestDevice.Register
         var sum: UInt64 = 0
         for i in 0..<iterations {
             let page = UInt64(i % Self.pages)
             let iova = benchIOVABase + page << 12
-            let gpa = Self.gpaBase + page << 12
+            let gpa = SeedLayout.targetPage + page << 12
             system.write(bar + R.dmaGVALo, size: 4, value: iova & 0xFFFF_FFFF)
             system.write(bar + R.dmaGVAHi, size: 4, value: iova >> 32)
             system.write(bar + R.dmaGPALo, size: 4, value: gpa & 0xFFFF_FFFF)
@@ -277,34 +277,22 @@ struct TestDeviceDMABenchmark: Benchmark {
         failures == 0 ? nil : "\(failures) DMAs did not report success"
     }
 
-    /// The default machine (legacy-mode VT-d, iommu-testdev at 00:02.0), BAR0 mapped, and a
-    /// 4-level second stage mapping 64 IOVA pages onto RAM; the unit is programmed through MMIO.
+    /// The Scenarios fixture (default legacy-mode VT-d, iommu-testdev found and BAR0 mapped), a
+    /// 4-level second stage from its table builder mapping 64 IOVA pages onto RAM, and the unit
+    /// enabled with the seed register sequence (root table, queued invalidation, fault event, TE).
     static func make(length: UInt64 = 64) throws -> TestDeviceDMABenchmark {
-        let machine = try Machine(configuration: MachineConfiguration())
-        guard let device = machine.device(IOMMUTestDevice.self) else { throw SetupError("no iommu-testdev in the machine") }
-        guard let devfn = machine.devfn(of: device), devfn == benchSource.devfn else {
-            throw SetupError("iommu-testdev is not at 00:02.0")
-        }
-        // Tables in RAM (guest-physical = RAM offset below 512 MiB).
-        var tables = TableWriter(memory: machine.ram, firstPage: benchTablesBase)
-        let (root, contextTable) = tables.legacyRoot(bus: 0)
-        let ssRoot = tables.allocatePage()
-        tables.legacyContext(table: contextTable, devfn: devfn, secondStageRoot: ssRoot, levels: 4, domainID: 1)
+        let fixture = try Fixture(VTdConfiguration())
+        fixture.legacyContext(translationType: 0, domainID: 1)
         for page in 0..<UInt64(pages) {
-            tables.map4K(root: ssRoot, levels: 4, input: benchIOVABase + page << 12, output: gpaBase + page << 12,
-                         tableBits: TableWriter.secondStageBits, leafBits: TableWriter.secondStageBits)
+            fixture.tables.mapSecondStage(root: SeedLayout.pageTables, levels: 4, input: benchIOVABase + page << 12,
+                                          output: SeedLayout.targetPage + page << 12)
         }
-        let system = machine.system
-        system.write(Machine.vtdBase + RegisterOffset.rtaddr, size: 8, value: root)
-        system.write(Machine.vtdBase + RegisterOffset.gcmd, size: 4, value: UInt64(GlobalCommand.srtp))
-        system.write(Machine.vtdBase + RegisterOffset.gcmd, size: 4, value: UInt64(GlobalCommand.te))
-        guard system.read(Machine.vtdBase + RegisterOffset.gsts, size: 4).value & UInt64(GlobalCommand.te) != 0 else {
-            throw SetupError("GSTS.TES did not come on")
+        try fixture.enable(scalable: false)
+        // Check every mapping once through the device's own driver.
+        for page in 0..<UInt64(pages) {
+            try fixture.expectDMA(iova: benchIOVABase + page << 12, gpa: SeedLayout.targetPage + page << 12, length: UInt32(length))
         }
-        // BAR0, memory decode and bus mastering.
-        machine.configWrite(devfn: devfn, offset: 0x10, size: 4, value: UInt32(barAddress))
-        machine.configWrite(devfn: devfn, offset: 0x04, size: 2, value: UInt32(PCICommand.memory | PCICommand.busMaster))
-        var benchmark = TestDeviceDMABenchmark(machine: machine, bar: barAddress, length: length)
+        var benchmark = TestDeviceDMABenchmark(fixture: fixture, length: length)
         _ = benchmark.run(iterations: pages)
         if let problem = benchmark.check() { throw SetupError(problem) }
         return benchmark
@@ -329,6 +317,6 @@ var allBenchmarks: [BenchmarkDefinition] { [
                         operation: "RemappingUnit.translate: context-cache hit, IOTLB miss (1-entry IOTLB, 512 pages), walk, fill",
                         defaultIterations: 2_000_000, make: UnitBenchmark.misses),
     BenchmarkDefinition(name: "testdev-dma",
-                        operation: "iommu-testdev: 6 BAR writes, TRIGGERING read (64-byte DMA through the IOMMU, read-back), RESULT read",
+                        operation: "iommu-testdev: 6 BAR0 writes, TRIGGERING read (64-byte DMA through the IOMMU, IOTLB hit, read-back), RESULT read",
                         defaultIterations: 200_000, make: { try TestDeviceDMABenchmark.make() }),
 ] }
