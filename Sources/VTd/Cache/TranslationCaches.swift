@@ -85,10 +85,7 @@ public struct TranslationCaches: Sendable {
     public mutating func lookupIOTLB(domainID: UInt16, pasid: UInt32, address: UInt64) -> (IOTLBEntry, UInt8)? {
         for level: UInt8 in 1...3 {
             let key = IOTLBKey(domainID: domainID, pasid: pasid, pageNumber: address >> UInt64(12 + 9 * (Int(level) - 1)), level: level)
-            if let e = iotlb.peek(key) {
-                _ = iotlb.lookup(key)
-                return (e, level)
-            }
+            if let e = iotlb.lookupCountingHit(key) { return (e, level) }
         }
         iotlb.counters.misses &+= 1
         return nil
