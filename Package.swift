@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "iommukit", targets: ["iommukit"]),
         .executable(name: "iommukit-qemu", targets: ["iommukit-qemu"]),
         .executable(name: "iommukit-bench", targets: ["iommukit-bench"]),
+        .executable(name: "iommukit-fuzz", targets: ["iommukit-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -45,6 +46,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "Scenarios", dependencies: ["Devices"], swiftSettings: strict),
+        .target(name: "Fuzzing", dependencies: ["VTd", "GuestMemory"], swiftSettings: strict),
+        .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
@@ -79,6 +82,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
+        .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing"], resources: [.copy("Corpus")], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,6 +7,10 @@ public struct IOMMUKitCommand: ParsableCommand {
         abstract: "Intel VT-d DMA-remapping model: scenarios, qtest server, decoders and compatibility checks.",
         subcommands: [
             RunCommand.self,
+            DecodeCommand.self,
+            ExplainCommand.self,
+            HwinfoCommand.self,
+            CheckCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

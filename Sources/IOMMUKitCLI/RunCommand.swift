@@ -23,6 +23,9 @@ public struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
 
+    @Flag(name: .long, help: "Strict invalidation checking in every scenario; print the diagnostics each produced.")
+    var strict = false
+
     public init() {}
 
     /// The scenarios selected by `--filter`.
@@ -47,7 +50,14 @@ public struct RunCommand: ParsableCommand {
         if scenarios.isEmpty {
             return CommandOutput(text: "no scenario matches '\(filter ?? "")' (see `iommukit run --list`)", exitCode: 2)
         }
-        let outcomes = scenarios.map { $0.run() }
+        let outcomes: [ScenarioOutcome] = scenarios.map { scenario in
+            guard strict else { return scenario.run() }
+            let (outcome, run) = scenario.runRecording(strict: true)
+            let diagnostics = run.machine?.vtd?.diagnostics.map { "strict: \($0)" } ?? []
+            // Scenarios that check strict mode print their own diagnostic already.
+            let notes = outcome.notes.isEmpty ? diagnostics : outcome.notes
+            return ScenarioOutcome(name: outcome.name, passed: outcome.passed, detail: outcome.detail, notes: notes)
+        }
         let passed = outcomes.filter(\.passed).count
         let failed = outcomes.count - passed
         if format == .json {

@@ -303,6 +303,17 @@ extension ScenarioSuite {
             _ = nestedFixture(f, ssPermissions: 0b10)
             return f.request(SeedLayout.iova)
         },
+        fault(.nestedFirstStageReadNotPermitted, "nested: the second stage maps a lower first-stage table (the PDPT) W only", config: nestedConfig, scalable: true) { f in
+            let offset: UInt64 = 0x0100_0000
+            let ssRoot = f.tables.allocatePage()
+            let fsRoot = f.tables.allocatePage() - offset
+            f.tables.mapFirstStage(root: fsRoot, levels: 4, input: SeedLayout.iova & ~0xFFF, output: SeedLayout.targetPage - offset, tableOffset: offset)
+            f.tables.mapSecondStage(root: ssRoot, levels: 4, input: fsRoot, output: fsRoot + offset)
+            let pdpt = f.tables.read64(fsRoot + offset + ((SeedLayout.iova >> 39) & 0x1FF) * 8) & 0x000F_FFFF_FFFF_F000
+            f.tables.mapSecondStage(root: ssRoot, levels: 4, input: pdpt, output: pdpt + offset, permissions: 0b10)
+            f.scalableContext(pgtt: 3, secondStage: ssRoot, firstStage: fsRoot)
+            return f.request(SeedLayout.iova)
+        },
         fault(.nestedFirstStageWriteNotPermitted, "nested: first-stage A/D update to a table the second stage maps R only", config: nestedConfig, scalable: true) { f in
             let (_, fs) = nestedFixture(f, ssPermissions: 0b01)
             // Clear A in the PML4E so the walk must write it back.

@@ -36,6 +36,8 @@ public final class Fixture {
 
     public init(_ vtd: VTdConfiguration, ramSize: UInt64 = 512 << 20) throws {
         var config = MachineConfiguration()
+        var vtd = vtd
+        if ScenarioRun.current?.forceStrict == true { vtd.strictInvalidation = true }
         config.vtd = vtd
         config.ramSize = ramSize
         do {
@@ -47,6 +49,7 @@ public final class Fixture {
         driver = VTdDriver(machine: machine)
         guard let device = TestDeviceDriver(machine: machine) else { throw ScenarioFailure("iommu-testdev not found on bus 0") }
         self.device = device
+        ScenarioRun.current?.machine = machine
     }
 
     /// The seed register sequence: RTADDR → SRTP (RTPS) → IQ → QIE (QIES) → fault MSI → TE (TES).
@@ -84,6 +87,7 @@ public final class Fixture {
     public func expectDMA(iova: UInt64 = SeedLayout.iova, gpa: UInt64 = SeedLayout.translatedGPA, length: UInt32 = 4,
                           expected: UInt32 = IOMMUTestDevice.Result.success) throws {
         machine.system.fill(gpa, length: UInt64(length), value: 0)
+        ScenarioRun.current?.lastRequest = DMARequest(sourceID: sourceID, address: iova, access: .write)
         let result = device.dma(iova: iova, gpa: gpa, length: length)
         guard result == expected else {
             throw ScenarioFailure("DMA to \(hex(iova)) returned \(hex(UInt64(result))), expected \(hex(UInt64(expected)))")
@@ -97,8 +101,10 @@ public final class Fixture {
     /// A request from the device (for reads, ATS and PASID requests the testdev cannot issue).
     public func request(_ address: UInt64, _ access: AccessKind = .read, pasid: UInt32? = nil, execute: Bool = false,
                         privileged: Bool = false, addressType: AddressType = .untranslated) -> DMARequest {
-        DMARequest(sourceID: sourceID, pasid: pasid, address: address, access: access, execute: execute,
-                   privileged: privileged, addressType: addressType)
+        let r = DMARequest(sourceID: sourceID, pasid: pasid, address: address, access: access, execute: execute,
+                           privileged: privileged, addressType: addressType)
+        ScenarioRun.current?.lastRequest = r
+        return r
     }
 
     /// Translates through the machine (fault recording and effects included).

@@ -37,7 +37,9 @@ extension ScenarioSuite {
             remap(f, 0x2000_0000, to: 0x1060_0000)
             let t = f.translate(f.request(0x2000_0000)).translation
             try check(t?.address == SeedLayout.targetPage, "translation \(hex(t?.address ?? 0)); the cached one was expected")
-            try check(f.machine.vtd?.diagnostics.isEmpty == true, "diagnostics recorded with strict mode off")
+            if f.machine.vtd?.configuration.strictInvalidation == false {
+                try check(f.machine.vtd?.diagnostics.isEmpty == true, "diagnostics recorded with strict mode off")
+            }
         },
         Scenario.noting("strict-mode-reports-missing-invalidation", "strict mode: using a stale IOTLB entry records a diagnostic naming the missing PSI") {
             var c = VTdConfiguration()

@@ -48,10 +48,44 @@ public struct ScenarioOutcome: Sendable, Hashable {
     public let detail: String?
     /// Extra lines worth printing (e.g. strict-mode diagnostics it produced on purpose).
     public let notes: [String]
+
+    public init(name: String, passed: Bool, detail: String?, notes: [String]) {
+        self.name = name
+        self.passed = passed
+        self.detail = detail
+        self.notes = notes
+    }
 }
 
 /// Checks a condition inside a scenario.
 @inline(__always)
 func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     if !condition { throw ScenarioFailure(message()) }
+}
+
+/// What a scenario left behind: its machine and the last request it issued. `explain` uses it
+/// to show the walk of a scenario's DMA on the machine state the scenario built.
+public final class ScenarioRun: @unchecked Sendable {
+    /// The machine of the scenario's (last) fixture.
+    public internal(set) var machine: Machine?
+    /// The last DMA request the scenario issued.
+    public internal(set) var lastRequest: DMARequest?
+    /// Force strict invalidation checking on every fixture of the run (`iommukit run --strict`).
+    public let forceStrict: Bool
+
+    public init(forceStrict: Bool = false) {
+        self.forceStrict = forceStrict
+    }
+
+    /// The run collecting for the scenario executing on this task, if any.
+    @TaskLocal public static var current: ScenarioRun?
+}
+
+extension Scenario {
+    /// Runs the scenario and returns its outcome with the machine and last request it left.
+    public func runRecording(strict: Bool = false) -> (ScenarioOutcome, ScenarioRun) {
+        let run = ScenarioRun(forceStrict: strict)
+        let outcome = ScenarioRun.$current.withValue(run) { self.run() }
+        return (outcome, run)
+    }
 }

@@ -34,3 +34,14 @@ import Testing
         #expect(output.text == (try RunCommand.parse(["--filter", "legacy-pt", "--format", "json"]).render()).text)
     }
 }
+
+@Suite struct RunStrictTests {
+    @Test func strictReportsOnlyTheDeliberatelyStaleUses() throws {
+        let output = try RunCommand.parse(["--strict", "--filter", "stale-translation,iotlb-dsi,legacy-translated-4level"]).render()
+        #expect(output.exitCode == 0)
+        let strictLines = output.text.split(separator: "\n").filter { $0.contains("strict: stale IOTLB entry") }
+        // stale-translation-without-invalidation and the DSI-of-another-domain case each use a stale entry once.
+        #expect(strictLines.count == 2)
+        #expect(strictLines.allSatisfy { $0.contains("missing IOTLB page-selective (DID 1, ADDR 0x20000000") })
+    }
+}

@@ -32,7 +32,7 @@ import VTd
             .pasidDirectoryEntryReadError, .pasidDirectoryEntryNotPresent, .pasidDirectoryEntryReserved, .pasidEntryReadError,
             .pasidEntryNotPresent, .pasidEntryReserved, .pasidEntryInvalid, .executeRequestsNotEnabled,
             .supervisorRequestsNotEnabled, .firstStageEntryReadError, .firstStageEntryNotPresent, .firstStageEntryReserved,
-            .firstStageTablePointerInvalid, .nestedFirstStageAddressBeyondMGAW, .nestedFirstStageTopReadNotPermitted,
+            .firstStageTablePointerInvalid, .nestedFirstStageAddressBeyondMGAW, .nestedFirstStageTopReadNotPermitted, .nestedFirstStageReadNotPermitted,
             .nestedFirstStageWriteNotPermitted, .scalableSecondStageEntryReadError, .scalableSecondStageEntryReserved,
             .secondStageTablePointerInvalid, .nonCanonicalAddress, .userAccessToSupervisorPage, .executeNotPermitted,
             .secondStageAddressBeyondMax, .scalableWriteNotPermitted, .scalableReadNotPermitted, .scalableInterruptAddressRange,

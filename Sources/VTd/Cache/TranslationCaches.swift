@@ -3,9 +3,14 @@ public let noPASID: UInt32 = 0xFFFF_FFFF
 
 /// Tag of the context cache: the requester. (Legacy: the context entry; scalable: the context
 /// entry as the root of PASID resolution.)
+///
+/// A legacy entry caches the resolution, which includes the checks of the request's type against
+/// the context entry's TT; `requestKind` keeps resolutions of different request types apart
+/// (`DMARequest.cacheKind`; 0 for scalable-mode entries, which hold the raw entry only).
 public struct ContextCacheKey: CacheKey, Sendable, Hashable {
     public var sourceID: UInt16
-    public var placement: UInt64 { UInt64(sourceID) }
+    public var requestKind: UInt8 = 0
+    public var placement: UInt64 { UInt64(sourceID) | UInt64(requestKind) << 16 }
 }
 
 /// A cached context: in legacy mode the full resolution, in scalable mode the context entry.
@@ -29,16 +34,36 @@ public struct ContextCacheEntry: Sendable, Hashable {
 }
 
 /// Tag of the PASID cache: (SID, PASID); the DID stored in the entry selects domain flushes.
+///
+/// The cached resolution includes the request checks (PASIDE, DTE, SRE, ERE), so `requestKind`
+/// (`DMARequest.cacheKind`) keeps the resolutions of different kinds of request apart.
 public struct PASIDCacheKey: CacheKey, Sendable, Hashable {
     public var sourceID: UInt16
     public var pasid: UInt32
-    public var placement: UInt64 { UInt64(sourceID) << 32 | UInt64(pasid) }
+    public var requestKind: UInt8 = 0
+    public var placement: UInt64 { UInt64(sourceID) << 32 | UInt64(pasid) | UInt64(requestKind) << 48 }
+}
+
+extension DMARequest {
+    /// The request properties that context and PASID resolution check (AT, PASID present,
+    /// PRIV, EXE), packed for cache tags: a resolution cached for one kind of request says
+    /// nothing about another (a PASID request needs PASIDE, a supervisor request SRE, …).
+    @inline(__always)
+    public var cacheKind: UInt8 {
+        addressType.rawValue | (pasid != nil ? 1 << 2 : 0) | (isSupervisor ? 1 << 3 : 0) | (isExecute ? 1 << 4 : 0)
+    }
 }
 
 /// A cached PASID-table entry resolution (or a cached fault under CM=1).
 public struct PASIDCacheEntry: Sendable, Hashable {
     public var resolution: ContextResolution
     public var domainID: UInt16
+
+    /// True for a fault cached under caching mode.
+    public var isFault: Bool {
+        if case .fault = resolution { return true }
+        return false
+    }
 }
 
 /// Tag of the IOTLB: domain, PASID, page number at the leaf's granularity and the leaf level.
@@ -49,7 +74,12 @@ public struct IOTLBKey: CacheKey, Sendable, Hashable {
     public var pageNumber: UInt64
     /// 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB.
     public var level: UInt8
-    public var placement: UInt64 { pageNumber &* 31 ^ UInt64(domainID) << 48 ^ UInt64(pasid) << 20 ^ UInt64(level) << 62 }
+    /// First-stage entries filled by a supervisor request: their rights (U/S, R/W without WPE)
+    /// are not a user request's. Always false for other translation types.
+    public var supervisor: Bool = false
+    public var placement: UInt64 {
+        pageNumber &* 31 ^ UInt64(domainID) << 48 ^ UInt64(pasid) << 20 ^ UInt64(level) << 62 ^ (supervisor ? 1 << 61 : 0)
+    }
 }
 
 /// A cached final translation (or, under CM=1, a cached not-present fault).
@@ -62,6 +92,11 @@ public struct IOTLBEntry: Sendable, Hashable {
     public var dirty: Bool
     /// Under CM=1: the cached fault reason of a not-present leaf; nil for a translation.
     public var cachedFault: FaultReason?
+    /// The access (and EXE) that met `cachedFault`: a second-stage walk reports a not-present
+    /// entry as a read or write fault, and a permission fault says nothing about other accesses,
+    /// so the cached fault only answers requests of the same kind.
+    public var faultAccess: AccessKind = .read
+    public var faultExecute: Bool = false
     /// The requester that filled it (for diagnostics).
     public var sourceID: UInt16
 }
@@ -82,9 +117,10 @@ public struct TranslationCaches: Sendable {
 
     /// Looks up the IOTLB for `address` at every leaf size (4 KiB, 2 MiB, 1 GiB).
     @inline(__always)
-    public mutating func lookupIOTLB(domainID: UInt16, pasid: UInt32, address: UInt64) -> (IOTLBEntry, UInt8)? {
+    public mutating func lookupIOTLB(domainID: UInt16, pasid: UInt32, supervisor: Bool = false, address: UInt64) -> (IOTLBEntry, UInt8)? {
         for level: UInt8 in 1...3 {
-            let key = IOTLBKey(domainID: domainID, pasid: pasid, pageNumber: address >> UInt64(12 + 9 * (Int(level) - 1)), level: level)
+            let key = IOTLBKey(domainID: domainID, pasid: pasid, pageNumber: address >> UInt64(12 + 9 * (Int(level) - 1)), level: level,
+                               supervisor: supervisor)
             if let e = iotlb.lookupCountingHit(key) { return (e, level) }
         }
         iotlb.counters.misses &+= 1
@@ -125,10 +161,13 @@ public struct TranslationCaches: Sendable {
             iotlb.removeAll { k, v in
                 k.domainID == did && k.pasid == p && (v.mode == .firstStage || v.mode == .nested) && Self.overlaps(k, first, last)
             }
+        // A PASID-table entry cached as a fault (caching mode) has no DID of its own (tagged 0):
+        // the driver that fills it in invalidates with the new entry's DID, so DID-qualified
+        // PASID-cache invalidations take cached faults too (a coarser granularity is allowed).
         case .pasidCacheDomain(let did):
-            pasid.removeAll { _, v in v.domainID == did }
+            pasid.removeAll { _, v in v.domainID == did || v.isFault }
         case .pasidCachePASID(let did, let p):
-            pasid.removeAll { k, v in v.domainID == did && k.pasid == p }
+            pasid.removeAll { k, v in k.pasid == p && (v.domainID == did || v.isFault) }
         case .pasidCacheGlobal:
             pasid.removeAll { _, _ in true }
         case .interruptEntryGlobal, .interruptEntrySelective, .deviceTLB, .pasidDeviceTLB:

@@ -236,7 +236,9 @@ public struct PASIDEntry: Sendable, Hashable {
     /// Reserved bits (memory-type fields count as reserved, the model has no ECAP.MTS); non-zero means SPT.3.
     public func reservedBits(haw: Int) -> UInt64 {
         let high = addressBitsAbove(haw) & .mask(63, 12)
-        return (qw0 & (UInt64.mask(11, 10) | high)) | (qw1 & UInt64.mask(22, 16)) | (qw2 & (UInt64.mask(11, 8) | high))
+        // qw1: 22:16 reserved; 63:25 (CD, EMTE, EMT, PWT, PCD, PAT) are Reserved(0) without MTS.
+        return (qw0 & (UInt64.mask(11, 10) | high)) | (qw1 & (UInt64.mask(22, 16) | UInt64.mask(63, 25)))
+            | (qw2 & (UInt64.mask(11, 8) | high))
     }
 
     public static let fields: [FieldDescriptor] = [

@@ -6,6 +6,11 @@ extension RemappingUnit {
     public mutating func recordFault(_ fault: TranslationFault) {
         Self.log(&faultLog, fault)
         guard fault.isRecorded else { return }
+        storeRecord(FaultRecord(fault))
+    }
+
+    /// Primary logging of one record: compression by SID, overflow, round robin, PPF/FRI, event.
+    mutating func storeRecord(_ record: FaultRecord) {
         var fsts = faultStatus
         if fsts & FaultStatus.pfo != 0 { return }
         let count = capability.numberOfFaultRecords
@@ -13,7 +18,7 @@ extension RemappingUnit {
         // Fault compression: a pending record for the same requester already reports it.
         for i in 0..<count {
             let hi = registers.read64(fro + UInt64(i) * 16 + 8)
-            if hi.bit(63), UInt16(hi.bits(15, 0)) == fault.sourceID.rawValue { return }
+            if hi.bit(63), UInt16(hi.bits(15, 0)) == record.sourceID.rawValue { return }
         }
         let index = nextFaultRecord % count
         let base = fro + UInt64(index) * 16
@@ -22,7 +27,6 @@ extension RemappingUnit {
             registers.set32(RegisterOffset.fsts, fsts)
             return
         }
-        let record = FaultRecord(fault)
         registers.set64(base, record.lo)
         registers.set64(base + 8, record.hi)
         nextFaultRecord = (index + 1) % count

@@ -72,13 +72,13 @@ public struct RemappingUnit: Sendable {
 
     static let logLimit = 4096
 
-    /// A unit in its reset state.
-    public init(configuration: VTdConfiguration) {
+    /// A unit in its reset state, with the default cache geometry or the one given.
+    public init(configuration: VTdConfiguration, caches: TranslationCaches = TranslationCaches()) {
         self.configuration = configuration
         capability = configuration.capability
         extendedCapability = configuration.extendedCapability
         registers = RegisterFile(descriptors: configuration.registerDescriptors, size: Int(configuration.registerBlockSize))
-        caches = TranslationCaches()
+        self.caches = caches
     }
 
     /// Offset of the IVA register (ECAP.IRO × 16); the IOTLB register follows at +8.

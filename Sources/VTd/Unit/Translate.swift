@@ -23,7 +23,11 @@ extension RemappingUnit {
         _ request: DMARequest, bus: Bus, observer: inout Observer
     ) -> TranslationResult {
         let translator = Translator(state: translationState)
-        if let early = translator.preCheck(request) { return early }
+        if let early = translator.preCheck(request) {
+            observer.note(translationState.translationEnabled ? "untranslated request to the interrupt window: an interrupt message, not DMA"
+                                                              : "GSTS.TES=0: remapping disabled, address used as is")
+            return early
+        }
         let resolution = resolveCached(request, translator: translator, bus: bus, observer: &observer)
         let context: ResolvedContext
         let pasidTag: UInt32
@@ -34,12 +38,21 @@ extension RemappingUnit {
             context = c
             pasidTag = tag
         }
+        // Pass-through and already-translated requests have nothing to cache.
         if case .passThrough = context {
             return translator.walk(request, context: context, bus: bus, observer: &observer)
         }
+        if request.addressType == .translated {
+            return translator.walk(request, context: context, bus: bus, observer: &observer)
+        }
         let did = context.domainID
+        // First-stage rights depend on the request's privilege (U/S, and R/W unless WPE): a
+        // supervisor walk's result is cached apart, so a user request never uses it.
+        var supervisor = false
+        if case .firstStage = context { supervisor = request.isSupervisor }
         // IOTLB.
-        if let (entry, level) = caches.lookupIOTLB(domainID: did, pasid: pasidTag, address: request.address) {
+        if let (entry, level) = caches.lookupIOTLB(domainID: did, pasid: pasidTag, supervisor: supervisor, address: request.address),
+           entry.cachedFault == nil || (entry.faultAccess == request.access && entry.faultExecute == request.isExecute) {
             observer.note("IOTLB hit (DID \(did), level \(level))")
             if configuration.strictInvalidation {
                 checkStaleIOTLB(request, entry: entry, level: level, context: context, pasidTag: pasidTag,
@@ -49,7 +62,7 @@ extension RemappingUnit {
                 return .fault(TranslationFault(reason: reason, request: request, faultProcessingDisabled: context.faultProcessingDisabled))
             }
             let needsDirty = request.access.needsWrite && !entry.dirty && entry.mode != .secondStage
-            if entry.permissions.allows(request.access), !needsDirty, !request.execute || entry.permissions.contains(.execute) {
+            if entry.permissions.allows(request.access), !needsDirty, !request.isExecute || entry.permissions.contains(.execute) {
                 let shift = UInt64(12 + 9 * (Int(level) - 1))
                 let pageSize: UInt64 = 1 << shift
                 return .translated(Translation(address: entry.outputPage | (request.address & (pageSize - 1)), pageSize: pageSize,
@@ -58,19 +71,35 @@ extension RemappingUnit {
             // Insufficient cached rights (or a clean first-stage page being written): walk again.
             observer.note("cached rights \(entry.permissions) do not cover the request: walking")
         }
+        observer.note("IOTLB miss (DID \(did)): walking the page tables")
         let result = translator.walk(request, context: context, bus: bus, observer: &observer)
         switch result {
         case .translated(let t):
             let level: UInt8 = t.pageSize >= 1 << 30 ? 3 : (t.pageSize >= 1 << 21 ? 2 : 1)
-            let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> UInt64(12 + 9 * (Int(level) - 1)), level: level)
+            let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> UInt64(12 + 9 * (Int(level) - 1)), level: level,
+                               supervisor: supervisor)
             caches.iotlb.insert(key, IOTLBEntry(outputPage: t.address & ~(t.pageSize - 1), permissions: t.permissions, mode: t.mode,
                                                 dirty: request.access.needsWrite, cachedFault: nil, sourceID: request.sourceID.rawValue))
+            if capability.cm, level > 1 {
+                // A fault cached for this page by another kind of access (always at 4 KiB) would
+                // shadow the large page on every lookup: the walk has just superseded it.
+                caches.iotlb.remove(IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> 12, level: 1,
+                                             supervisor: supervisor))
+            }
         case .fault(let f):
             // Caching mode: erroneous and not-present entries may be cached.
             if capability.cm {
-                let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> 12, level: 1)
-                caches.iotlb.insert(key, IOTLBEntry(outputPage: 0, permissions: [], mode: .secondStage, dirty: false,
-                                                    cachedFault: f.reason, sourceID: request.sourceID.rawValue))
+                let key = IOTLBKey(domainID: did, pasid: pasidTag, pageNumber: request.address >> 12, level: 1, supervisor: supervisor)
+                // Tagged with the context's translation type, so that the invalidations that cover
+                // its mappings (PASID-based ones for first-stage and nested) also drop the fault.
+                let mode: TranslationMode
+                switch context {
+                case .firstStage(_, _, _, let nested): mode = nested ? .nested : .firstStage
+                case .secondStage, .passThrough: mode = .secondStage
+                }
+                caches.iotlb.insert(key, IOTLBEntry(outputPage: 0, permissions: [], mode: mode, dirty: false,
+                                                    cachedFault: f.reason, faultAccess: request.access,
+                                                    faultExecute: request.isExecute, sourceID: request.sourceID.rawValue))
             }
         }
         return result
@@ -86,17 +115,19 @@ extension RemappingUnit {
         _ request: DMARequest, translator: Translator, bus: Bus, observer: inout Observer
     ) -> CachedResolution {
         let sid = request.sourceID
-        let ctxKey = ContextCacheKey(sourceID: sid.rawValue)
         if translationTableMode == 0 {
             if request.pasid != nil {
                 return .fault(.pasidRequestInLegacyMode, faultProcessingDisabled: false)
             }
+            // The resolution depends on the request type (TT 00/10 block ATS requests): tag it.
+            let ctxKey = ContextCacheKey(sourceID: sid.rawValue, requestKind: request.cacheKind)
             let resolution: ContextResolution
             if let cached = caches.context.lookup(ctxKey) {
                 observer.note("context-cache hit (SID \(sid))")
                 if configuration.strictInvalidation { checkStaleContext(request, cached: cached, bus: bus) }
                 resolution = cached.resolution
             } else {
+                observer.note("context-cache miss (SID \(sid)): walking root and context tables")
                 resolution = translator.resolveContext(request, bus: bus, observer: &observer)
                 if shouldCache(resolution) {
                     let words = readContextWords(sid, scalable: false, bus: bus)
@@ -112,7 +143,8 @@ extension RemappingUnit {
         guard translationTableMode == 1, extendedCapability.smts else {
             return .fault(.invalidRootTableAddress, faultProcessingDisabled: false)
         }
-        // Scalable mode: the context entry, then the PASID entry.
+        // Scalable mode: the context entry (cached raw, whatever the request), then the PASID entry.
+        let ctxKey = ContextCacheKey(sourceID: sid.rawValue)
         let context: ScalableContextEntry
         if let cached = caches.context.lookup(ctxKey) {
             observer.note("context-cache hit (SID \(sid))")
@@ -120,6 +152,7 @@ extension RemappingUnit {
             let w = cached.contextWords
             context = ScalableContextEntry(qw0: w.0, qw1: w.1, qw2: w.2, qw3: w.3)
         } else {
+            observer.note("context-cache miss (SID \(sid)): walking the scalable root and context tables")
             let (entry, root, fault) = translator.resolveScalableContext(request, bus: bus, observer: &observer)
             guard let entry else { return .fault(fault ?? .scalableContextEntryReadError, faultProcessingDisabled: false) }
             context = entry
@@ -130,7 +163,7 @@ extension RemappingUnit {
             }
         }
         let pasid = translator.effectivePASID(request, context: context)
-        let pasidKey = PASIDCacheKey(sourceID: sid.rawValue, pasid: pasid)
+        let pasidKey = PASIDCacheKey(sourceID: sid.rawValue, pasid: pasid, requestKind: request.cacheKind)
         let resolution: ContextResolution
         if let cached = caches.pasid.lookup(pasidKey) {
             observer.note("PASID-cache hit (SID \(sid), PASID \(pasid))")
@@ -139,6 +172,7 @@ extension RemappingUnit {
             }
             resolution = cached.resolution
         } else {
+            observer.note("PASID-cache miss (SID \(sid), PASID \(pasid))")
             resolution = translator.resolvePASID(request, context: context, bus: bus, observer: &observer)
             if shouldCache(resolution) {
                 caches.pasid.insert(pasidKey, PASIDCacheEntry(resolution: resolution, domainID: resolutionDomain(resolution)))
@@ -158,7 +192,8 @@ extension RemappingUnit {
             guard capability.cm else { return false }
             switch reason {
             case .rootEntryReadError, .contextEntryReadError, .scalableRootEntryReadError, .scalableContextEntryReadError,
-                 .pasidDirectoryEntryReadError, .pasidEntryReadError, .pasidRequestInLegacyMode, .invalidRootTableAddress:
+                 .pasidDirectoryEntryReadError, .pasidEntryReadError, .pasidRequestInLegacyMode, .invalidRootTableAddress,
+                 .scalableInterruptAddressRange:  // depends on the request's address, not on the entries
                 return false
             default:
                 return true
@@ -219,7 +254,8 @@ extension RemappingUnit {
         addDiagnostic(StaleCacheDiagnostic(
             cache: .pasid, sourceID: request.sourceID, pasid: request.pasid ?? pasid, address: request.address,
             stale: Self.describe(cached.resolution), current: Self.describe(fresh),
-            missingInvalidation: .pasidCachePASID(domainID: cached.domainID, pasid: pasid),
+            // The DID the entry has now (a cached fault has none of its own).
+            missingInvalidation: .pasidCachePASID(domainID: nowResolved ? resolutionDomain(fresh) : cached.domainID, pasid: pasid),
             notPresentToPresent: wasFault && nowResolved))
     }
 
@@ -227,7 +263,8 @@ extension RemappingUnit {
                                                   pasidTag: UInt32, translator: Translator, bus: Bus) {
         var quiet = NoWalkObserver()
         var probe = request
-        probe.access = .read
+        // A cached fault is re-checked with the access that met it; a translation with a read.
+        probe.access = entry.cachedFault == nil ? .read : request.access
         let fresh = translator.walk(probe, context: context, bus: ReadOnlyBus(base: bus), observer: &quiet)
         let shift = UInt64(12 + 9 * (Int(level) - 1))
         let pageSize: UInt64 = 1 << shift

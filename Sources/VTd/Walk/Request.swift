@@ -80,6 +80,15 @@ public struct DMARequest: Sendable, Hashable {
     /// Transaction attributes (security space etc.) passed on to the translated access.
     public var attrs: MemTxAttrs
 
+    /// PRIV as the unit honours it: only a request with PASID can be a supervisor request
+    /// (there is no ECAP.RPRIVS, so requests without PASID are user requests).
+    @inline(__always)
+    public var isSupervisor: Bool { pasid != nil && privileged }
+
+    /// EXE as the unit honours it: only a request with PASID can ask for execute permission.
+    @inline(__always)
+    public var isExecute: Bool { pasid != nil && execute }
+
     public init(
         sourceID: SourceID, pasid: UInt32? = nil, address: UInt64, access: AccessKind,
         execute: Bool = false, privileged: Bool = false, addressType: AddressType = .untranslated,
@@ -180,7 +189,7 @@ public struct TranslationFault: Sendable, Hashable {
     public var address: UInt64
     /// Access kind of the faulting request (T1/T2).
     public var access: AccessKind
-    /// PRIV and EXE of the request.
+    /// PRIV and EXE of the request (only a request with PASID carries them).
     public var privileged: Bool
     public var execute: Bool
     /// AT of the request.
@@ -196,8 +205,8 @@ public struct TranslationFault: Sendable, Hashable {
         self.pasid = request.pasid
         self.address = request.address
         self.access = request.access
-        self.privileged = request.privileged
-        self.execute = request.execute
+        self.privileged = request.isSupervisor
+        self.execute = request.isExecute
         self.addressType = request.addressType
         self.faultProcessingDisabled = faultProcessingDisabled
     }

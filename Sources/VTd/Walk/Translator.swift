@@ -97,15 +97,20 @@ public struct Translator: Sendable {
         let outcome: StageWalkResult
         let mode: TranslationMode
         switch context {
+        case _ where request.addressType == .translated:
+            // A translated request (AT=10) that the context let through (legacy TT=01, scalable
+            // DTE=1) carries an address the device TLB already translated: it is not translated again.
+            outcome = .page(address: request.address, pageSize: 4096, permissions: .all)
+            mode = .passThrough
         case .passThrough:
             outcome = .page(address: request.address, pageSize: 4096, permissions: .all)
             mode = .passThrough
         case .secondStage(let p, _, _):
-            outcome = walkSecondStage(p, input: request.address, access: request.access, execute: request.execute, bus: bus, observer: &observer)
+            outcome = walkSecondStage(p, input: request.address, access: request.access, execute: request.isExecute, bus: bus, observer: &observer)
             mode = .secondStage
         case .firstStage(let p, _, _, let nested):
-            outcome = walkFirstStage(p, input: request.address, access: request.access, execute: request.execute,
-                                     privileged: request.privileged, bus: bus, observer: &observer)
+            outcome = walkFirstStage(p, input: request.address, access: request.access, execute: request.isExecute,
+                                     privileged: request.isSupervisor, bus: bus, observer: &observer)
             mode = nested ? .nested : .firstStage
         }
         switch outcome {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets and runs each for SECONDS (default 30), printing executions and crashes.
+# Usage: Fuzz/run.sh [SECONDS] [TARGET...]    (targets: translate registers queue qtest)
+# Crash inputs land in Fuzz/crashes/TARGET/; copy them into Tests/FuzzingTests/Corpus/TARGET/ as regressions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-30}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(translate registers queue qtest)
+scratch=.build-fuzz
+swift build -c release --product iommukit-fuzz --scratch-path "$scratch" \
+    -Xswiftc -sanitize=${FUZZ_SANITIZERS:-fuzzer} -Xswiftc -DFUZZING -Xswiftc -parse-as-library 2>&1 | grep -E "error:" || true
+bin="$scratch/release/iommukit-fuzz"
+total_crashes=0
+for t in "${targets[@]}"; do
+    work="Fuzz/corpus-work/$t"; crashes="Fuzz/crashes/$t"
+    mkdir -p "$work" "$crashes"
+    seeds="Tests/FuzzingTests/Corpus/$t"
+    [ -d "$seeds" ] || seeds=""
+    log=$(mktemp)
+    set +e
+    IOMMUKIT_FUZZ_TARGET=$t "$bin" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$crashes/" \
+        -max_len=4096 "$work" $seeds >"$log" 2>&1
+    status=$?
+    set -e
+    execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo 0)
+    found=$(find "$crashes" -type f | wc -l)
+    total_crashes=$((total_crashes + found))
+    echo "fuzz $t: ${execs} executions in ${seconds}s, exit $status, crash files: $found"
+    if [ "$status" -ne 0 ]; then tail -20 "$log"; fi
+    rm -f "$log"
+done
+echo "fuzz total crash files: $total_crashes"
+[ "$total_crashes" -eq 0 ]

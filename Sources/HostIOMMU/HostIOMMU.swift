@@ -1,1 +1,0 @@
-// The HostIOMMU module. See ARCHITECTURE.md for what belongs here.

@@ -1,0 +1,113 @@
+/// Number parsing with the rules of the C library's `strtoull`/`strtoll` in base 0, as QEMU's
+/// qtest server applies them through `qemu_strtou64`, `qemu_strtoul`, `qemu_strtoi64` and
+/// `qemu_strtoi`.
+///
+/// * Leading C white space (`' '`, `\t`, `\n`, `\v`, `\f`, `\r`) is skipped, then an optional
+///   `+` or `-`.
+/// * `0x`/`0X` followed by a hex digit selects base 16, a leading `0` base 8, anything else base 10.
+/// * The whole word must be consumed: `0x`, `08`, `12abc` and the empty word are invalid.
+/// * Unsigned results wrap a negative value modulo 2^64 (`-1` → `0xffffffffffffffff`); a
+///   magnitude of 2^64 or more is out of range, with or without the sign.
+public enum QTestNumber {
+    /// Why a word is not a number.
+    public enum Failure: Error, Sendable, Hashable {
+        /// Not a number at all (no digits, or characters left over).
+        case invalid
+        /// A number whose magnitude does not fit the destination type.
+        case outOfRange
+    }
+
+    /// Parses an unsigned 64-bit number like `qemu_strtou64(word, NULL, 0, &value)`.
+    public static func parseUnsigned(_ word: Substring) -> Result<UInt64, Failure> {
+        switch parseMagnitude(word.utf8) {
+        case .failure(let failure):
+            return .failure(failure)
+        case .success(let (negative, magnitude)):
+            // strtoull negates the magnitude in unsigned arithmetic.
+            return .success(negative ? 0 &- magnitude : magnitude)
+        }
+    }
+
+    /// Parses a signed 64-bit number like `qemu_strtoi64(word, NULL, 0, &value)`.
+    public static func parseSigned(_ word: Substring) -> Result<Int64, Failure> {
+        switch parseMagnitude(word.utf8) {
+        case .failure(let failure):
+            return .failure(failure)
+        case .success(let (negative, magnitude)):
+            if negative {
+                if magnitude == UInt64(Int64.max) + 1 { return .success(Int64.min) }
+                guard magnitude <= UInt64(Int64.max) else { return .failure(.outOfRange) }
+                return .success(-Int64(magnitude))
+            }
+            guard magnitude <= UInt64(Int64.max) else { return .failure(.outOfRange) }
+            return .success(Int64(magnitude))
+        }
+    }
+
+    /// Parses a C `int` like `qemu_strtoi(word, NULL, 0, &value)`.
+    public static func parseInt32(_ word: Substring) -> Result<Int32, Failure> {
+        switch parseSigned(word) {
+        case .failure(let failure):
+            return .failure(failure)
+        case .success(let value):
+            guard let narrow = Int32(exactly: value) else { return .failure(.outOfRange) }
+            return .success(narrow)
+        }
+    }
+
+    /// Sign and magnitude of a base-0 number, or why there is none.
+    private static func parseMagnitude(_ bytes: Substring.UTF8View) -> Result<(Bool, UInt64), Failure> {
+        var index = bytes.startIndex
+        let end = bytes.endIndex
+        while index < end, isCSpace(bytes[index]) { index = bytes.index(after: index) }
+        var negative = false
+        if index < end, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+            negative = bytes[index] == UInt8(ascii: "-")
+            index = bytes.index(after: index)
+        }
+        var base: UInt64 = 10
+        if index < end, bytes[index] == UInt8(ascii: "0") {
+            let next = bytes.index(after: index)
+            if next < end, bytes[next] | 0x20 == UInt8(ascii: "x") {
+                let afterPrefix = bytes.index(after: next)
+                if afterPrefix < end, digitValue(bytes[afterPrefix], base: 16) != nil {
+                    base = 16
+                    index = afterPrefix
+                } else {
+                    // "0x" without a hex digit: strtoull takes the "0" and stops at the 'x'.
+                    return .failure(.invalid)
+                }
+            } else {
+                base = 8
+            }
+        }
+        guard index < end else { return .failure(.invalid) }
+        var magnitude: UInt64 = 0
+        var overflow = false
+        while index < end {
+            guard let digit = digitValue(bytes[index], base: base) else { return .failure(.invalid) }
+            let (shifted, o1) = magnitude.multipliedReportingOverflow(by: base)
+            let (sum, o2) = shifted.addingReportingOverflow(UInt64(digit))
+            if o1 || o2 { overflow = true }
+            magnitude = sum
+            index = bytes.index(after: index)
+        }
+        if overflow { return .failure(.outOfRange) }
+        return .success((negative, magnitude))
+    }
+
+    private static func isCSpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || (byte >= 0x09 && byte <= 0x0d)
+    }
+
+    private static func digitValue(_ byte: UInt8, base: UInt64) -> UInt8? {
+        let value: UInt8
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): value = byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+        return UInt64(value) < base ? value : nil
+    }
+}

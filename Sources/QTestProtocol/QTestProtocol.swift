@@ -1,1 +1,0 @@
-// The QTestProtocol module. See ARCHITECTURE.md for what belongs here.

@@ -1,0 +1,81 @@
+import VTd
+
+/// The machine types IOMMUKit can stand in for, as one QEMU binary of a given flavour lists them.
+///
+/// The upstream flavour is a QEMU 10.2 binary: `pc-q35-10.2` (alias `q35`), `pc-q35-7.2` (with
+/// QEMU 7.2's `intel-iommu` defaults) and `none`. The `qemu72` flavour is a QEMU 7.2 binary:
+/// `pc-q35-7.2` (alias `q35`) and `none`.
+public struct QEMUMachineCatalog: Sendable, Hashable {
+    /// What kind of board a machine type builds.
+    public enum Kind: String, Sendable, Hashable {
+        /// The Q35 PC (ICH9, VT-d at 0xfed90000).
+        case q35
+        /// `none`: no board, no RAM unless `-m` asks for it, no devices (used by libqtest's probes).
+        case none
+    }
+
+    /// One machine type.
+    public struct Entry: Sendable, Hashable {
+        /// Versioned type name (`pc-q35-10.2`, `pc-q35-7.2`, `none`).
+        public var name: String
+        /// Short alias (`q35`), if this is the newest version of its family.
+        public var alias: String?
+        /// Board kind.
+        public var kind: Kind
+        /// Whose `intel-iommu` defaults and quirks the machine follows.
+        public var compatibility: QEMUCompatibility
+        /// Maximum number of CPUs QEMU allows (reported by `query-machines`).
+        public var maximumCPUs: Int
+
+        /// Creates an entry.
+        public init(name: String, alias: String?, kind: Kind, compatibility: QEMUCompatibility, maximumCPUs: Int) {
+            self.name = name
+            self.alias = alias
+            self.kind = kind
+            self.compatibility = compatibility
+            self.maximumCPUs = maximumCPUs
+        }
+    }
+
+    /// The newest Q35 machine version of the upstream flavour.
+    public static let upstreamQ35 = "pc-q35-10.2"
+    /// The Q35 machine version of QEMU 7.2.
+    public static let qemu72Q35 = "pc-q35-7.2"
+
+    /// Which QEMU release the binary pretends to be.
+    public let flavour: QEMUCompatibility
+    /// All machine types, in the order `query-machines` lists them.
+    public let entries: [Entry]
+
+    /// The catalog of a binary of `flavour`.
+    public init(flavour: QEMUCompatibility = .upstream) {
+        self.flavour = flavour
+        let none = Entry(name: "none", alias: nil, kind: .none, compatibility: flavour, maximumCPUs: 1)
+        switch flavour {
+        case .upstream:
+            entries = [
+                Entry(name: Self.upstreamQ35, alias: "q35", kind: .q35, compatibility: .upstream, maximumCPUs: 4096),
+                Entry(name: Self.qemu72Q35, alias: nil, kind: .q35, compatibility: .qemu72, maximumCPUs: 288),
+                none,
+            ]
+        case .qemu72:
+            entries = [
+                Entry(name: Self.qemu72Q35, alias: "q35", kind: .q35, compatibility: .qemu72, maximumCPUs: 288),
+                none,
+            ]
+        }
+    }
+
+    /// The entry whose name or alias is `name`, if any.
+    public func entry(named name: String) -> Entry? {
+        entries.first { $0.name == name || $0.alias == name }
+    }
+
+    /// QEMU version triple the flavour reports (`query-version`, the QMP greeting).
+    public var version: (major: Int, minor: Int, micro: Int) {
+        switch flavour {
+        case .upstream: (10, 2, 0)
+        case .qemu72: (7, 2, 0)
+        }
+    }
+}

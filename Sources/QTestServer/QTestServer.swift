@@ -1,1 +1,0 @@
-// The QTestServer module. See ARCHITECTURE.md for what belongs here.
