@@ -99,6 +99,33 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
         }
     }
 
+    /// Finds `key` without touching counters or recency, as `peek` does, and returns the slot it
+    /// is in with a projection of its value (so a large value is not copied out whole). A caller
+    /// that uses the entry then calls `recordHit(slot:)`, which makes the pair exactly a `lookup` hit.
+    @inline(__always)
+    public func find<T>(_ key: Key, _ project: (Value) -> T) -> (slot: Int, value: T)? {
+        let start = setStart(key)
+        let ways = self.ways
+        return storage.withUnsafeBufferPointer { buffer -> (slot: Int, value: T)? in
+            guard let base = buffer.baseAddress else { return nil }
+            assert(start + ways <= buffer.count)
+            for i in start..<(start + ways) where base[i].key == key {
+                // Project through the pointer: binding the value first would copy all of it.
+                return (base + i).pointee.value.map { (i, project($0)) }
+            }
+            return nil
+        }
+    }
+
+    /// Counts a hit on the entry `find` returned and marks it most recently used: what `lookup`
+    /// does when it hits.
+    @inline(__always)
+    public mutating func recordHit(slot: Int) {
+        clock &+= 1
+        storage[slot].lastUse = clock
+        counters.hits &+= 1
+    }
+
     /// Looks `key` up without touching counters or recency (used by strict-mode checks and tools).
     public func peek(_ key: Key) -> Value? {
         let start = setStart(key)

@@ -13,12 +13,14 @@ import GuestMemory
 extension RemappingUnit {
     /// `translate(_:bus:)` specialised for an `AddressSpace` (what the `Machine` passes).
     public mutating func translate(_ request: DMARequest, bus: AddressSpace) -> TranslationResult {
+        if let result = translateLegacyCachedContext(request, bus: bus) { return result }
         var observer = NoWalkObserver()
         return translate(request, bus: bus, observer: &observer)
     }
 
     /// `translate(_:bus:)` specialised for bare `SparseMemory` RAM.
     public mutating func translate(_ request: DMARequest, bus: SparseMemory) -> TranslationResult {
+        if let result = translateLegacyCachedContext(request, bus: bus) { return result }
         var observer = NoWalkObserver()
         return translate(request, bus: bus, observer: &observer)
     }
