@@ -64,7 +64,9 @@ enum AllocationCounter {
     /// A short explanation of how allocations were counted (or why they were not).
     static var status: String {
         if isCounting {
-            return "counted with ordo-one/malloc-interposer (\(libraryName) preloaded)"
+            let how = environment(guardVariable).map { $0.hasSuffix(libraryName) } == true
+                ? "re-executed with LD_PRELOAD=\(libraryName)" : "\(libraryName) loaded with the executable"
+            return "counted with ordo-one/malloc-interposer (\(how))"
         }
         return "not measured (\(libraryName) was not preloaded; run the release build from .build so it sits next to the executable)"
     }

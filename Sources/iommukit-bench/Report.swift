@@ -11,6 +11,8 @@ struct MachineDescription {
     var kernel: String
     var swiftVersion: String
     var date: String
+    /// The 1/5/15-minute load averages when the run started (other work on a shared machine).
+    var loadAverage: String
 
     static func current() -> MachineDescription {
         let cpu = readTextFile("/proc/cpuinfo")?
@@ -25,7 +27,8 @@ struct MachineDescription {
         let machine = withUnsafeBytes(of: &name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         return MachineDescription(
             cpuModel: cpu ?? "unknown CPU", logicalCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
-            kernel: "\(sysname) \(release) \(machine)", swiftVersion: swiftVersion(), date: utcDate())
+            kernel: "\(sysname) \(release) \(machine)", swiftVersion: swiftVersion(), date: utcDate(),
+            loadAverage: readTextFile("/proc/loadavg").map { $0.split(separator: " ").prefix(3).joined(separator: " ") } ?? "unknown")
     }
 
     /// First line of `swift --version` (the toolchain on PATH, normally the one that built us).
@@ -184,7 +187,7 @@ func markdownBlock(_ results: [BenchmarkResult], machine: MachineDescription, op
               + (options.iterations.map { ", iterations: \($0)" } ?? "") + ").")
     md.append("")
     md.append("- CPU: \(machine.cpuModel), \(machine.logicalCPUs) logical CPUs (one used)")
-    md.append("- OS: \(machine.kernel)")
+    md.append("- OS: \(machine.kernel); load average at the start: \(machine.loadAverage)")
     md.append("- Toolchain: \(machine.swiftVersion), `-c release`")
     md.append("- Allocations: \(AllocationCounter.status)")
     md.append("")

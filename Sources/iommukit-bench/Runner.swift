@@ -32,7 +32,7 @@ enum BenchmarkRunner {
         print("warning: this is a debug build; use `swift run -c release iommukit-bench` for real numbers")
         #endif
         let machine = MachineDescription.current()
-        print("iommukit-bench on \(machine.cpuModel) (\(machine.logicalCPUs) logical CPUs), \(machine.swiftVersion)")
+        print("iommukit-bench on \(machine.cpuModel) (\(machine.logicalCPUs) logical CPUs, load \(machine.loadAverage)), \(machine.swiftVersion)")
         print("allocations: \(AllocationCounter.status)")
         var results: [BenchmarkResult] = []
         var failed = false
