@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "VTd", targets: ["VTd"]),
         .library(name: "HostIOMMU", targets: ["HostIOMMU"]),
         .library(name: "Devices", targets: ["Devices"]),
+        .library(name: "WalkRendering", targets: ["WalkRendering"]),
         .library(name: "QTestProtocol", targets: ["QTestProtocol"]),
         .library(name: "QTestServer", targets: ["QTestServer"]),
         .library(name: "Scenarios", targets: ["Scenarios"]),
@@ -34,7 +35,8 @@ let package = Package(
         .target(name: "VTd", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "HostIOMMU", dependencies: ["VTd"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory", "VTd"], swiftSettings: strict),
-        .target(name: "QTestProtocol", dependencies: ["Devices"], swiftSettings: strict),
+        .target(name: "WalkRendering", dependencies: ["VTd"], swiftSettings: strict),
+        .target(name: "QTestProtocol", dependencies: ["Devices", "WalkRendering"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [
@@ -46,13 +48,14 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "Scenarios", dependencies: ["Devices"], swiftSettings: strict),
-        .target(name: "Fuzzing", dependencies: ["VTd", "GuestMemory"], swiftSettings: strict),
+        .target(name: "Fuzzing", dependencies: ["VTd", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "VTd", "HostIOMMU", "Devices", "QTestProtocol", "QTestServer", "Scenarios",
+                "GuestMemory", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestServer", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -74,8 +77,12 @@ let package = Package(
         ),
         .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "VTd"], swiftSettings: strict),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "VTd", "GuestMemory"], swiftSettings: strict),
-        .testTarget(name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices"], swiftSettings: strict),
-        .testTarget(name: "QTestServerTests", dependencies: ["QTestServer", "QTestProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
+        .testTarget(
+            name: "QTestServerTests",
+            dependencies: ["QTestServer", "QTestProtocol", "Devices", "VTd"],
+            swiftSettings: strict),
         .testTarget(
             name: "ScenariosTests",
             dependencies: ["Scenarios", "Devices", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],

@@ -20,7 +20,7 @@ for t in "${targets[@]}"; do
     [ -d "$seeds" ] || seeds=""
     log=$(mktemp)
     set +e
-    IOMMUKIT_FUZZ_TARGET=$t "$bin" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$crashes/" \
+    SWIFT_BACKTRACE=enable=no IOMMUKIT_FUZZ_TARGET=$t "$bin" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$crashes/" \
         -max_len=4096 "$work" $seeds >"$log" 2>&1
     status=$?
     set -e

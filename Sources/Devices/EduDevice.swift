@@ -96,12 +96,21 @@ public final class EduDevice: PCIFunction {
 
     func raise(_ bits: UInt32) {
         interruptStatus |= bits
-        interruptLine = interruptStatus != 0
+        updateInterruptLine()
     }
 
     func lower(_ bits: UInt32) {
         interruptStatus &= ~bits
-        interruptLine = interruptStatus != 0
+        updateInterruptLine()
+    }
+
+    /// INTx follows the interrupt status; the machine hears every change (IOAPIC input
+    /// ``Machine/intxInput(devfn:)``).
+    func updateInterruptLine() {
+        let level = interruptStatus != 0
+        guard level != interruptLine else { return }
+        interruptLine = level
+        machine?.deviceINTxChanged(devfn: UInt8(truncatingIfNeeded: requesterID), level: level)
     }
 
     /// Whether `[address, address + count)` lies inside the device buffer (a transfer may end

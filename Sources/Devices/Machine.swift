@@ -43,6 +43,28 @@ public enum DeviceKind: String, Sendable, Hashable, CaseIterable {
     case edu = "edu"
 }
 
+/// Per-device settings of one entry of ``MachineConfiguration/devices`` (QEMU's `-device` properties).
+public struct DeviceOptions: Sendable, Hashable {
+    /// The `id=` property: the device is then `/machine/peripheral/ID` in QOM.
+    public var id: String?
+    /// The QOM path QEMU would give the device (`/machine/peripheral-anon/device[1]`); nil means
+    /// `/machine/peripheral/ID` with an id, else `/machine/peripheral-anon/device[N]` with N the
+    /// device's index in ``MachineConfiguration/devices``.
+    public var qomPath: String?
+    /// PCI device number (`addr=SLOT`); nil takes the next free slot.
+    public var slot: UInt8?
+    /// `edu`'s `dma_mask` property; nil keeps the device default (28 bits, as QEMU).
+    public var dmaMask: UInt64?
+
+    /// Creates options; every field defaults to "as QEMU would".
+    public init(id: String? = nil, qomPath: String? = nil, slot: UInt8? = nil, dmaMask: UInt64? = nil) {
+        self.id = id
+        self.qomPath = qomPath
+        self.slot = slot
+        self.dmaMask = dmaMask
+    }
+}
+
 /// What to build: memory size, the VT-d unit, devices.
 public struct MachineConfiguration: Sendable, Hashable {
     /// Guest RAM in bytes.
@@ -57,6 +79,13 @@ public struct MachineConfiguration: Sendable, Hashable {
     public var ramPageLimit: Int? = nil
     /// Requester id of the first device (bus 0, devfn); later devices take the next slots.
     public var firstDeviceSlot: UInt8 = 2
+    /// Settings of `devices[i]`, by index (missing entries use the defaults).
+    public var deviceOptions: [DeviceOptions] = []
+
+    /// The options of `devices[index]`.
+    public func options(forDevice index: Int) -> DeviceOptions {
+        deviceOptions.indices.contains(index) ? deviceOptions[index] : DeviceOptions()
+    }
 
     public init() {}
 }
@@ -87,6 +116,12 @@ public final class Machine: DMAContext {
     public private(set) var clockNanoseconds: Int64 = 0
     var timers: [(deadline: Int64, id: Int, action: () -> Void)] = []
     var nextTimerID = 0
+    /// QOM path of each device on bus 0, by devfn (see ``DeviceOptions/qomPath``).
+    public private(set) var devicePaths: [UInt8: String] = [:]
+    /// Levels of the IOAPIC inputs (GSI 0–23), as devices drive them.
+    public private(set) var ioapicInputs = [Bool](repeating: false, count: Machine.ioapicPinCount)
+    var irqObservers: [(id: Int, body: (IRQEvent) -> Void)] = []
+    var nextIRQObserverID = 0
     /// Handlers for other I/O ports.
     public var ioPortHandlers: [ClosedRange<UInt16>: (_ port: UInt16, _ size: Int, _ write: UInt32?) -> UInt32] = [:]
 
@@ -127,8 +162,12 @@ public final class Machine: DMAContext {
         }
         addFunction(HostBridge(), devfn: 0)
         var slot = configuration.firstDeviceSlot
-        for kind in configuration.devices {
-            let devfn = slot << 3
+        for (index, kind) in configuration.devices.enumerated() {
+            let options = configuration.options(forDevice: index)
+            var chosen = options.slot ?? slot
+            while options.slot == nil, functions[(chosen & 0x1F) << 3] != nil, chosen < 0x1F { chosen += 1 }
+            let devfn = (chosen & 0x1F) << 3
+            guard functions[devfn] == nil else { throw MachineError("PCI slot \(chosen & 0x1F) is already in use") }
             switch kind {
             case .iommuTestDevice:
                 let dev = IOMMUTestDevice()
@@ -138,10 +177,15 @@ public final class Machine: DMAContext {
             case .edu:
                 let dev = EduDevice()
                 dev.requesterID = UInt16(devfn)
+                if let mask = options.dmaMask { dev.dmaMask = mask }
                 dev.machine = self
                 addFunction(dev, devfn: devfn)
             }
-            slot &+= 1
+            let path = options.qomPath
+                ?? options.id.map { "/machine/peripheral/\($0)" }
+                ?? "/machine/peripheral-anon/device[\(index)]"
+            devicePaths[devfn] = path
+            if options.slot == nil { slot = chosen &+ 1 }
         }
     }
 
@@ -266,6 +310,13 @@ public final class Machine: DMAContext {
             let chunk = Int(min(UInt64(count - done), t.bytesToPageEnd))
             var deviceAttrs = attrs
             deviceAttrs.requesterID = requester
+            if t.mode == .interruptRequest, let write, chunk >= 4 {
+                // An interrupt message (MSI): goes through interrupt remapping, not DMA remapping.
+                let data = UInt32(write[done]) | UInt32(write[done + 1]) << 8 | UInt32(write[done + 2]) << 16 | UInt32(write[done + 3]) << 24
+                deliverInterruptRequest(address: t.address, data: data, requester: requester)
+                done += 4
+                continue
+            }
             if let write {
                 let r = space.writeBytes(t.address, Array(write[done..<(done + chunk)]), attrs: deviceAttrs)
                 if !r.isOK { return (out, r) }
@@ -277,6 +328,22 @@ public final class Machine: DMAContext {
             done += chunk
         }
         return (out, .ok)
+    }
+
+    /// Routes a device's interrupt message through the remapping unit's interrupt remapping
+    /// (a pass-through when GSTS.IRES is clear) to the interrupt window; blocked ones are dropped.
+    public func deliverInterruptRequest(address: UInt64, data: UInt32, requester: UInt16) {
+        guard var unit = vtd else {
+            interrupts.deliver(address: address, data: data, origin: "requester \(SourceID(rawValue: requester))")
+            return
+        }
+        vtd = nil
+        let result = unit.remapInterrupt(address: address, data: data, sourceID: SourceID(rawValue: requester), bus: system)
+        vtd = unit
+        applyVTdEffects()
+        if case .deliver(let a, let d) = result {
+            interrupts.deliver(address: a, data: d, origin: "requester \(SourceID(rawValue: requester))")
+        }
     }
 
     public func dmaWrite(requester: UInt16, address: UInt64, bytes: [UInt8], attrs: MemTxAttrs) -> MemTxResult {
@@ -317,6 +384,62 @@ public final class Machine: DMAContext {
             next.action()
         }
         clockNanoseconds = target
+    }
+}
+
+// MARK: - Interrupt lines
+
+/// A change of an interrupt line, as QEMU's qtest IRQ interception reports it.
+public enum IRQEvent: Sendable, Hashable {
+    /// IOAPIC input `pin` (GSI 0–23) changed to `level`.
+    case ioapicInput(pin: Int, level: Bool)
+    /// The INTx output of the PCI function at `devfn` (bus 0) changed to `level`.
+    case deviceINTx(devfn: UInt8, level: Bool)
+}
+
+extension Machine {
+    /// Number of IOAPIC inputs (q35's IOAPIC has 24).
+    public static let ioapicPinCount = 24
+
+    /// The IOAPIC input a bus-0 device's INTA# drives.
+    ///
+    /// IOMMUKit follows the q35 default swizzle for slots outside the ICH9 block: INTA# of slot
+    /// *S* goes to PIRQ E–H by `(S + pin) mod 4`, and PIRQ E–H are GSI 20–23 (so GSI `20 + S mod 4`;
+    /// `edu` at 00:01.0 → GSI 21, at 00:02.0 → GSI 22). Not checked against a QEMU run.
+    public static func intxInput(devfn: UInt8) -> Int {
+        20 + Int((devfn >> 3) & 3)
+    }
+
+    /// Registers `body` to be told about every interrupt-line change; returns a token for
+    /// ``removeIRQObserver(_:)``.
+    @discardableResult
+    public func addIRQObserver(_ body: @escaping (IRQEvent) -> Void) -> Int {
+        nextIRQObserverID += 1
+        irqObservers.append((nextIRQObserverID, body))
+        return nextIRQObserverID
+    }
+
+    /// Stops telling the observer registered under `token`.
+    public func removeIRQObserver(_ token: Int) {
+        irqObservers.removeAll { $0.id == token }
+    }
+
+    func notify(_ event: IRQEvent) {
+        for observer in irqObservers { observer.body(event) }
+    }
+
+    /// Drives IOAPIC input `pin` (as a device or `set_irq_in` does). Observers hear only changes;
+    /// pins outside 0–23 are ignored.
+    public func setIOAPICInput(_ pin: Int, level: Bool) {
+        guard ioapicInputs.indices.contains(pin), ioapicInputs[pin] != level else { return }
+        ioapicInputs[pin] = level
+        notify(.ioapicInput(pin: pin, level: level))
+    }
+
+    /// A device's INTx output changed: tell observers, then drive its IOAPIC input.
+    func deviceINTxChanged(devfn: UInt8, level: Bool) {
+        notify(.deviceINTx(devfn: devfn, level: level))
+        setIOAPICInput(Self.intxInput(devfn: devfn), level: level)
     }
 }
 

@@ -11,6 +11,7 @@ public struct IOMMUKitCommand: ParsableCommand {
             ExplainCommand.self,
             HwinfoCommand.self,
             CheckCommand.self,
+            ServeCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

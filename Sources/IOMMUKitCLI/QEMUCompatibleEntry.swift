@@ -1,7 +1,71 @@
-/// Entry point of `iommukit-qemu`, the executable that accepts QEMU's command line.
+import Foundation
+import Logging
+import QTestServer
+import VTd
+
+/// Entry point of `iommukit-qemu`, the executable that accepts QEMU's command line so that
+/// QEMU's own qtest binaries can use IOMMUKit as `QTEST_QEMU_BINARY`.
+///
+/// It parses the arguments with ``QEMUCommandLine/parseSelectingFlavour(_:)`` (QEMU 7.2's
+/// behaviour for `-machine pc-q35-7.2`, upstream otherwise), builds the machine, connects to the
+/// `-qtest` socket and the QMP chardev (or listens, with `server=on`) and serves both until the
+/// qtest peer closes, QMP `quit`, or SIGTERM/SIGINT/SIGHUP — then exits with status 0. A
+/// command line it cannot honour is reported on standard error, naming the option or device,
+/// with exit status 1.
+///
+/// libqtest derives the guest architecture from the binary's name, which must contain
+/// `-system-x86_64`: link it, e.g. `ln -s iommukit-qemu .build/debug/iommukit-system-x86_64`.
 public enum QEMUCompatibleEntry {
     /// Runs with the process arguments and exits.
-    public static func main() {
-        print("iommukit-qemu: not yet available")
+    public static func main() -> Never {
+        let arguments = CommandLine.arguments
+        let name = arguments.first.map { ($0 as NSString).lastPathComponent } ?? "iommukit-qemu"
+        exit(run(arguments: Array(arguments.dropFirst()), programName: name))
+    }
+
+    /// Runs with `arguments` (without the program name) and returns the exit status. Messages
+    /// go to standard error prefixed with `programName:`, as QEMU prints them.
+    public static func run(arguments: [String], programName: String = "iommukit-qemu") -> Int32 {
+        if arguments == ["-version"] || arguments == ["--version"] {
+            let version = QEMUMachineCatalog(flavour: .upstream).version
+            print("QEMU emulator version \(version.major).\(version.minor).\(version.micro) (IOMMUKit)")
+            return 0
+        }
+        let latch = TerminationLatch.install()
+        let parsed: (commandLine: QEMUCommandLine, flavour: QEMUCompatibility)
+        do {
+            parsed = try QEMUCommandLine.parseSelectingFlavour(arguments)
+        } catch {
+            report("\(programName): \(error.message)")
+            return 1
+        }
+        bootstrapLogging()
+        let instance: QEMUInstance
+        do {
+            instance = try QEMUInstance.start(
+                commandLine: parsed.commandLine, flavour: parsed.flavour, logger: Logger(label: "iommukit.qemu"))
+        } catch {
+            report("\(programName): \(error.message)")
+            return 1
+        }
+        latch.onTermination { instance.stop() }
+        _ = instance.wait()
+        return 0
+    }
+
+    /// Writes `message` and a newline to standard error.
+    static func report(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+
+    /// Log to standard error at `warning` (or `$IOMMUKIT_LOG_LEVEL`): a qtest binary shares our
+    /// standard error and expects silence.
+    static func bootstrapLogging() {
+        let level = ProcessInfo.processInfo.environment["IOMMUKIT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
     }
 }

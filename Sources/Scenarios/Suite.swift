@@ -6,7 +6,7 @@ import VTd
 /// one case per fault reason (checking the fault record), and caching/invalidation behaviour.
 public enum ScenarioSuite {
     /// All scenarios, in order.
-    public static let all: [Scenario] = translation + faults + invalidation
+    public static let all: [Scenario] = translation + faults + invalidation + interruptScenarios
 
     static func config(_ edit: (inout VTdConfiguration) -> Void = { _ in }) -> VTdConfiguration {
         var c = VTdConfiguration()

@@ -192,3 +192,43 @@ public enum TraceRendering {
         """
     }
 }
+
+// MARK: - JSON text
+
+extension TraceRendering {
+    /// ``json(_:)`` as one line of compact JSON with sorted keys (what `iommukit_explain` answers).
+    public static func jsonLine(_ trace: WalkTrace) -> String {
+        compactJSON(json(trace))
+    }
+
+    /// A JSON-compatible description of one strict-mode diagnostic: the cache, requester, address,
+    /// what was cached and what memory says now, the missing invalidation, and the full sentence.
+    public static func json(_ diagnostic: StaleCacheDiagnostic) -> [String: Any] {
+        var item: [String: Any] = [
+            "cache": diagnostic.cache.rawValue,
+            "sid": "\(diagnostic.sourceID)",
+            "address": hex(diagnostic.address),
+            "cached": diagnostic.stale,
+            "current": diagnostic.current,
+            "missingInvalidation": "\(diagnostic.missingInvalidation)",
+            "notPresentToPresent": diagnostic.notPresentToPresent,
+            "description": diagnostic.description,
+        ]
+        if let pasid = diagnostic.pasid { item["pasid"] = Int(pasid) }
+        return item
+    }
+
+    /// The diagnostics as one line of compact JSON (an array, oldest first).
+    public static func jsonLine(_ diagnostics: [StaleCacheDiagnostic]) -> String {
+        compactJSON(diagnostics.map { json($0) })
+    }
+
+    /// One line of JSON, keys sorted, `/` not escaped; `null` for a value that is not JSON.
+    public static func compactJSON(_ value: Any) -> String {
+        guard JSONSerialization.isValidJSONObject(value),
+            let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]),
+            let text = String(data: data, encoding: .utf8)
+        else { return "null" }
+        return text
+    }
+}

@@ -1,0 +1,115 @@
+import Devices
+import QTestProtocol
+import VTd
+
+extension QEMUCommandLine {
+    /// Parses `arguments` with the flavour they call for: `qemu72` (a QEMU 7.2 binary: its
+    /// protocol, its devices, its `query-machines`) when the machine type is `pc-q35-7.2`,
+    /// `upstream` otherwise (`q35` means upstream defaults).
+    public static func parseSelectingFlavour(
+        _ arguments: [String]
+    ) throws(QEMUCommandLineError) -> (commandLine: QEMUCommandLine, flavour: QEMUCompatibility) {
+        let upstream = try parse(arguments, flavour: .upstream)
+        guard upstream.machine.typeName == QEMUMachineCatalog.qemu72Q35 else { return (upstream, .upstream) }
+        return (try parse(arguments, flavour: .qemu72), .qemu72)
+    }
+
+    /// The machine this command line describes.
+    ///
+    /// * RAM: `-m` (none for `-machine none`).
+    /// * VT-d: the `-device intel-iommu,…` configuration (``iommu``), none without one.
+    /// * PCI devices in `-device` order. The first goes to slot 1 with `-nodefaults`, to slot 2
+    ///   with `-net none` (QEMU's default VGA sits at 00:01.0), else to slot 3 (the default NIC
+    ///   takes 00:02.0 — inferred from QEMU's start-up order, not checked). IOMMUKit models
+    ///   neither default device and leaves their slots empty.
+    ///   `addr=SLOT[.0]` places a device explicitly. QOM paths follow QEMU:
+    ///   `/machine/peripheral/ID` with `id=`, else `/machine/peripheral-anon/device[N]` with N
+    ///   counting every anonymous `-device` (the `intel-iommu` one included).
+    /// * `edu,dma_mask=N` sets the DMA mask (QEMU's default is 28 bits).
+    /// * The SMM-only RAM at 0xfef00000 exists unless `-machine …,smm=off`.
+    ///
+    /// - Parameter ramPageLimit: backing 4 KiB pages the RAM may allocate (per-session limit).
+    /// - Throws: an error naming a device property IOMMUKit does not know.
+    public func machineConfiguration(ramPageLimit: Int? = nil) throws(QEMUCommandLineError) -> MachineConfiguration {
+        var configuration = MachineConfiguration()
+        configuration.ramPageLimit = ramPageLimit
+        configuration.vtd = iommu
+        configuration.firstDeviceSlot = noDefaults ? 1 : (hasNoDefaultNIC ? 2 : 3)
+        configuration.smmTestRAM = machine.property("smm").flatMap(QEMUOptionList.bool) ?? true
+        configuration.devices = []
+        configuration.deviceOptions = []
+        guard machine.kind == .q35 else {
+            configuration.ramSize = 0
+            configuration.vtd = nil
+            configuration.smmTestRAM = false
+            return configuration
+        }
+        configuration.ramSize = ramBytes
+        var anonymous = 0
+        for request in devices {
+            let qomPath: String
+            if let id = request.id {
+                qomPath = "/machine/peripheral/\(id)"
+            } else {
+                qomPath = "/machine/peripheral-anon/device[\(anonymous)]"
+                anonymous += 1
+            }
+            let kind: DeviceKind
+            switch request.driver {
+            case .intelIOMMU: continue
+            case .iommuTestDevice: kind = .iommuTestDevice
+            case .edu: kind = .edu
+            }
+            var options = DeviceOptions(id: request.id, qomPath: qomPath)
+            for option in request.options {
+                switch (option.key, request.driver) {
+                case ("id", _), ("bus", _), ("romfile", _), ("rombar", _), ("multifunction", _):
+                    break
+                case ("addr", _):
+                    options.slot = try Self.pciSlot(option.value, device: request)
+                case ("dma_mask", .edu):
+                    guard let mask = Self.uint64(option.value) else {
+                        throw QEMUCommandLineError("-device \(request.driver.rawValue),\(request.properties): Parameter 'dma_mask' expects uint64")
+                    }
+                    options.dmaMask = mask
+                default:
+                    throw QEMUCommandLineError("-device \(request.driver.rawValue),\(request.properties): Property '\(request.driver.rawValue).\(option.key)' not found")
+                }
+            }
+            configuration.devices.append(kind)
+            configuration.deviceOptions.append(options)
+        }
+        return configuration
+    }
+
+    /// Whether `-net none` / `-nic none` removed QEMU's default network card.
+    var hasNoDefaultNIC: Bool {
+        ignoredOptions.contains { $0 == ["-net", "none"] || $0 == ["-nic", "none"] }
+    }
+
+    /// The qtest session options for a binary of `flavour` started with this command line.
+    public func sessionOptions(flavour: QEMUCompatibility = .upstream) -> QTestSessionOptions {
+        QTestSessionOptions(parser: qtestParserOptions(flavour: flavour), compatibility: flavour)
+    }
+
+    /// `addr=`: a slot number in hex, optionally followed by `.0` (functions other than 0 are
+    /// not modelled).
+    static func pciSlot(_ text: String, device: QEMUDeviceRequest) throws(QEMUCommandLineError) -> UInt8 {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        var slotText = parts.first.map(String.init) ?? ""
+        if slotText.hasPrefix("0x") || slotText.hasPrefix("0X") { slotText.removeFirst(2) }
+        guard parts.count <= 2, let slot = UInt8(slotText, radix: 16), slot >= 1, slot < 0x20,
+            parts.count == 1 || parts[1] == "0"
+        else {
+            throw QEMUCommandLineError("-device \(device.driver.rawValue),\(device.properties): Property '\(device.driver.rawValue).addr' doesn't take value '\(text)' (expected a slot 1-1f, function 0)")
+        }
+        return slot
+    }
+
+    /// A uint64 property value: decimal, `0x` hex or leading-0 octal.
+    static func uint64(_ text: String) -> UInt64? {
+        if text.hasPrefix("0x") || text.hasPrefix("0X") { return UInt64(text.dropFirst(2), radix: 16) }
+        if text.count > 1, text.hasPrefix("0") { return UInt64(text.dropFirst(), radix: 8) }
+        return UInt64(text)
+    }
+}

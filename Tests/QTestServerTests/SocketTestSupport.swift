@@ -1,0 +1,245 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Generous failure guard for every blocking wait (a healthy test takes milliseconds).
+let guardTimeoutSeconds = 30
+
+/// A test failure in the socket helpers.
+struct SocketTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+// File-scope wrappers: inside the types below, `connect`, `send` and `accept` name methods.
+private func sysConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
+private func sysClose(_ fd: Int32) -> Int32 { close(fd) }
+private func sysSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, _ flags: Int32) -> Int { send(fd, bytes, count, flags) }
+private func sysRecv(_ fd: Int32, _ bytes: UnsafeMutableRawPointer?, _ count: Int, _ flags: Int32) -> Int { recv(fd, bytes, count, flags) }
+private func sysAccept(_ fd: Int32) -> Int32 { accept(fd, nil, nil) }
+
+#if canImport(Darwin)
+private let noSignalFlag: Int32 = 0
+#else
+private let noSignalFlag = Int32(MSG_NOSIGNAL)
+#endif
+
+private func errnoText() -> String { String(cString: strerror(errno)) }
+
+/// `sockaddr_un` for `path`, passed to `body` with its length.
+private func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) throws -> R {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    let capacity = MemoryLayout.size(ofValue: address.sun_path)
+    guard bytes.count < capacity else { throw SocketTestError("socket path too long: \(path)") }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        raw.copyBytes(from: bytes)
+        raw[bytes.count] = 0
+    }
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+}
+
+private func streamSocket(_ family: Int32) throws -> Int32 {
+    #if canImport(Darwin)
+    let fd = socket(family, SOCK_STREAM, 0)
+    #else
+    let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+    #endif
+    guard fd >= 0 else { throw SocketTestError("socket: \(errnoText())") }
+    return fd
+}
+
+/// Sets the receive timeout (the failure guard for reads).
+private func setReceiveTimeout(_ fd: Int32, seconds: Int) {
+    var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+    _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+}
+
+/// A blocking line-oriented client speaking only the socket protocol.
+final class LineClient {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+    /// Asynchronous `IRQ …` lines seen while waiting for answers.
+    private(set) var irqLines: [String] = []
+
+    private init(fd: Int32) {
+        self.fd = fd
+        setReceiveTimeout(fd, seconds: guardTimeoutSeconds)
+    }
+
+    /// Connects to a unix socket.
+    static func connect(unixPath path: String) throws -> LineClient {
+        let fd = try streamSocket(AF_UNIX)
+        let result = try withUnixAddress(path) { sysConnect(fd, $0, $1) }
+        guard result == 0 else {
+            let text = errnoText()
+            _ = sysClose(fd)
+            throw SocketTestError("connect \(path): \(text)")
+        }
+        return LineClient(fd: fd)
+    }
+
+    /// Connects to 127.0.0.1:`port`.
+    static func connect(tcpPort port: Int) throws -> LineClient {
+        let fd = try streamSocket(AF_INET)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sysConnect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            let text = errnoText()
+            _ = sysClose(fd)
+            throw SocketTestError("connect 127.0.0.1:\(port): \(text)")
+        }
+        return LineClient(fd: fd)
+    }
+
+    /// Wraps an accepted descriptor.
+    static func adopt(_ fd: Int32) -> LineClient { LineClient(fd: fd) }
+
+    deinit { _ = sysClose(fd) }
+
+    /// Sends raw bytes.
+    func send(_ text: String) throws {
+        try send(Array(text.utf8))
+    }
+
+    /// Sends raw bytes.
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                sysSend(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset, noSignalFlag)
+            }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { throw SocketTestError("send: \(errnoText())") }
+            offset += written
+        }
+    }
+
+    /// Reads one line (without `\n`, and without a `\r` before it); throws on EOF or timeout.
+    func readLine() throws -> String {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                var line = Array(buffer[..<newline])
+                buffer.removeSubrange(...newline)
+                if line.last == UInt8(ascii: "\r") { line.removeLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { sysRecv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else {
+                throw SocketTestError(count == 0 ? "connection closed by the server" : "recv: \(errnoText()) (timeout guard)")
+            }
+            buffer.append(contentsOf: chunk[..<count])
+        }
+    }
+
+    /// True when the peer closed the connection (reads EOF within the guard time).
+    func readsEOF() -> Bool {
+        var byte: UInt8 = 0
+        while true {
+            let count = sysRecv(fd, &byte, 1, 0)
+            if count < 0, errno == EINTR { continue }
+            return count == 0
+        }
+    }
+
+    /// Sends `line` and returns the answer, collecting `IRQ` lines on the way (as libqtest does).
+    func ask(_ line: String) throws -> String {
+        try send(line + "\n")
+        while true {
+            let reply = try readLine()
+            if reply.hasPrefix("IRQ ") {
+                irqLines.append(reply)
+                continue
+            }
+            return reply
+        }
+    }
+
+    /// Sends `line`; the answer must be exactly `OK`.
+    func ok(_ line: String) throws {
+        let reply = try ask(line)
+        guard reply == "OK" else { throw SocketTestError("'\(line)' answered '\(reply)'") }
+    }
+}
+
+/// A listening unix socket, as libqtest makes them before starting the emulator.
+final class UnixListener {
+    let path: String
+    let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        _ = unlink(path)
+        fd = try streamSocket(AF_UNIX)
+        let bound = try withUnixAddress(path) { bind(fd, $0, $1) }
+        guard bound == 0, listen(fd, 1) == 0 else {
+            let text = errnoText()
+            _ = sysClose(fd)
+            throw SocketTestError("bind/listen \(path): \(text)")
+        }
+    }
+
+    deinit {
+        _ = sysClose(fd)
+        _ = unlink(path)
+    }
+
+    /// Accepts one connection, waiting at most the guard time.
+    func accept() throws -> LineClient {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&poller, 1, Int32(guardTimeoutSeconds * 1000))
+        guard ready == 1 else { throw SocketTestError("no connection on \(path) within \(guardTimeoutSeconds) s") }
+        let client = sysAccept(fd)
+        guard client >= 0 else { throw SocketTestError("accept: \(errnoText())") }
+        return LineClient.adopt(client)
+    }
+}
+
+/// Leaves a socket file at `path` that nobody listens on (what a crashed server leaves).
+func makeStaleUnixSocket(path: String) throws {
+    _ = unlink(path)
+    let fd = try streamSocket(AF_UNIX)
+    defer { _ = sysClose(fd) }
+    let bound = try withUnixAddress(path) { bind(fd, $0, $1) }
+    guard bound == 0 else { throw SocketTestError("bind \(path): \(errnoText())") }
+}
+
+/// A unique short socket path in /tmp (unix socket paths are limited to 107 bytes).
+func temporarySocketPath(_ tag: String) -> String {
+    "/tmp/iqt-\(getpid())-\(tag)-\(UInt32.random(in: 0...UInt32.max)).sock"
+}
+
+/// Thread-safe collection of results from worker threads.
+final class Collector<Element>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var elements: [Element] = []
+
+    func append(_ element: Element) {
+        lock.lock()
+        elements.append(element)
+        lock.unlock()
+    }
+
+    var all: [Element] {
+        lock.lock()
+        defer { lock.unlock() }
+        return elements
+    }
+}
