@@ -247,6 +247,12 @@ public struct RegisterFile: Sendable {
         }
     }
 
+    /// The stored byte at `offset` (0 outside the block): one load, for single-bit status tests.
+    @inline(__always)
+    func byte(at offset: Int) -> UInt8 {
+        offset >= 0 && offset < min(size, bytes.count) ? bytes[offset] : 0
+    }
+
     public func read32(_ offset: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: raw(offset, width: 4)) }
     public func read64(_ offset: UInt64) -> UInt64 { raw(offset, width: 8) }
     public mutating func set32(_ offset: UInt64, _ value: UInt32) { set(offset, width: 4, value: UInt64(value)) }

@@ -2,6 +2,13 @@ import GuestMemory
 
 /// The fast path of `translate(_:bus:)`: legacy mode with the requester's context cached.
 extension RemappingUnit {
+    /// GSTS.TES with one byte load (TES is bit 31: bit 7 of GSTS's last byte); `globalStatus`
+    /// assembles the whole register, which costs as much as the rest of an IOTLB hit's checks.
+    @inline(__always)
+    var translationEnabledStatus: Bool {
+        registers.byte(at: Int(RegisterOffset.gsts) + 3) & UInt8(truncatingIfNeeded: GlobalCommand.te >> 24) != 0
+    }
+
     /// Translates `request` when the unit is in legacy mode and the requester's context is in the
     /// context cache as a second-stage context — the steady state of a DMA stream. Returns nil,
     /// having changed nothing, in every other case (scalable mode, strict checking, a request with
@@ -20,7 +27,7 @@ extension RemappingUnit {
     @inline(__always)
     mutating func translateLegacyCachedContext<Bus: MemoryBus>(_ request: DMARequest, bus: Bus) -> TranslationResult? {
         guard translationTableMode == 0, request.pasid == nil, request.addressType != .translated,
-              !configuration.strictInvalidation, globalStatus & GlobalCommand.te != 0,
+              !configuration.strictInvalidation, translationEnabledStatus,
               !(request.addressType == .untranslated && interruptWindow.contains(request.address)) else { return nil }
         let contextKey = ContextCacheKey(sourceID: request.sourceID.rawValue, requestKind: request.cacheKind)
         // The domain of a cached second-stage context; nil for a cached pass-through context or fault.
