@@ -35,7 +35,8 @@ struct BenchmarkOptions {
                                  stand-in accel module; QEMU_MODULE_DIR or qemu-qtest-accel/build.sh):
                                  start to first answer, readl/writel lockstep and pipelined (one
                                  and 16 connections), an edu DMA scenario end to end.
-                                 --iterations: pipelined commands per repetition (default 100000).
+                                 --iterations: pipelined commands per repetition (default 100000);
+                                 --filter: start, lockstep, pipelined, 16, scenario.
           -h, --help             Show this help.
 
         Build with `swift build -c release`: debug numbers are meaningless.

@@ -82,60 +82,81 @@ enum ServerBenchmark {
         let throughputOps = options.iterations ?? 100_000
         var rows: [Row] = []
         var failed = false
-        func measure(_ what: String, _ body: (Emulator) throws -> Double, on emulator: Emulator?) -> Double? {
-            guard let emulator else { return nil }
-            print("  \(emulator.name): \(what) …")
+        // Both emulators are measured in alternation (run by run, repetition by repetition), so
+        // that a change of load on a shared machine affects both alike.
+        let emulators: [Emulator?] = [qemu, ours]
+        func measure(_ what: String, _ body: ([Emulator]) throws -> [Double]) -> (qemu: Double?, ours: Double?) {
+            let present = emulators.compactMap { $0 }
+            guard options.selects(what), !present.isEmpty else { return (nil, nil) }
+            print("  \(what): \(present.map(\.name).joined(separator: " and ")) …")
             do {
-                return try body(emulator)
+                let values = try body(present)
+                return (qemu == nil ? nil : values.first, values.last)
             } catch {
-                BenchmarkRunner.printError("iommukit-bench: \(emulator.name): \(what): \(error)")
+                BenchmarkRunner.printError("iommukit-bench: \(what): \(error)")
                 failed = true
-                return nil
+                return (nil, nil)
             }
         }
 
-        let startRuns = 21
+        let startRuns = 31
+        let start = measure("start") { try startToFirstAnswer($0, runs: startRuns) }
         rows.append(Row(
-            name: "start to first answer", unit: "ms", smallerIsBetter: true,
-            qemu: measure("start", { try startToFirstAnswer($0, runs: startRuns) }, on: qemu),
-            ours: measure("start", { try startToFirstAnswer($0, runs: startRuns) }, on: ours), target: 10,
-            method: "posix_spawn until `OK little` for `endianness` arrives; median of \(startRuns)"))
+            name: "start to first answer", unit: "ms", smallerIsBetter: true, qemu: start.qemu, ours: start.ours, target: 10,
+            method: "posix_spawn until `OK little` for `endianness` arrives; median of \(startRuns), runs alternating"))
 
         let lockstepOps = max(1000, throughputOps / 5)
+        let lockstepRates = measure("lockstep") { try lockstep($0, operations: lockstepOps, repetitions: repetitions) }
         rows.append(Row(
-            name: "readl/writel lockstep", unit: "commands/s", smallerIsBetter: false,
-            qemu: measure("lockstep", { try lockstep($0, operations: lockstepOps, repetitions: repetitions) }, on: qemu),
-            ours: measure("lockstep", { try lockstep($0, operations: lockstepOps, repetitions: repetitions) }, on: ours), target: 3,
-            method: "one connection, one command in flight (`writel`/`readl` of RAM alternating); median of \(repetitions) × \(grouped(UInt64(lockstepOps)))"))
+            name: "readl/writel lockstep", unit: "commands/s", smallerIsBetter: false, qemu: lockstepRates.qemu,
+            ours: lockstepRates.ours, target: 3,
+            method: "one connection, one command in flight (`writel`/`readl` of RAM alternating); median of \(repetitions) × \(grouped(UInt64(lockstepOps))), repetitions alternating"))
 
+        let pipelinedRates = measure("pipelined") { try pipelined($0, operations: throughputOps, repetitions: repetitions) }
         rows.append(Row(
-            name: "readl/writel pipelined, 1 connection", unit: "commands/s", smallerIsBetter: false,
-            qemu: measure("pipelined", { try pipelined($0, operations: throughputOps, repetitions: repetitions) }, on: qemu),
-            ours: measure("pipelined", { try pipelined($0, operations: throughputOps, repetitions: repetitions) }, on: ours), target: 3,
+            name: "readl/writel pipelined, 1 connection", unit: "commands/s", smallerIsBetter: false, qemu: pipelinedRates.qemu,
+            ours: pipelinedRates.ours, target: 3,
             method: "one connection, batches of \(batchSize) commands with two batches in flight; median of \(repetitions) × \(grouped(UInt64(throughputOps)))"))
 
         let perConnection = max(batchSize * 4, throughputOps / 4)
         let multiRepetitions = max(1, repetitions / 2 + 1)
+        let sixteenRates = measure("16 processes") { try $0.map { try sixteen(processesOf: $0, perConnection: perConnection, repetitions: multiRepetitions) } }
         rows.append(Row(
-            name: "pipelined, 16 connections (16 processes)", unit: "commands/s", smallerIsBetter: false,
-            qemu: measure("16 processes", { try sixteen(processesOf: $0, perConnection: perConnection, repetitions: multiRepetitions) }, on: qemu),
-            ours: measure("16 processes", { try sixteen(processesOf: $0, perConnection: perConnection, repetitions: multiRepetitions) }, on: ours),
-            target: 3,
+            name: "pipelined, 16 connections (16 processes)", unit: "commands/s", smallerIsBetter: false, qemu: sixteenRates.qemu,
+            ours: sixteenRates.ours, target: 3,
             method: "16 emulator processes, one connection each (QEMU's qtest chardev takes one client), driven together from one client thread with poll(); median of \(multiRepetitions) × 16 × \(grouped(UInt64(perConnection)))"))
-        let shared = measure("16 connections to iommukit serve", { (_: Emulator) throws -> Double in
-            try sixteen(connectionsTo: serve, perConnection: perConnection, repetitions: multiRepetitions)
-        }, on: ours)
+        var shared: Double?
+        if options.selects("16 connections") {
+            print("  16 connections: iommukit serve …")
+            do {
+                shared = try sixteen(connectionsTo: serve, perConnection: perConnection, repetitions: multiRepetitions)
+            } catch {
+                BenchmarkRunner.printError("iommukit-bench: iommukit serve: \(error)")
+                failed = true
+            }
+        }
         rows.append(Row(
             name: "pipelined, 16 connections (one `iommukit serve`)", unit: "commands/s", smallerIsBetter: false,
-            qemu: rows.last?.qemu, ours: shared, target: 3,
+            qemu: sixteenRates.qemu, ours: shared, target: 3,
             method: "one `iommukit serve` process (a machine per connection, NIO threads = cores) with 16 connections, same client; QEMU column: its 16 processes from the row above"))
 
-        let scenarioRuns = 15
+        let scenarioRuns = 21
+        var cpu: [Double] = []
+        let scenarioTimes = measure("scenario") { present in
+            let (wall, processor) = try scenario(present, runs: scenarioRuns)
+            cpu = processor
+            return wall
+        }
         rows.append(Row(
-            name: "edu DMA scenario end to end", unit: "ms", smallerIsBetter: true,
-            qemu: measure("scenario", { try scenario($0, runs: scenarioRuns) }, on: qemu),
-            ours: measure("scenario", { try scenario($0, runs: scenarioRuns) }, on: ours), target: 10,
-            method: "spawn, libqos PCI scan (256 functions), edu enabled and BAR0 placed, legacy 4-level tables, translation on, DMA in and out through the IOMMU with `clock_step 100000000`, read-back checked, SIGTERM, reaped; lockstep; median of \(scenarioRuns)"))
+            name: "edu DMA scenario end to end", unit: "ms", smallerIsBetter: true, qemu: scenarioTimes.qemu, ours: scenarioTimes.ours,
+            target: 10,
+            method: "spawn, libqos PCI scan (256 functions), edu enabled and BAR0 placed, legacy 4-level tables, translation on, DMA in and out through the IOMMU with `clock_step 100000000`, read-back checked, SIGTERM, reaped; lockstep; median of \(scenarioRuns), runs alternating"))
+        if !cpu.isEmpty {
+            rows.append(Row(
+                name: "edu DMA scenario, emulator CPU time", unit: "ms", smallerIsBetter: true, qemu: qemu == nil ? nil : cpu.first,
+                ours: cpu.last, target: 10,
+                method: "user + system time of the emulator process over the same scenario (wait4), which other load on the machine does not inflate; median"))
+        }
 
         print("")
         print(serverTable(rows))
@@ -225,20 +246,22 @@ enum ServerBenchmark {
 
     // MARK: Measurements
 
-    /// Milliseconds from `posix_spawn` to the answer of the first command.
-    static func startToFirstAnswer(_ emulator: Emulator, runs: Int) throws(ServerBenchError) -> Double {
+    /// Milliseconds from `posix_spawn` to the answer of the first command, per emulator.
+    static func startToFirstAnswer(_ emulators: [Emulator], runs: Int) throws(ServerBenchError) -> [Double] {
         let clock = ContinuousClock()
-        var samples: [Double] = []
+        var samples = [[Double]](repeating: [], count: emulators.count)
         for _ in 0..<runs {
-            let begin = clock.now
-            let running = try start(emulator)
-            let answer = try running.connection.ask("endianness")
-            let elapsed = begin.duration(to: clock.now)
-            guard answer == "OK little" else { throw ServerBenchError("endianness answered '\(answer)'") }
-            try stop(running)
-            samples.append(milliseconds(elapsed))
+            for (index, emulator) in emulators.enumerated() {
+                let begin = clock.now
+                let running = try start(emulator)
+                let answer = try running.connection.ask("endianness")
+                let elapsed = begin.duration(to: clock.now)
+                guard answer == "OK little" else { throw ServerBenchError("\(emulator.name): endianness answered '\(answer)'") }
+                try stop(running)
+                samples[index].append(milliseconds(elapsed))
+            }
         }
-        return median(samples)
+        return samples.map(median)
     }
 
     /// The benchmark's commands: `writel` and `readl` of one RAM word, alternating.
@@ -248,36 +271,40 @@ enum ServerBenchmark {
     static let batchSize = 256
     static let batch: [UInt8] = (0..<batchSize).flatMap { $0 % 2 == 0 ? writeCommand : readCommand }
 
-    /// Commands per second with one command in flight.
-    static func lockstep(_ emulator: Emulator, operations: Int, repetitions: Int) throws(ServerBenchError) -> Double {
-        let running = try start(emulator)
-        let connection = running.connection
-        func round(_ count: Int) throws(ServerBenchError) {
+    /// Commands per second with one command in flight, per emulator.
+    static func lockstep(_ emulators: [Emulator], operations: Int, repetitions: Int) throws(ServerBenchError) -> [Double] {
+        var running: [Running] = []
+        for emulator in emulators { running.append(try start(emulator)) }
+        func round(_ connection: QTestConnection, _ count: Int) throws(ServerBenchError) {
             for i in 0..<count {
                 try connection.send(i % 2 == 0 ? writeCommand : readCommand)
                 try connection.readLines(1)
             }
         }
-        try round(operations / 10)
+        for one in running { try round(one.connection, operations / 10) }
         let clock = ContinuousClock()
-        var rates: [Double] = []
+        var rates = [[Double]](repeating: [], count: running.count)
         for _ in 0..<repetitions {
-            let begin = clock.now
-            try round(operations)
-            rates.append(Double(operations) / (milliseconds(begin.duration(to: clock.now)) / 1000))
+            for (index, one) in running.enumerated() {
+                let begin = clock.now
+                try round(one.connection, operations)
+                rates[index].append(Double(operations) / (milliseconds(begin.duration(to: clock.now)) / 1000))
+            }
         }
-        let check = try connection.ask("readl 0x100000")
-        guard check == expectedRead else { throw ServerBenchError("readl answered '\(check)'") }
-        try stop(running)
-        return median(rates)
+        for one in running {
+            let check = try one.connection.ask("readl 0x100000")
+            guard check == expectedRead else { throw ServerBenchError("readl answered '\(check)'") }
+            try stop(one)
+        }
+        return rates.map(median)
     }
 
-    /// Commands per second with batches of ``batchSize`` and two batches in flight.
-    static func pipelined(_ emulator: Emulator, operations: Int, repetitions: Int) throws(ServerBenchError) -> Double {
-        let running = try start(emulator)
-        let connection = running.connection
+    /// Commands per second with batches of ``batchSize`` and two batches in flight, per emulator.
+    static func pipelined(_ emulators: [Emulator], operations: Int, repetitions: Int) throws(ServerBenchError) -> [Double] {
+        var running: [Running] = []
+        for emulator in emulators { running.append(try start(emulator)) }
         let batches = max(2, operations / batchSize)
-        func round(_ count: Int) throws(ServerBenchError) {
+        func round(_ connection: QTestConnection, _ count: Int) throws(ServerBenchError) {
             try connection.send(batch)
             for index in 1..<count {
                 try connection.send(batch)
@@ -286,16 +313,18 @@ enum ServerBenchmark {
             }
             try connection.readLines(batchSize)
         }
-        try round(max(2, batches / 10))
+        for one in running { try round(one.connection, max(2, batches / 10)) }
         let clock = ContinuousClock()
-        var rates: [Double] = []
+        var rates = [[Double]](repeating: [], count: running.count)
         for _ in 0..<repetitions {
-            let begin = clock.now
-            try round(batches)
-            rates.append(Double(batches * batchSize) / (milliseconds(begin.duration(to: clock.now)) / 1000))
+            for (index, one) in running.enumerated() {
+                let begin = clock.now
+                try round(one.connection, batches)
+                rates[index].append(Double(batches * batchSize) / (milliseconds(begin.duration(to: clock.now)) / 1000))
+            }
         }
-        try stop(running)
-        return median(rates)
+        for one in running { try stop(one) }
+        return rates.map(median)
     }
 
     /// Commands per second over 16 connections driven together, each with batches of
@@ -415,25 +444,30 @@ enum ServerBenchmark {
         return lines
     }()
 
-    /// Milliseconds for the whole scenario, spawn to reaped.
-    static func scenario(_ emulator: Emulator, runs: Int) throws(ServerBenchError) -> Double {
+    /// Milliseconds for the whole scenario, spawn to reaped, and the emulator's CPU time in it,
+    /// per emulator (runs alternating).
+    static func scenario(_ emulators: [Emulator], runs: Int) throws(ServerBenchError) -> (wall: [Double], cpu: [Double]) {
         let clock = ContinuousClock()
-        var samples: [Double] = []
+        var wall = [[Double]](repeating: [], count: emulators.count)
+        var cpu = [[Double]](repeating: [], count: emulators.count)
         for _ in 0..<runs {
-            let begin = clock.now
-            let running = try start(emulator)
-            var answers: [String] = []
-            answers.reserveCapacity(scenarioCommands.count)
-            for line in scenarioCommands { answers.append(try running.connection.ask(line)) }
-            try stop(running)
-            let elapsed = begin.duration(to: clock.now)
-            guard answers[answers.count - 2] == "OK 0x00112233445566778899aabbccddeeff", answers.last == "OK 0x0000000000000000"
-            else {
-                throw ServerBenchError("the DMA did not arrive: read-back '\(answers[answers.count - 2])', FSTS '\(answers.last ?? "")'")
+            for (index, emulator) in emulators.enumerated() {
+                let begin = clock.now
+                let running = try start(emulator)
+                var answers: [String] = []
+                answers.reserveCapacity(scenarioCommands.count)
+                for line in scenarioCommands { answers.append(try running.connection.ask(line)) }
+                try stop(running)
+                let elapsed = begin.duration(to: clock.now)
+                guard answers[answers.count - 2] == "OK 0x00112233445566778899aabbccddeeff", answers.last == "OK 0x0000000000000000"
+                else {
+                    throw ServerBenchError("\(emulator.name): the DMA did not arrive: read-back '\(answers[answers.count - 2])', FSTS '\(answers.last ?? "")'")
+                }
+                wall[index].append(milliseconds(elapsed))
+                cpu[index].append(running.process.cpuMilliseconds)
             }
-            samples.append(milliseconds(elapsed))
         }
-        return median(samples)
+        return (wall.map(median), cpu.map(median))
     }
 
     // MARK: Report

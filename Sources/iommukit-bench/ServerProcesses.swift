@@ -161,6 +161,8 @@ final class SpawnedProcess {
     let stdoutPipe: Int32?
     private var reaped = false
     private(set) var exitStatus: Int32 = 0
+    /// User plus system CPU time of the process, in milliseconds, once it has been reaped.
+    private(set) var cpuMilliseconds: Double = 0
 
     init(
         executable: String, arguments: [String], extraEnvironment: [String: String] = [:], errorFile: String,
@@ -264,10 +266,13 @@ final class SpawnedProcess {
     func waitForExit() -> Int32 {
         guard !reaped else { return exitStatus }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 {
             if errno != EINTR { break }
         }
         reaped = true
+        func milliseconds(_ time: timeval) -> Double { Double(time.tv_sec) * 1e3 + Double(time.tv_usec) / 1e3 }
+        cpuMilliseconds = milliseconds(usage.ru_utime) + milliseconds(usage.ru_stime)
         let signal = status & 0x7F
         exitStatus = signal == 0 ? (status >> 8) & 0xFF : 128 + signal
         return exitStatus
