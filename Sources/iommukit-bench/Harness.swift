@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One benchmark: set up once, then `run(iterations:)` is timed.
 ///
 /// Implementations are structs or final classes whose `run` does `iterations` operations and
@@ -37,17 +43,21 @@ struct BenchmarkResult {
     var name: String
     var iterations: Int
     var repetitions: Int
-    /// Nanoseconds per operation of every repetition, sorted.
+    /// On-CPU nanoseconds per operation (the thread's CPU time) of every repetition, sorted.
     var nanosecondsPerOperation: [Double]
+    /// Wall-clock nanoseconds per operation of every repetition, sorted.
+    var wallNanosecondsPerOperation: [Double]
     /// Allocations during all timed repetitions, or nil when not measured.
     var allocations: Int?
     /// A problem found by the benchmark's `check()`.
     var problem: String?
 
-    var medianNanoseconds: Double {
-        let s = nanosecondsPerOperation
-        guard !s.isEmpty else { return .nan }
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    var medianNanoseconds: Double { Self.median(nanosecondsPerOperation) }
+    var medianWallNanoseconds: Double { Self.median(wallNanosecondsPerOperation) }
+
+    static func median(_ sorted: [Double]) -> Double {
+        guard !sorted.isEmpty else { return .nan }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     var operationsPerSecond: Double { 1e9 / medianNanoseconds }
@@ -63,22 +73,33 @@ enum Harness {
         let clock = ContinuousClock()
         // Warm-up: fill caches, fault in pages, let the branch predictors learn the loop.
         blackHole(benchmark.run(iterations: max(1, iterations / 5)))
-        var samples: [Double] = []
-        samples.reserveCapacity(repetitions)
+        var cpuSamples: [Double] = []
+        var wallSamples: [Double] = []
         var allocations: Int? = AllocationCounter.isCounting ? 0 : nil
         for _ in 0..<repetitions {
             AllocationCounter.start()
             let start = clock.now
+            let cpuStart = threadCPUNanoseconds()
             let checksum = benchmark.run(iterations: iterations)
+            let cpuEnd = threadCPUNanoseconds()
             let elapsed = start.duration(to: clock.now)
             let counted = AllocationCounter.stop()
             blackHole(checksum)
             if let counted { allocations = (allocations ?? 0) + counted }
-            samples.append(nanoseconds(elapsed) / Double(iterations))
+            wallSamples.append(nanoseconds(elapsed) / Double(iterations))
+            cpuSamples.append(Double(cpuEnd &- cpuStart) / Double(iterations))
         }
-        samples.sort()
         return BenchmarkResult(name: name, iterations: iterations, repetitions: repetitions,
-                               nanosecondsPerOperation: samples, allocations: allocations, problem: benchmark.check())
+                               nanosecondsPerOperation: cpuSamples.sorted(), wallNanosecondsPerOperation: wallSamples.sorted(),
+                               allocations: allocations, problem: benchmark.check())
+    }
+
+    /// CPU time this thread has run, in nanoseconds: unlike wall-clock time, it does not count
+    /// the time the thread waited for a core that other work on a shared machine held.
+    static func threadCPUNanoseconds() -> UInt64 {
+        var now = timespec()
+        guard clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now) == 0 else { return 0 }
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
     }
 
     static func nanoseconds(_ d: Duration) -> Double {
