@@ -8,6 +8,10 @@ import QTestProtocol
 ///
 /// When the peer stops reading and the outbound buffer fills, reading pauses until it drains,
 /// so a client that floods commands cannot make the server buffer answers without bound.
+///
+/// On a channel that allows remote half-closure, the end of the peer's input (`shutdown(SHUT_WR)`
+/// or a close) closes the connection only after every answer has been written: a client may send
+/// its last requests and half-close at once, as QEMU's server answers everything it read.
 final class QTestChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -61,6 +65,18 @@ final class QTestChannelHandler: ChannelInboundHandler {
         try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable)
         if context.channel.isWritable { context.read() }
         context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .some(.inputClosed) = event as? ChannelEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // Writes complete in order: once this empty one is done, every answer is out.
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
