@@ -142,6 +142,19 @@ extension QTestServer {
         }
     }
 
+    @Test func serverRaisesItsOpenFileLimit() throws {
+        let soft = try #require(ResourceLimits.raiseOpenFileLimit())
+        var limit = rlimit()
+        #if canImport(Darwin)
+        #expect(getrlimit(RLIMIT_NOFILE, &limit) == 0)
+        #expect(soft == UInt64(min(limit.rlim_max, rlim_t(OPEN_MAX))))
+        #else
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        #expect(soft == UInt64(limit.rlim_max))
+        #endif
+        #expect(UInt64(limit.rlim_cur) == soft)
+    }
+
     @Test func lineLengthLimitAnswersFailAndKeepsServing() throws {
         var configuration = QTestServerConfiguration(threads: 1)
         configuration.session.maximumLineLength = 64
