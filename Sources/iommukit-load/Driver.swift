@@ -12,6 +12,8 @@ enum Expect: Sendable {
     case exact([UInt8])
     /// Some well-formed answer: `OK`, `OK …`, `FAIL…` or `ERR…`.
     case anyAnswer
+    /// `OK 0x` and this many zero bytes in hex (the answer to a `read` of untouched RAM).
+    case zeros(Int)
 
     static func text(_ text: String) -> Expect { .exact(Array(text.utf8)) }
 
@@ -22,6 +24,9 @@ enum Expect: Sendable {
         case .anyAnswer:
             return line.elementsEqual("OK".utf8) || line.starts(with: "OK ".utf8) || line.starts(with: "FAIL".utf8)
                 || line.starts(with: "ERR".utf8)
+        case .zeros(let count):
+            return line.count == 5 + 2 * count && line.starts(with: "OK 0x".utf8)
+                && line.dropFirst(5).allSatisfy { $0 == UInt8(ascii: "0") }
         }
     }
 
@@ -29,6 +34,7 @@ enum Expect: Sendable {
         switch self {
         case .exact(let bytes): return "'\(String(decoding: bytes.prefix(120), as: UTF8.self))'"
         case .anyAnswer: return "an OK/FAIL/ERR answer"
+        case .zeros(let count): return "OK 0x and \(count) zero bytes"
         }
     }
 }
@@ -54,7 +60,7 @@ enum Action: Sendable {
 
 /// The kinds of clients, for the report.
 enum Role: Int, CaseIterable, Sendable {
-    case scenario, oversized, garbage, halfClosed, abrupt, memory
+    case scenario, oversized, garbage, halfClosed, abrupt, largeAnswers, memory
 
     var title: String {
         switch self {
@@ -63,6 +69,7 @@ enum Role: Int, CaseIterable, Sendable {
         case .garbage: "binary garbage"
         case .halfClosed: "half-closed sockets"
         case .abrupt: "abrupt closes"
+        case .largeAnswers: "pipelined 16 MiB reads"
         case .memory: "guest RAM past the limit"
         }
     }

@@ -57,7 +57,7 @@ final class LoadTest {
 
     private func runPhases() throws {
         let limit = raiseOpenFileLimit()
-        let needed = max(options.sessions, options.wellBehaved + 4 * options.abusers + options.memoryAbusers) + 64
+        let needed = max(options.sessions, options.wellBehaved + 5 * options.abusers + options.memoryAbusers) + 64
         guard limit >= UInt64(needed) else {
             throw LoadError("the open-file limit is \(limit), the run needs \(needed) descriptors (raise ulimit -n)")
         }
@@ -187,6 +187,9 @@ final class LoadTest {
             let abrupt = programs.abrupt(steps: (25 + index * 61) % (steps - 1), reset: index % 2 == 1, partialLine: index % 4 >= 2)
             driver.add(Client(role: .abrupt, program: abrupt, rounds: options.abruptRounds))
         }
+        let largeSize = min(options.maximumLineLength, 16 << 20)
+        let largeAnswers = programs.largeAnswers(count: 16, size: largeSize)
+        for _ in 0..<options.abusers { driver.add(Client(role: .largeAnswers, program: largeAnswers)) }
         let memoryProgram = programs.memory()
         for _ in 0..<options.memoryAbusers { driver.add(Client(role: .memory, program: memoryProgram)) }
 
@@ -207,13 +210,16 @@ final class LoadTest {
             report += "\(s.mismatches) | \(s.answersLost) | \(grouped(s.answersAbandoned)) | \(mebibytes(s.bytesSent)) |\n"
         }
         let latencies = driver.latencies[Role.scenario.rawValue].sorted()
-        let bound = before.map { $0.rss + UInt64(options.memoryAbusers * options.memoryLimitMiB) << 20 + 256 << 20 }
+        // What the server may legitimately hold: each memory abuser's pages, two answers in
+        // flight per large-read client (one being written, one being built), 256 MiB for the rest.
+        let allowance = UInt64(options.memoryAbusers * options.memoryLimitMiB) << 20 + UInt64(options.abusers * 4 * largeSize) + 256 << 20
+        let bound = before.map { $0.rss + allowance }
         report += "\n"
         report += table([
             ("well-behaved round trip p50 / p99 / max", "\(duration(percentile(latencies, 50))) / \(duration(percentile(latencies, 99))) / \(duration(latencies.last))"),
             ("server RSS at the start", mebibytes(before?.rss)),
             ("server peak RSS (VmHWM)", mebibytes(after?.peak)),
-            ("bound: start + memory abusers × limit + 256 MiB", mebibytes(bound)),
+            ("bound: start + memory abusers × limit + large readers × 2 answers + 256 MiB", mebibytes(bound)),
             ("server RSS at the end", mebibytes(after?.rss)),
         ])
         report += "\n"

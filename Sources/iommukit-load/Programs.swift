@@ -131,6 +131,15 @@ struct Programs {
         return actions
     }
 
+    /// `count` reads of the largest transfer (`size` bytes: a 2 × `size` answer each) sent at
+    /// once: the server must not build all the answers before the first is written.
+    func largeAnswers(count: Int, size: Int) -> [Action] {
+        var bytes: [UInt8] = []
+        for _ in 0..<count { bytes += "read 0x0 \(hex(UInt64(size)))\n".utf8 }
+        return [.send(bytes, expect: Array(repeating: .zeros(size), count: count), timed: false), .drain]
+            + Self.endianness + [.close]
+    }
+
     /// Guest RAM written past the per-session limit: 4 GiB of non-zero `memset` from 4 GiB up
     /// (64 MiB per request) — `OK` until the limit, `FAIL memory limit reached …` after — then
     /// sixteen 1 MiB `b64write`s to fresh pages (`FAIL`), a read of a page written before the
