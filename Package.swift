@@ -84,7 +84,10 @@ let package = Package(
             name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
-            dependencies: ["QTestServer", "QTestProtocol", "Devices", "VTd"],
+            dependencies: [
+                "QTestServer", "QTestProtocol", "Devices", "VTd",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "ScenariosTests",
