@@ -286,9 +286,9 @@ private struct Parser {
     init(arguments: [String], catalog: QEMUMachineCatalog) {
         self.arguments = arguments
         self.catalog = catalog
-        let placeholder = QEMUMachineSelection(
+        let initialMachine = QEMUMachineSelection(
             requestedName: "q35", typeName: QEMUMachineCatalog.upstreamQ35, kind: .q35, compatibility: .upstream)
-        self.result = QEMUCommandLine(machine: placeholder)
+        self.result = QEMUCommandLine(machine: initialMachine)
     }
 
     mutating func run() throws(QEMUCommandLineError) -> QEMUCommandLine {
