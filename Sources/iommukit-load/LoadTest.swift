@@ -75,7 +75,8 @@ final class LoadTest {
         let programs = Programs(exchanges: exchanges, maximumLineLength: options.maximumLineLength, memoryLimitMiB: options.memoryLimitMiB)
 
         report += "## iommukit-load, \(utcTimestamp())\n\n"
-        report += "Machine: \(machineDescription()). Server: `iommukit serve --unix` (\(server == nil ? "running, given with --socket" : "started by the tool"), "
+        let loadAverage = readSmallFile("/proc/loadavg").map { $0.split(separator: " ").prefix(3).joined(separator: " ") } ?? "?"
+        report += "Machine: \(machineDescription()); load average \(loadAverage) at the start (other work shares the cores). Server: `iommukit serve --unix` (\(server == nil ? "running, given with --socket" : "started by the tool"), "
         report += "`-m \(options.guestRAM) --memory-limit \(options.memoryLimitMiB) --max-line-length \(options.maximumLineLength)`"
         report += options.serverThreads.map { " `--threads \($0)`" } ?? ""
         report += "). Scenario: QEMU iommu-intel-test's legacy translated DMA (PCI scan of bus 0, enable, BAR0, "
