@@ -18,6 +18,9 @@ extension FuzzTargets {
         do { machine = try Machine(configuration: config) } catch { throw InvariantViolation("machine: \(error)") }
         var options = QTestSessionOptions()
         options.maximumLineLength = 4096
+        // Multi-megabyte read/b64read/memset answers are legal but only slow the search down;
+        // the transfer-size limit and its FAIL answer are exercised the same with a small bound.
+        options.parser.maximumTransferSize = 1 << 16
         let session = QTestSession(machine: machine, options: options)
         // Lines as the decoder will see them (split on \n; a trailing partial line gets no answer).
         var expected = 0

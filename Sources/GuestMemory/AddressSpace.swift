@@ -75,7 +75,20 @@ extension SparseMemory: MemoryBus {
 /// Accesses of 1/2/4/8 bytes must lie inside one window; bulk accesses may span windows.
 public final class AddressSpace: MemoryBus {
     public let name: String
-    public private(set) var regions: [MemoryRegion] = []
+    public private(set) var regions: [MemoryRegion] = [] {
+        didSet { decodeTable = regions.map { DecodeEntry(base: $0.base, size: $0.size, priority: $0.priority, enabled: $0.enabled) } }
+    }
+
+    /// What decoding needs of each region, in `regions` order: plain values, so that finding the
+    /// window of an access copies (and retains) no region, name or handler.
+    private struct DecodeEntry {
+        var base: UInt64
+        var size: UInt64
+        var priority: Int
+        var enabled: Bool
+    }
+
+    private var decodeTable: [DecodeEntry] = []
 
     public init(name: String) {
         self.name = name
@@ -98,19 +111,33 @@ public final class AddressSpace: MemoryBus {
     /// The window that decodes `address`, with the offset into it.
     @inline(__always)
     public func resolve(_ address: UInt64) -> (region: MemoryRegion, offset: UInt64)? {
-        var best: MemoryRegion?
-        for r in regions where r.enabled && r.contains(address) {
-            if let b = best, b.priority >= r.priority { continue }
-            best = r
+        guard let (index, offset, _) = decode(address) else { return nil }
+        return (regions[index], offset)
+    }
+
+    /// Index of the window that decodes `address` (the first of the highest priority among the
+    /// enabled windows containing it), the offset into it and the window's size.
+    @inline(__always)
+    func decode(_ address: UInt64) -> (index: Int, offset: UInt64, size: UInt64)? {
+        decodeTable.withUnsafeBufferPointer { table -> (index: Int, offset: UInt64, size: UInt64)? in
+            var best = -1
+            var bestPriority = Int.min
+            for i in table.indices {
+                let entry = table[i]
+                guard entry.enabled, address >= entry.base, address - entry.base < entry.size else { continue }
+                if best >= 0, bestPriority >= entry.priority { continue }
+                best = i
+                bestPriority = entry.priority
+            }
+            guard best >= 0 else { return nil }
+            return (best, address - table[best].base, table[best].size)
         }
-        guard let best else { return nil }
-        return (best, address - best.base)
     }
 
     public func read(_ address: UInt64, size: Int, attrs: MemTxAttrs = .unspecified) -> (value: UInt64, result: MemTxResult) {
-        guard let (region, offset) = resolve(address), offset <= region.size &- UInt64(size),
-              region.size >= UInt64(size) else { return (0, .decodeError) }
-        switch region.kind {
+        guard let (index, offset, regionSize) = decode(address), offset <= regionSize &- UInt64(size),
+              regionSize >= UInt64(size) else { return (0, .decodeError) }
+        switch regions[index].kind {
         case .ram(let ram, let ramOffset):
             guard let v = ram.load(offset: ramOffset &+ offset, size: size) else { return (0, .decodeError) }
             return (v, .ok)
@@ -121,9 +148,9 @@ public final class AddressSpace: MemoryBus {
 
     @discardableResult
     public func write(_ address: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs = .unspecified) -> MemTxResult {
-        guard let (region, offset) = resolve(address), offset <= region.size &- UInt64(size),
-              region.size >= UInt64(size) else { return .decodeError }
-        switch region.kind {
+        guard let (index, offset, regionSize) = decode(address), offset <= regionSize &- UInt64(size),
+              regionSize >= UInt64(size) else { return .decodeError }
+        switch regions[index].kind {
         case .ram(let ram, let ramOffset):
             return ram.store(offset: ramOffset &+ offset, size: size, value: value) ? .ok : .accessError
         case .mmio(let handler):
@@ -138,12 +165,12 @@ public final class AddressSpace: MemoryBus {
         var done = 0
         while done < count {
             let (add, overflow) = address.addingReportingOverflow(UInt64(done))
-            guard !overflow, let (region, offset) = resolve(add) else {
+            guard !overflow, let (index, offset, regionSize) = decode(add) else {
                 result.formUnion(.decodeError)
                 break
             }
-            let chunk = Int(min(UInt64(count - done), region.size - offset))
-            switch region.kind {
+            let chunk = Int(min(UInt64(count - done), regionSize - offset))
+            switch regions[index].kind {
             case .ram(let ram, let ramOffset):
                 let ok = out.withUnsafeMutableBytes { buf in
                     ram.read(offset: ramOffset &+ offset, into: UnsafeMutableRawBufferPointer(rebasing: buf[done..<(done + chunk)]))
@@ -175,12 +202,12 @@ public final class AddressSpace: MemoryBus {
         var done = 0
         while done < bytes.count {
             let (add, overflow) = address.addingReportingOverflow(UInt64(done))
-            guard !overflow, let (region, offset) = resolve(add) else {
+            guard !overflow, let (index, offset, regionSize) = decode(add) else {
                 result.formUnion(.decodeError)
                 break
             }
-            let chunk = Int(min(UInt64(bytes.count - done), region.size - offset))
-            switch region.kind {
+            let chunk = Int(min(UInt64(bytes.count - done), regionSize - offset))
+            switch regions[index].kind {
             case .ram(let ram, let ramOffset):
                 let ok = bytes.withUnsafeBytes { buf in
                     ram.write(offset: ramOffset &+ offset, bytes: UnsafeRawBufferPointer(rebasing: buf[done..<(done + chunk)]))
@@ -209,12 +236,12 @@ public final class AddressSpace: MemoryBus {
         var done: UInt64 = 0
         while done < length {
             let (add, overflow) = address.addingReportingOverflow(done)
-            guard !overflow, let (region, offset) = resolve(add) else {
+            guard !overflow, let (index, offset, regionSize) = decode(add) else {
                 result.formUnion(.decodeError)
                 break
             }
-            let chunk = min(length - done, region.size - offset)
-            switch region.kind {
+            let chunk = min(length - done, regionSize - offset)
+            switch regions[index].kind {
             case .ram(let ram, let ramOffset):
                 if !ram.fill(offset: ramOffset &+ offset, length: chunk, value: value) { result.formUnion(.accessError) }
             case .mmio(let handler):

@@ -18,18 +18,34 @@ public final class SparseMemory {
     public var pageLimit: Int?
 
     private var pages: [UInt64: UnsafeMutableRawPointer] = [:]
-    // One-entry lookup cache: consecutive accesses (a table walk, a DMA) hit the same page.
-    private var lastPageNumber: UInt64 = .max
-    private var lastPage: UnsafeMutableRawPointer?
+
+    /// One slot of the page lookup cache: a page number and its backing page (nil: not written yet).
+    private struct PageCacheSlot {
+        var number: UInt64
+        var page: UnsafeMutableRawPointer?
+    }
+
+    /// Slots in the page lookup cache (a power of two).
+    private static let pageCacheSlots = 64
+    /// Direct-mapped lookup cache in front of `pages`, indexed by the low bits of the page
+    /// number. A table walk touches a handful of pages (root, context, one per level) over and
+    /// over; they stay here, so a read costs neither a hash nor a dictionary probe. Raw memory
+    /// behind a `let`, so that no access to it needs a dynamic exclusivity check. Pages are never
+    /// freed while the RAM lives, and every page creation updates its slot, so a slot is never stale.
+    private let pageCache: UnsafeMutablePointer<PageCacheSlot>
 
     /// Creates RAM of `size` bytes, all zero, with no page allocated yet.
     public init(size: UInt64, pageLimit: Int? = nil) {
         self.size = size
         self.pageLimit = pageLimit
+        pageCache = .allocate(capacity: Self.pageCacheSlots)
+        pageCache.initialize(repeating: PageCacheSlot(number: .max, page: nil), count: Self.pageCacheSlots)
     }
 
     deinit {
         for page in pages.values { page.deallocate() }
+        pageCache.deinitialize(count: Self.pageCacheSlots)
+        pageCache.deallocate()
     }
 
     /// Number of 4 KiB pages that have been written (what the RAM really costs).
@@ -46,11 +62,17 @@ public final class SparseMemory {
     }
 
     @inline(__always)
+    private func cacheSlot(_ number: UInt64) -> UnsafeMutablePointer<PageCacheSlot> {
+        pageCache + Int(truncatingIfNeeded: number & UInt64(Self.pageCacheSlots - 1))
+    }
+
+    /// The backing page of page `number`, or nil when it was never written.
+    @inline(__always)
     private func existingPage(_ number: UInt64) -> UnsafeMutableRawPointer? {
-        if number == lastPageNumber { return lastPage }
-        guard let page = pages[number] else { return nil }
-        lastPageNumber = number
-        lastPage = page
+        let slot = cacheSlot(number)
+        if slot.pointee.number == number { return slot.pointee.page }
+        let page = pages[number]
+        slot.pointee = PageCacheSlot(number: number, page: page)
         return page
     }
 
@@ -60,8 +82,7 @@ public final class SparseMemory {
         let page = UnsafeMutableRawPointer.allocate(byteCount: Int(Self.pageSize), alignment: 64)
         page.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Self.pageSize))
         pages[number] = page
-        lastPageNumber = number
-        lastPage = page
+        cacheSlot(number).pointee = PageCacheSlot(number: number, page: page)
         return page
     }
 

@@ -1,1 +1,1 @@
-print("iommukit-bench: see BENCHMARKS.md")
+BenchmarkRunner.main()

@@ -58,15 +58,72 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
     /// Looks `key` up, counting a hit or a miss.
     @inline(__always)
     public mutating func lookup(_ key: Key) -> Value? {
-        let start = setStart(key)
         clock &+= 1
-        for i in start..<(start + ways) where storage[i].key == key {
-            storage[i].lastUse = clock
+        if let value = touch(key, at: clock) {
             counters.hits &+= 1
-            return storage[i].value
+            return value
         }
         counters.misses &+= 1
         return nil
+    }
+
+    /// Looks `key` up counting only a hit: on a hit, exactly what `lookup` does; on a miss,
+    /// nothing at all (no miss, no tick of the recency clock), as `peek` does. For a lookup
+    /// that probes several keys and counts one miss when none is present.
+    @inline(__always)
+    public mutating func lookupCountingHit(_ key: Key) -> Value? {
+        guard let value = touch(key, at: clock &+ 1) else { return nil }
+        clock &+= 1
+        counters.hits &+= 1
+        return value
+    }
+
+    /// Finds `key` in its set and marks it used at `now`; one pass over the set's ways, with one
+    /// uniqueness check of the storage and no bounds checks (the set lies inside the storage).
+    @inline(__always)
+    mutating func touch(_ key: Key, at now: UInt64) -> Value? {
+        let start = setStart(key)
+        let ways = self.ways
+        return storage.withUnsafeMutableBufferPointer { buffer -> Value? in
+            guard let base = buffer.baseAddress else { return nil }
+            assert(start + ways <= buffer.count)
+            var way = base + start
+            for _ in 0..<ways {
+                if way.pointee.key == key {
+                    way.pointee.lastUse = now
+                    return way.pointee.value
+                }
+                way += 1
+            }
+            return nil
+        }
+    }
+
+    /// Finds `key` without touching counters or recency, as `peek` does, and returns the slot it
+    /// is in with a projection of its value (so a large value is not copied out whole). A caller
+    /// that uses the entry then calls `recordHit(slot:)`, which makes the pair exactly a `lookup` hit.
+    @inline(__always)
+    public func find<T>(_ key: Key, _ project: (Value) -> T) -> (slot: Int, value: T)? {
+        let start = setStart(key)
+        let ways = self.ways
+        return storage.withUnsafeBufferPointer { buffer -> (slot: Int, value: T)? in
+            guard let base = buffer.baseAddress else { return nil }
+            assert(start + ways <= buffer.count)
+            for i in start..<(start + ways) where base[i].key == key {
+                // Project through the pointer: binding the value first would copy all of it.
+                return (base + i).pointee.value.map { (i, project($0)) }
+            }
+            return nil
+        }
+    }
+
+    /// Counts a hit on the entry `find` returned and marks it most recently used: what `lookup`
+    /// does when it hits.
+    @inline(__always)
+    public mutating func recordHit(slot: Int) {
+        clock &+= 1
+        storage[slot].lastUse = clock
+        counters.hits &+= 1
     }
 
     /// Looks `key` up without touching counters or recency (used by strict-mode checks and tools).

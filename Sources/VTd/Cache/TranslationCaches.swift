@@ -121,10 +121,7 @@ public struct TranslationCaches: Sendable {
         for level: UInt8 in 1...3 {
             let key = IOTLBKey(domainID: domainID, pasid: pasid, pageNumber: address >> UInt64(12 + 9 * (Int(level) - 1)), level: level,
                                supervisor: supervisor)
-            if let e = iotlb.peek(key) {
-                _ = iotlb.lookup(key)
-                return (e, level)
-            }
+            if let e = iotlb.lookupCountingHit(key) { return (e, level) }
         }
         iotlb.counters.misses &+= 1
         return nil

@@ -210,6 +210,15 @@ public struct RegisterFile: Sendable {
 
     /// The stored value, including write-only bits (what the hardware latched).
     public func raw(_ offset: UInt64, width: Int) -> UInt64 {
+        let limit = min(size, bytes.count)
+        if offset <= UInt64(limit), width <= limit - Int(offset) {
+            // Whole register inside the block: one load (GSTS is read on every translation).
+            switch width {
+            case 4: return UInt64(UInt32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: Int(offset), as: UInt32.self) }))
+            case 8: return UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: Int(offset), as: UInt64.self) })
+            default: break
+            }
+        }
         var v: UInt64 = 0
         for i in 0..<width {
             let at = Int(offset) + i
@@ -236,6 +245,12 @@ public struct RegisterFile: Sendable {
             guard at < size else { continue }
             bytes[at] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i))
         }
+    }
+
+    /// The stored byte at `offset` (0 outside the block): one load, for single-bit status tests.
+    @inline(__always)
+    func byte(at offset: Int) -> UInt8 {
+        offset >= 0 && offset < min(size, bytes.count) ? bytes[offset] : 0
     }
 
     public func read32(_ offset: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: raw(offset, width: 4)) }

@@ -6,6 +6,7 @@ extension RemappingUnit {
     /// fault recording registers (unless suppressed by FPD) and returned as data.
     @inline(__always)
     public mutating func translate<Bus: MemoryBus>(_ request: DMARequest, bus: Bus) -> TranslationResult {
+        if let result = translateLegacyCachedContext(request, bus: bus) { return result }
         var observer = NoWalkObserver()
         return translate(request, bus: bus, observer: &observer)
     }
@@ -38,6 +39,17 @@ extension RemappingUnit {
             context = c
             pasidTag = tag
         }
+        return translateResolved(request, context: context, pasidTag: pasidTag, translator: translator,
+                                 iotlbKnownToMiss: false, bus: bus, observer: &observer)
+    }
+
+    /// Everything after context resolution: the IOTLB, then the walk and the IOTLB fill.
+    /// `iotlbKnownToMiss`: the caller has just found no IOTLB entry for the request (at any leaf
+    /// size, without counting), so the lookup is skipped and only its miss is counted.
+    mutating func translateResolved<Bus: MemoryBus, Observer: WalkObserver>(
+        _ request: DMARequest, context: ResolvedContext, pasidTag: UInt32, translator: Translator, iotlbKnownToMiss: Bool,
+        bus: Bus, observer: inout Observer
+    ) -> TranslationResult {
         // Pass-through and already-translated requests have nothing to cache.
         if case .passThrough = context {
             return translator.walk(request, context: context, bus: bus, observer: &observer)
@@ -51,7 +63,14 @@ extension RemappingUnit {
         var supervisor = false
         if case .firstStage = context { supervisor = request.isSupervisor }
         // IOTLB.
-        if let (entry, level) = caches.lookupIOTLB(domainID: did, pasid: pasidTag, supervisor: supervisor, address: request.address),
+        let lookup: (IOTLBEntry, UInt8)?
+        if iotlbKnownToMiss {
+            caches.iotlb.counters.misses &+= 1
+            lookup = nil
+        } else {
+            lookup = caches.lookupIOTLB(domainID: did, pasid: pasidTag, supervisor: supervisor, address: request.address)
+        }
+        if let (entry, level) = lookup,
            entry.cachedFault == nil || (entry.faultAccess == request.access && entry.faultExecute == request.isExecute) {
             observer.note("IOTLB hit (DID \(did), level \(level))")
             if configuration.strictInvalidation {

@@ -1,0 +1,83 @@
+/// Command-line options of `iommukit-bench`.
+struct BenchmarkOptions {
+    /// Substrings; a benchmark runs when its name contains any of them (all when empty).
+    var filters: [String] = []
+    /// Measured operations per repetition; nil means each benchmark's own default.
+    var iterations: Int?
+    /// Timed repetitions per benchmark (the median is reported).
+    var repetitions = 5
+    /// Where to write the Markdown report, if anywhere.
+    var markdownPath: String?
+    /// Only list the benchmarks.
+    var listOnly = false
+    /// Print the usage and stop.
+    var showHelp = false
+
+    static let usage = """
+        USAGE: iommukit-bench [--filter NAME]... [--iterations N] [--repetitions N]
+                              [--write-markdown PATH] [--list]
+
+        Runs the release-mode benchmarks of IOMMUKit: a plain timed loop per benchmark with a
+        warm-up run, several timed repetitions (the median is reported) and heap allocations
+        counted by the malloc interposer during the timed loops.
+
+        OPTIONS:
+          --filter NAME          Run only benchmarks whose name contains NAME (repeatable).
+          --iterations N         Operations per timed repetition (default: per benchmark).
+          --repetitions N        Timed repetitions per benchmark (default: 5).
+          --write-markdown PATH  Write the results, machine and method to PATH (Markdown). If the
+                                 file has a generated block already, only that block is replaced.
+          --list                 List the benchmarks and exit.
+          -h, --help             Show this help.
+
+        Build with `swift build -c release`: debug numbers are meaningless.
+        """
+
+    /// Parses `arguments` (without the program name).
+    init(parsing arguments: [String]) throws(OptionError) {
+        var rest = arguments[...]
+        func value(for option: String) throws(OptionError) -> String {
+            guard let v = rest.popFirst() else { throw OptionError("missing value for \(option)") }
+            return v
+        }
+        func positive(_ text: String, for option: String) throws(OptionError) -> Int {
+            guard let n = Int(text), n > 0 else { throw OptionError("\(option) needs a positive integer, got '\(text)'") }
+            return n
+        }
+        while let arg = rest.popFirst() {
+            // Accept both `--option value` and `--option=value`.
+            var name = arg
+            if arg.hasPrefix("--"), let eq = arg.firstIndex(of: "=") {
+                name = String(arg[..<eq])
+                rest.insert(String(arg[arg.index(after: eq)...]), at: rest.startIndex)
+            }
+            switch name {
+            case "--filter":
+                filters.append(try value(for: name))
+            case "--iterations":
+                iterations = try positive(try value(for: name), for: name)
+            case "--repetitions":
+                repetitions = try positive(try value(for: name), for: name)
+            case "--write-markdown":
+                markdownPath = try value(for: name)
+            case "--list":
+                listOnly = true
+            case "-h", "--help":
+                showHelp = true
+            default:
+                throw OptionError("unknown option '\(arg)'")
+            }
+        }
+    }
+
+    /// Whether the benchmark called `name` is selected.
+    func selects(_ name: String) -> Bool {
+        filters.isEmpty || filters.contains { name.contains($0) }
+    }
+}
+
+/// A bad command line.
+struct OptionError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
