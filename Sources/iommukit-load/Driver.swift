@@ -62,6 +62,19 @@ enum Action: Sendable {
 enum Role: Int, CaseIterable, Sendable {
     case scenario, oversized, garbage, halfClosed, abrupt, largeAnswers, memory
 
+    /// The name `--kinds` uses.
+    var optionName: String {
+        switch self {
+        case .scenario: "scenario"
+        case .oversized: "oversized"
+        case .garbage: "garbage"
+        case .halfClosed: "half-closed"
+        case .abrupt: "abrupt"
+        case .largeAnswers: "large-reads"
+        case .memory: "memory"
+        }
+    }
+
     var title: String {
         switch self {
         case .scenario: "well-behaved (scenario)"
@@ -132,6 +145,9 @@ final class Driver {
     var stats: [RoleStats] = Array(repeating: RoleStats(), count: Role.allCases.count)
     /// Round trips of timed requests, nanoseconds, per role.
     var latencies: [[UInt64]] = Array(repeating: [], count: Role.allCases.count)
+    /// The slowest timed request per role: its round trip and its index among the program's
+    /// requests (programs of timed requests alternate `send` and `drain`).
+    var slowest: [(nanoseconds: UInt64, request: Int)] = Array(repeating: (0, 0), count: Role.allCases.count)
     /// The first failure messages (at most 20 kept).
     var failures: [String] = []
     var failureCount = 0
@@ -370,7 +386,11 @@ final class Driver {
             client.pendingHead = 0
         }
         stats[client.role.rawValue].answersChecked += 1
-        if expected.timed { latencies[client.role.rawValue].append(now - expected.sentAt) }
+        if expected.timed {
+            let roundTrip = now - expected.sentAt
+            latencies[client.role.rawValue].append(roundTrip)
+            if roundTrip > slowest[client.role.rawValue].nanoseconds { slowest[client.role.rawValue] = (roundTrip, client.pc / 2) }
+        }
         guard expected.expect.matches(line) else {
             stats[client.role.rawValue].mismatches += 1
             fail(client, "answer '\(String(decoding: line.prefix(120), as: UTF8.self))' at step \(client.pc), expected \(expected.expect.description)")

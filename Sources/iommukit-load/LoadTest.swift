@@ -151,6 +151,7 @@ final class LoadTest {
             ("wall time", fixed(seconds, 2) + " s"),
             ("throughput", grouped(Int(Double(stats.answersChecked) / max(seconds, 1e-9))) + " answers/s"),
             ("round trip p50 / p99 / max", "\(duration(percentile(latencies, 50))) / \(duration(percentile(latencies, 99))) / \(duration(latencies.last))"),
+            ("slowest request", slowestRequest(driver, programs)),
             ("server RSS before", mebibytes(before?.rss)),
             ("server RSS with all \(count) sessions alive", mebibytes(alive?.rss)),
             ("server peak RSS (VmHWM)", mebibytes(peak)),
@@ -176,23 +177,32 @@ final class LoadTest {
         }
         let oversized = programs.oversized()
         let steps = programs.exchanges.count
+        let kinds = options.kinds
         for index in 0..<options.abusers {
-            driver.add(Client(role: .oversized, program: oversized))
-            driver.add(Client(role: .garbage, program: programs.garbage(seed: options.seed &+ UInt64(index), byteCount: options.garbageBytes)))
-            let halfClosed = switch index % 3 {
-            case 0: programs.halfClosedBurst(count: options.halfClosedBurst)
-            case 1: programs.halfClosedLargeAnswers(count: 512)
-            default: programs.halfClosedMidCommand(steps: (40 + index * 97) % (steps - 1))
+            if kinds.contains(.oversized) { driver.add(Client(role: .oversized, program: oversized)) }
+            if kinds.contains(.garbage) {
+                driver.add(Client(role: .garbage, program: programs.garbage(seed: options.seed &+ UInt64(index), byteCount: options.garbageBytes)))
             }
-            driver.add(Client(role: .halfClosed, program: halfClosed))
-            let abrupt = programs.abrupt(steps: (25 + index * 61) % (steps - 1), reset: index % 2 == 1, partialLine: index % 4 >= 2)
-            driver.add(Client(role: .abrupt, program: abrupt, rounds: options.abruptRounds))
+            if kinds.contains(.halfClosed) {
+                let halfClosed = switch index % 3 {
+                case 0: programs.halfClosedBurst(count: options.halfClosedBurst)
+                case 1: programs.halfClosedLargeAnswers(count: 512)
+                default: programs.halfClosedMidCommand(steps: (40 + index * 97) % (steps - 1))
+                }
+                driver.add(Client(role: .halfClosed, program: halfClosed))
+            }
+            if kinds.contains(.abrupt) {
+                let abrupt = programs.abrupt(steps: (25 + index * 61) % (steps - 1), reset: index % 2 == 1, partialLine: index % 4 >= 2)
+                driver.add(Client(role: .abrupt, program: abrupt, rounds: options.abruptRounds))
+            }
         }
         let largeSize = min(options.maximumLineLength, 16 << 20)
+        let largeReaders = kinds.contains(.largeAnswers) ? options.abusers : 0
         let largeAnswers = programs.largeAnswers(count: 16, size: largeSize)
-        for _ in 0..<options.abusers { driver.add(Client(role: .largeAnswers, program: largeAnswers)) }
+        for _ in 0..<largeReaders { driver.add(Client(role: .largeAnswers, program: largeAnswers)) }
+        let memoryAbusers = kinds.contains(.memory) ? options.memoryAbusers : 0
         let memoryProgram = programs.memory()
-        for _ in 0..<options.memoryAbusers { driver.add(Client(role: .memory, program: memoryProgram)) }
+        for _ in 0..<memoryAbusers { driver.add(Client(role: .memory, program: memoryProgram)) }
 
         let before = memory()
         if let serverPID { ProcessMemory.resetPeak(pid: serverPID) }
@@ -213,11 +223,12 @@ final class LoadTest {
         let latencies = driver.latencies[Role.scenario.rawValue].sorted()
         // What the server may legitimately hold: each memory abuser's pages, two answers in
         // flight per large-read client (one being written, one being built), 256 MiB for the rest.
-        let allowance = UInt64(options.memoryAbusers * options.memoryLimitMiB) << 20 + UInt64(options.abusers * 4 * largeSize) + 256 << 20
+        let allowance = UInt64(memoryAbusers * options.memoryLimitMiB) << 20 + UInt64(largeReaders * 4 * largeSize) + 256 << 20
         let bound = before.map { $0.rss + allowance }
         report += "\n"
         report += table([
             ("well-behaved round trip p50 / p99 / max", "\(duration(percentile(latencies, 50))) / \(duration(percentile(latencies, 99))) / \(duration(latencies.last))"),
+            ("slowest well-behaved request", slowestRequest(driver, programs)),
             ("server RSS at the start", mebibytes(before?.rss)),
             ("server peak RSS (VmHWM)", mebibytes(after?.peak)),
             ("bound: start + memory abusers × limit + large readers × 2 answers + 256 MiB", mebibytes(bound)),
@@ -241,6 +252,13 @@ final class LoadTest {
         if let bound, let peak = after?.peak {
             check("phase 2: server RSS bounded", peak <= bound, "peak \(mebibytes(peak)) ≤ \(mebibytes(bound))")
         }
+    }
+
+    /// `#N \`request\``: the well-behaved request that waited longest.
+    private func slowestRequest(_ driver: Driver, _ programs: Programs) -> String {
+        let slowest = driver.slowest[Role.scenario.rawValue]
+        guard slowest.nanoseconds > 0, programs.exchanges.indices.contains(slowest.request) else { return "–" }
+        return "#\(slowest.request + 1) of \(programs.exchanges.count), `\(programs.exchanges[slowest.request].request)`"
     }
 
     /// The server still serves a fresh session exactly, its descriptors return to the idle

@@ -29,6 +29,8 @@ struct Options {
     var timeoutSeconds = 600
     var seed: UInt64 = 0x10AD
     var skipAbuse = false
+    /// The abusive kinds of the abuse phase.
+    var kinds = Set(Role.allCases.filter { $0 != .scenario })
 
     static let usage = """
         usage: iommukit-load [options]
@@ -53,6 +55,7 @@ struct Options {
           --timeout SECONDS      limit per phase (600)
           --seed N               seed of the garbage bytes
           --skip-abuse           only the first phase
+          --kinds K[,K…]         abusive kinds: oversized, garbage, half-closed, abrupt, large-reads, memory
         """
 
     static func parse(_ arguments: [String]) throws -> Options {
@@ -83,6 +86,15 @@ struct Options {
             case "--timeout": options.timeoutSeconds = max(1, try number(argument))
             case "--seed": options.seed = UInt64(try number(argument))
             case "--skip-abuse": options.skipAbuse = true
+            case "--kinds":
+                let names = try value(argument).split(separator: ",").map(String.init)
+                options.kinds = []
+                for name in names {
+                    guard let role = Role.allCases.first(where: { $0.optionName == name && $0 != .scenario }) else {
+                        throw LoadError("--kinds: unknown kind \(name)")
+                    }
+                    options.kinds.insert(role)
+                }
             case "-h", "--help":
                 print(usage)
                 exit(0)
