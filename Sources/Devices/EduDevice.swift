@@ -4,7 +4,8 @@ import VTd
 /// QEMU's `edu` teaching device (PCI 1234:11e8): identification, liveness check, factorial,
 /// interrupt status, and a DMA engine whose transfers complete on a 100 ms virtual-clock timer.
 public final class EduDevice: PCIFunction {
-    public let identity = PCIIdentity(vendorID: 0x1234, deviceID: 0x11E8, revision: 0x10, classCode: 0x00_FF00)
+    /// INTA# (QEMU's edu raises its interrupt on pin 1 when MSI is off).
+    public let identity = PCIIdentity(vendorID: 0x1234, deviceID: 0x11E8, revision: 0x10, classCode: 0x00_FF00, interruptPin: 1)
     public let bars: [BARDescription?] = [BARDescription(size: 1 << 20)]
 
     /// Device-side DMA buffer window.
@@ -40,10 +41,12 @@ public final class EduDevice: PCIFunction {
     public init() {}
 
     public func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64 {
+        // QEMU's region takes only 4- and 8-byte accesses; the memory core answers any other
+        // size itself with 0 and drops such writes.
+        guard size == 4 || size == 8 else { return 0 }
         let ones: UInt64 = size == 8 ? ~0 : (1 << UInt64(8 * size)) - 1
         guard bar == 0 else { return ones }
         if offset < 0x80, size != 4 { return ones }
-        if offset >= 0x80, size != 4, size != 8 { return ones }
         let mask: UInt64 = size == 8 ? ~0 : 0xFFFF_FFFF
         switch offset {
         case 0x00: return 0x0100_00ED
@@ -60,9 +63,8 @@ public final class EduDevice: PCIFunction {
     }
 
     public func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {
-        guard bar == 0 else { return }
+        guard bar == 0, size == 4 || size == 8 else { return }
         if offset < 0x80, size != 4 { return }
-        if offset >= 0x80, size != 4, size != 8 { return }
         let v32 = UInt32(truncatingIfNeeded: value)
         let v = size == 4 ? value & 0xFFFF_FFFF : value
         switch offset {
@@ -104,8 +106,8 @@ public final class EduDevice: PCIFunction {
         updateInterruptLine()
     }
 
-    /// INTx follows the interrupt status; the machine hears every change (IOAPIC input
-    /// ``Machine/intxInput(devfn:)``).
+    /// The interrupt state follows the interrupt status; the machine hears every change and
+    /// drives INTx (IOAPIC input ``Machine/intxInput(devfn:)``) unless COMMAND disables it.
     func updateInterruptLine() {
         let level = interruptStatus != 0
         guard level != interruptLine else { return }

@@ -122,6 +122,10 @@ public final class Machine: DMAContext {
     public private(set) var ioapicInputs = [Bool](repeating: false, count: Machine.ioapicPinCount)
     var irqObservers: [(id: Int, body: (IRQEvent) -> Void)] = []
     var nextIRQObserverID = 0
+    /// Interrupt state each device reports (before COMMAND.INTX_DISABLE), by devfn.
+    var interruptStates: [UInt8: Bool] = [:]
+    /// Level of each device's INTx pin as last driven, by devfn.
+    var intxPins: [UInt8: Bool] = [:]
     /// Handlers for other I/O ports.
     public var ioPortHandlers: [ClosedRange<UInt16>: (_ port: UInt16, _ size: Int, _ write: UInt32?) -> UInt32] = [:]
 
@@ -225,6 +229,7 @@ public final class Machine: DMAContext {
         guard var space = configSpaces[devfn] else { return }
         space.write(offset, size: size, value: value)
         configSpaces[devfn] = space
+        updateINTxPin(devfn: devfn)
         for (bar, region) in barRegions[devfn] ?? [:] {
             let address = space.mappedBAR(bar)
             system.update(region, base: address ?? 0, enabled: address != nil)
@@ -237,30 +242,78 @@ public final class Machine: DMAContext {
     // MARK: Port I/O
 
     /// `in` from an I/O port.
+    ///
+    /// The PCI host ports are dispatched as QEMU's memory core does: an access goes to the
+    /// region it starts in — CONFIG_ADDRESS (0xCF8–0xCFB; any size reads the whole register,
+    /// truncated), ICH9's reset control byte at 0xCF9 (reads 0) or CONFIG_DATA (0xCFC–0xCFF) —
+    /// in naturally aligned pieces of at most 4 bytes, so `inl 0xcfa` is two bytes of
+    /// CONFIG_ADDRESS and two of CONFIG_DATA.
     public func ioRead(port: UInt16, size: Int) -> UInt32 {
         let ones: UInt32 = size == 4 ? 0xFFFF_FFFF : (1 << UInt32(8 * size)) - 1
-        switch port {
-        case 0xCF8 where size == 4:
-            return configAddress.value
-        case 0xCFC...0xCFF:
-            guard configAddress.enabled, configAddress.bus == 0 else { return ones }
-            return configRead(devfn: configAddress.devfn, offset: configAddress.register(port: port), size: size)
-        default:
+        guard (0xCF8...0xCFF).contains(port) else {
             if let (_, handler) = ioPortHandlers.first(where: { $0.key.contains(port) }) { return handler(port, size, nil) & ones }
             return ones
         }
+        var value: UInt32 = 0
+        forEachHostPortPiece(port: port, size: size) { piecePort, pieceSize, shift in
+            let mask: UInt32 = pieceSize == 4 ? 0xFFFF_FFFF : (1 << UInt32(8 * pieceSize)) - 1
+            let piece: UInt32
+            switch piecePort {
+            case 0xCF9: piece = 0  // ICH9 RST_CNT
+            case 0xCF8...0xCFB: piece = configAddress.value
+            case 0xCFC...0xCFF:
+                guard configAddress.enabled, configAddress.bus == 0 else {
+                    piece = 0xFFFF_FFFF
+                    break
+                }
+                piece = configRead(devfn: configAddress.devfn, offset: configAddress.register(port: piecePort), size: pieceSize)
+            default:
+                piece = ioRead(port: piecePort, size: pieceSize)
+            }
+            value |= (piece & mask) << UInt32(shift)
+        }
+        return value
     }
 
-    /// `out` to an I/O port.
+    /// `out` to an I/O port (the PCI host ports split as for ``ioRead(port:size:)``; only a
+    /// 4-byte write at 0xCF8 sets CONFIG_ADDRESS).
     public func ioWrite(port: UInt16, size: Int, value: UInt32) {
-        switch port {
-        case 0xCF8 where size == 4:
-            configAddress.value = value
-        case 0xCFC...0xCFF:
-            guard configAddress.enabled, configAddress.bus == 0 else { return }
-            configWrite(devfn: configAddress.devfn, offset: configAddress.register(port: port), size: size, value: value)
-        default:
+        guard (0xCF8...0xCFF).contains(port) else {
             if let (_, handler) = ioPortHandlers.first(where: { $0.key.contains(port) }) { _ = handler(port, size, value) }
+            return
+        }
+        forEachHostPortPiece(port: port, size: size) { piecePort, pieceSize, shift in
+            let piece = value >> UInt32(shift)
+            switch piecePort {
+            case 0xCF9: break  // ICH9 RST_CNT: resets are not modelled
+            case 0xCF8...0xCFB:
+                if piecePort == 0xCF8, pieceSize == 4 { configAddress.value = piece }
+            case 0xCFC...0xCFF:
+                guard configAddress.enabled, configAddress.bus == 0 else { return }
+                configWrite(devfn: configAddress.devfn, offset: configAddress.register(port: piecePort), size: pieceSize, value: piece)
+            default:
+                ioWrite(port: piecePort, size: pieceSize, value: piece)
+            }
+        }
+    }
+
+    /// Splits an access at the PCI host ports into the pieces QEMU dispatches: each piece goes
+    /// to the region it starts in, naturally aligned within it, at most 4 bytes (1 for 0xCF9).
+    private func forEachHostPortPiece(port: UInt16, size: Int, _ body: (_ port: UInt16, _ size: Int, _ shift: Int) -> Void) {
+        var done = 0
+        while done < size {
+            let piecePort = port &+ UInt16(done)
+            let offset: UInt16
+            switch piecePort {
+            case 0xCF9: offset = 0
+            case 0xCF8...0xCFB: offset = piecePort - 0xCF8
+            case 0xCFC...0xCFF: offset = piecePort - 0xCFC
+            default: offset = 0
+            }
+            var pieceSize = 4
+            while pieceSize > size - done || Int(offset) & (pieceSize - 1) != 0 { pieceSize >>= 1 }
+            body(piecePort, pieceSize, 8 * done)
+            done += pieceSize
         }
     }
 
@@ -405,7 +458,8 @@ extension Machine {
     ///
     /// IOMMUKit follows the q35 default swizzle for slots outside the ICH9 block: INTA# of slot
     /// *S* goes to PIRQ E–H by `(S + pin) mod 4`, and PIRQ E–H are GSI 20–23 (so GSI `20 + S mod 4`;
-    /// `edu` at 00:01.0 → GSI 21, at 00:02.0 → GSI 22). Not checked against a QEMU run.
+    /// `edu` at 00:01.0 → GSI 21, at 00:02.0 → GSI 22; the differential tests check 00:01.0
+    /// against QEMU 7.2).
     public static func intxInput(devfn: UInt8) -> Int {
         20 + Int((devfn >> 3) & 3)
     }
@@ -436,10 +490,23 @@ extension Machine {
         notify(.ioapicInput(pin: pin, level: level))
     }
 
-    /// A device's INTx output changed: tell observers, then drive its IOAPIC input.
+    /// A device's interrupt state changed. PCI STATUS.IS (bit 3) follows it; the INTx pin is
+    /// asserted only while COMMAND.INTX_DISABLE (bit 10) is clear, as in QEMU's PCI core.
     func deviceINTxChanged(devfn: UInt8, level: Bool) {
-        notify(.deviceINTx(devfn: devfn, level: level))
-        setIOAPICInput(Self.intxInput(devfn: devfn), level: level)
+        interruptStates[devfn] = level
+        configSpaces[devfn]?.setInterruptStatus(level)
+        updateINTxPin(devfn: devfn)
+    }
+
+    /// Drives `devfn`'s INTx pin from its interrupt state and COMMAND.INTX_DISABLE: observers
+    /// hear the pin change, then its IOAPIC input follows.
+    func updateINTxPin(devfn: UInt8) {
+        guard let space = configSpaces[devfn] else { return }
+        let pin = (interruptStates[devfn] ?? false) && space.command & PCICommand.interruptDisable == 0
+        guard pin != (intxPins[devfn] ?? false) else { return }
+        intxPins[devfn] = pin
+        notify(.deviceINTx(devfn: devfn, level: pin))
+        setIOAPICInput(Self.intxInput(devfn: devfn), level: pin)
     }
 }
 
@@ -452,7 +519,7 @@ public struct MachineError: Error, Sendable, CustomStringConvertible {
 
 /// The q35 host bridge at 00:00.0 (8086:29c0), no BARs.
 final class HostBridge: PCIFunction {
-    let identity = PCIIdentity(vendorID: 0x8086, deviceID: 0x29C0, revision: 2, classCode: 0x06_0000)
+    let identity = PCIIdentity(vendorID: 0x8086, deviceID: 0x29C0, revision: 0, classCode: 0x06_0000)
     let bars: [BARDescription?] = []
     func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64 { 0 }
     func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {}

@@ -24,13 +24,19 @@ public struct PCIIdentity: Sendable, Hashable {
     public var classCode: UInt32
     public var subsystemVendorID: UInt16
     public var subsystemID: UInt16
-    public init(vendorID: UInt16, deviceID: UInt16, revision: UInt8 = 0, classCode: UInt32, subsystemVendorID: UInt16 = 0x1AF4, subsystemID: UInt16 = 0x1100) {
+    /// Interrupt pin (config offset 0x3D): 0 none, 1 INTA# … 4 INTD#.
+    public var interruptPin: UInt8
+    public init(
+        vendorID: UInt16, deviceID: UInt16, revision: UInt8 = 0, classCode: UInt32, subsystemVendorID: UInt16 = 0x1AF4,
+        subsystemID: UInt16 = 0x1100, interruptPin: UInt8 = 0
+    ) {
         self.vendorID = vendorID
         self.deviceID = deviceID
         self.revision = revision
         self.classCode = classCode
         self.subsystemVendorID = subsystemVendorID
         self.subsystemID = subsystemID
+        self.interruptPin = interruptPin
     }
 }
 
@@ -41,6 +47,8 @@ public enum PCICommand {
     public static let busMaster: UInt16 = 1 << 2
     /// Bits software may write (IO, MEM, MASTER, PARITY, SERR, INTX_DISABLE).
     public static let writable: UInt16 = 0x0547
+    /// Interrupt disable: the function may not assert INTx.
+    public static let interruptDisable: UInt16 = 1 << 10
 }
 
 /// A PCI function: its config space and its BAR-decoded registers.
@@ -80,6 +88,7 @@ public struct PCIConfigSpace: Sendable {
         put(0x09, 3, UInt64(identity.classCode))
         put(0x2C, 2, UInt64(identity.subsystemVendorID))
         put(0x2E, 2, UInt64(identity.subsystemID))
+        put(0x3D, 1, UInt64(identity.interruptPin))
         setMask(0x04, 2, UInt64(PCICommand.writable))
         setMask(0x0C, 1, 0xFF)  // cache line size
         setMask(0x0D, 1, 0xFF)  // latency timer
@@ -124,6 +133,11 @@ public struct PCIConfigSpace: Sendable {
 
     /// COMMAND register.
     public var command: UInt16 { UInt16(read(0x04, size: 2)) }
+
+    /// Sets or clears STATUS.IS (bit 3), the function's interrupt state (read-only to software).
+    public mutating func setInterruptStatus(_ pending: Bool) {
+        bytes[0x06] = pending ? bytes[0x06] | 0x08 : bytes[0x06] & ~0x08
+    }
 
     /// Address BAR `index` is programmed to (type bits removed).
     public func barAddress(_ index: Int) -> UInt64 {

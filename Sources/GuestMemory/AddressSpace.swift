@@ -158,7 +158,19 @@ public final class AddressSpace: MemoryBus {
         }
     }
 
-    /// Reads `count` bytes starting at `address` (bulk, may cross windows; MMIO byte by byte).
+    /// The size of the next device access of a bulk access, as QEMU's memory core picks it
+    /// (`memory_access_size`): the largest power of two that is at most 8 bytes, fits in what is
+    /// left and keeps the access naturally aligned. So `read ADDR 0x20` on a register block is
+    /// four 8-byte reads, and an 8-byte access at offset 4 is two 4-byte ones.
+    @inline(__always)
+    static func mmioPieceSize(offset: UInt64, remaining: Int) -> Int {
+        var size = 8
+        while size > remaining || offset & UInt64(size - 1) != 0 { size >>= 1 }
+        return size
+    }
+
+    /// Reads `count` bytes starting at `address` (bulk, may cross windows; device memory in
+    /// QEMU's access pieces, see ``mmioPieceSize(offset:remaining:)``).
     public func readBytes(_ address: UInt64, count: Int, attrs: MemTxAttrs = .unspecified) -> (bytes: [UInt8], result: MemTxResult) {
         var out = [UInt8](repeating: 0, count: count)
         var result = MemTxResult.ok
@@ -177,17 +189,13 @@ public final class AddressSpace: MemoryBus {
                 }
                 if !ok { result.formUnion(.decodeError) }
             case .mmio(let handler):
-                if [1, 2, 4, 8].contains(chunk) {
-                    // One device access of the natural size, as the memory core issues it.
-                    let (v, r) = handler.mmioRead(offset: offset, size: chunk, attrs: attrs)
-                    for i in 0..<chunk { out[done + i] = UInt8(truncatingIfNeeded: v >> UInt64(8 * i)) }
+                var i = 0
+                while i < chunk {
+                    let piece = Self.mmioPieceSize(offset: offset + UInt64(i), remaining: chunk - i)
+                    let (v, r) = handler.mmioRead(offset: offset + UInt64(i), size: piece, attrs: attrs)
+                    for k in 0..<piece { out[done + i + k] = UInt8(truncatingIfNeeded: v >> UInt64(8 * k)) }
                     result.formUnion(r)
-                } else {
-                    for i in 0..<chunk {
-                        let (v, r) = handler.mmioRead(offset: offset + UInt64(i), size: 1, attrs: attrs)
-                        out[done + i] = UInt8(truncatingIfNeeded: v)
-                        result.formUnion(r)
-                    }
+                    i += piece
                 }
             }
             done += chunk
@@ -195,7 +203,8 @@ public final class AddressSpace: MemoryBus {
         return (out, result)
     }
 
-    /// Writes `bytes` starting at `address` (bulk, may cross windows; MMIO byte by byte).
+    /// Writes `bytes` starting at `address` (bulk, may cross windows; device memory in QEMU's
+    /// access pieces).
     @discardableResult
     public func writeBytes(_ address: UInt64, _ bytes: [UInt8], attrs: MemTxAttrs = .unspecified) -> MemTxResult {
         var result = MemTxResult.ok
@@ -214,14 +223,13 @@ public final class AddressSpace: MemoryBus {
                 }
                 if !ok { result.formUnion(.accessError) }
             case .mmio(let handler):
-                if [1, 2, 4, 8].contains(chunk) {
+                var i = 0
+                while i < chunk {
+                    let piece = Self.mmioPieceSize(offset: offset + UInt64(i), remaining: chunk - i)
                     var v: UInt64 = 0
-                    for i in 0..<chunk { v |= UInt64(bytes[done + i]) << UInt64(8 * i) }
-                    result.formUnion(handler.mmioWrite(offset: offset, size: chunk, value: v, attrs: attrs))
-                } else {
-                    for i in 0..<chunk {
-                        result.formUnion(handler.mmioWrite(offset: offset + UInt64(i), size: 1, value: UInt64(bytes[done + i]), attrs: attrs))
-                    }
+                    for k in 0..<piece { v |= UInt64(bytes[done + i + k]) << UInt64(8 * k) }
+                    result.formUnion(handler.mmioWrite(offset: offset + UInt64(i), size: piece, value: v, attrs: attrs))
+                    i += piece
                 }
             }
             done += chunk
@@ -229,7 +237,8 @@ public final class AddressSpace: MemoryBus {
         return result
     }
 
-    /// Fills `length` bytes at `address` with `value` (RAM fast path; MMIO byte by byte).
+    /// Fills `length` bytes at `address` with `value` (RAM fast path; device memory in QEMU's
+    /// access pieces).
     @discardableResult
     public func fill(_ address: UInt64, length: UInt64, value: UInt8, attrs: MemTxAttrs = .unspecified) -> MemTxResult {
         var result = MemTxResult.ok
@@ -247,8 +256,12 @@ public final class AddressSpace: MemoryBus {
             case .mmio(let handler):
                 var i: UInt64 = 0
                 while i < chunk {
-                    result.formUnion(handler.mmioWrite(offset: offset + i, size: 1, value: UInt64(value), attrs: attrs))
-                    i += 1
+                    let remaining = chunk - i
+                    let piece = Self.mmioPieceSize(offset: offset + i, remaining: remaining > 8 ? 8 : Int(remaining))
+                    let pattern = UInt64(value) &* 0x0101_0101_0101_0101
+                    let v = piece == 8 ? pattern : pattern & ((1 << UInt64(8 * piece)) - 1)
+                    result.formUnion(handler.mmioWrite(offset: offset + i, size: piece, value: v, attrs: attrs))
+                    i += UInt64(piece)
                 }
             }
             done += chunk

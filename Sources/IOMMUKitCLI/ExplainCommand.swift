@@ -10,12 +10,23 @@ public struct ExplainCommand: ParsableCommand {
         commandName: "explain",
         abstract: "Show, step by step, how the VT-d unit translates (or faults) one DMA request.",
         discussion: """
-        The machine state comes from a scenario of the suite (--scenario NAME; see `iommukit run --list`). \
-        The request defaults to the scenario's own DMA; --sid/--pasid/--iova/--write override it.
+        The machine state comes from a scenario of the suite (--scenario NAME; see `iommukit run --list`) \
+        or from replaying a qtest log (--replay LOG [--qemu-args "…"], as `iommukit replay` does). \
+        The request defaults to the scenario's own DMA; --sid/--pasid/--iova/--write override it \
+        (after --replay, --sid and --iova are required).
         """)
 
     @Option(name: .long, help: "Build the machine state by running this scenario.")
     var scenario: String?
+
+    @Option(name: .long, help: "Build the machine state by replaying this qtest log (QEMU's -qtest-log, or '>'/'<' lines).")
+    var replay: String?
+
+    @Option(name: .long, help: "With --replay: the logged machine's QEMU command line (default: q35, intel-iommu, iommu-testdev).")
+    var qemuArgs: String?
+
+    @Option(name: .long, help: "With --replay: the QEMU that wrote the log (qemu72: q35 means pc-q35-7.2).")
+    var qemu: QEMUCompatibility?
 
     @Option(name: .long, help: "Requester id as bb:dd.f (hex) or a number.")
     var sid: String?
@@ -51,8 +62,12 @@ public struct ExplainCommand: ParsableCommand {
 
     /// The trace for the chosen machine state and request.
     public func trace() throws -> WalkTrace {
+        if let replay {
+            return try replayTrace(replay)
+        }
+        if qemuArgs != nil || qemu != nil { throw ValidationError("--qemu-args and --qemu go with --replay LOG") }
         guard let name = scenario else {
-            throw ValidationError("give --scenario NAME (see `iommukit run --list`)")
+            throw ValidationError("give --scenario NAME (see `iommukit run --list`) or --replay LOG")
         }
         guard let s = ScenarioSuite.all.first(where: { $0.name == name }) else {
             throw ValidationError("no scenario named '\(name)' (see `iommukit run --list`)")
@@ -79,6 +94,35 @@ public struct ExplainCommand: ParsableCommand {
         if execute { request.execute = true }
         if privileged { request.privileged = true }
         return unit.explain(request, bus: machine.system, useCaches: withCaches)
+    }
+
+    /// The trace of the requested DMA on the machine a replayed log leaves (``QTestReplay``).
+    func replayTrace(_ log: String) throws -> WalkTrace {
+        guard scenario == nil else { throw ValidationError("give --scenario or --replay, not both") }
+        guard let sid, let iova else { throw ValidationError("--replay needs --sid and --iova (the request to explain)") }
+        let result: ReplayResult
+        do {
+            let arguments = try qemuArgs.map { try QTestReplay.arguments(qemuArgs: $0) }
+                ?? QTestReplay.arguments(machine: "q35", devices: [], memory: "512M", globals: [], nodefaults: false)
+            result = try QTestReplay.run(file: log, arguments: arguments, binary: qemu)
+        } catch let error as ReplayError {
+            throw ValidationError(error.message)
+        }
+        if !result.mismatches.isEmpty {
+            let lines = result.mismatches.prefix(3).map { "line \($0.entry.line)" }.joined(separator: ", ") + (result.mismatches.count > 3 ? ", …" : "")
+            FileHandle.standardError.write(Data("warning: \(result.mismatches.count) answers differ from \(log) (\(lines); `iommukit replay` lists them)\n".utf8))
+        }
+        guard let unit = result.machine.vtd else { throw ValidationError("the replayed machine has no VT-d unit (add -device intel-iommu to --qemu-args)") }
+        guard let source = SourceID(parsing: sid) else { throw ValidationError("--sid: '\(sid)' is not bb:dd.f or a number") }
+        guard let address = parseNumber(iova) else { throw ValidationError("--iova: '\(iova)' is not a number") }
+        var request = DMARequest(sourceID: source, address: address, access: write ? .write : .read)
+        if let pasid {
+            guard pasid < 1 << 20 else { throw ValidationError("--pasid: \(pasid) does not fit in 20 bits") }
+            request.pasid = pasid
+        }
+        if execute { request.execute = true }
+        if privileged { request.privileged = true }
+        return unit.explain(request, bus: result.machine.system, useCaches: withCaches)
     }
 
     public func render() throws -> CommandOutput {

@@ -12,6 +12,7 @@ public struct IOMMUKitCommand: ParsableCommand {
             HwinfoCommand.self,
             CheckCommand.self,
             ServeCommand.self,
+            ReplayCommand.self,
         ],
         defaultSubcommand: RunCommand.self
     )

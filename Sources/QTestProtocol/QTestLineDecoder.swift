@@ -60,17 +60,28 @@ public struct QTestLineDecoder: Sendable {
 
     /// Consumes `bytes`, calling `emit` for each item as it is completed (no intermediate array).
     public mutating func feed(_ bytes: some Sequence<UInt8>, emit: (Item) -> Void) {
+        feedLines(bytes, line: { emit(.line(String(decoding: $0, as: UTF8.self))) }, tooLong: { emit(.lineTooLong(byteCount: $0)) })
+    }
+
+    /// Consumes `bytes`, passing each complete line's bytes (without `\n`, valid only during the
+    /// call) to `line`, and the byte count of each over-long line to `tooLong`. The same
+    /// decoding as ``feed(_:emit:)`` without making a `String` of every line.
+    public mutating func feedLines(
+        _ bytes: some Sequence<UInt8>, line: (UnsafeBufferPointer<UInt8>) -> Void, tooLong: (Int) -> Void
+    ) {
         let handled: Void? = bytes.withContiguousStorageIfAvailable { chunk in
-            self.feedContiguous(chunk, emit: emit)
+            self.feedContiguous(chunk, line: line, tooLong: tooLong)
         }
         if handled == nil {
             Array(bytes).withUnsafeBufferPointer { chunk in
-                self.feedContiguous(chunk, emit: emit)
+                self.feedContiguous(chunk, line: line, tooLong: tooLong)
             }
         }
     }
 
-    private mutating func feedContiguous(_ chunk: UnsafeBufferPointer<UInt8>, emit: (Item) -> Void) {
+    private mutating func feedContiguous(
+        _ chunk: UnsafeBufferPointer<UInt8>, line emitLine: (UnsafeBufferPointer<UInt8>) -> Void, tooLong: (Int) -> Void
+    ) {
         let newline = UInt8(ascii: "\n")
         var start = 0
         while start < chunk.count {
@@ -84,7 +95,7 @@ public struct QTestLineDecoder: Sendable {
             let pieceEnd = lineEnd ?? chunk.count
             let seen = buffer.count + (pieceEnd - start)
             if seen > maximumLineLength {
-                emit(.lineTooLong(byteCount: seen))
+                tooLong(seen)
                 buffer.removeAll(keepingCapacity: false)
                 guard let lineEnd else {
                     discarding = true
@@ -98,11 +109,12 @@ public struct QTestLineDecoder: Sendable {
                 return
             }
             if buffer.isEmpty {
-                emit(.line(String(decoding: chunk[start..<lineEnd], as: UTF8.self)))
+                emitLine(UnsafeBufferPointer(rebasing: chunk[start..<lineEnd]))
             } else {
                 buffer.append(contentsOf: chunk[start..<lineEnd])
-                emit(.line(String(decoding: buffer, as: UTF8.self)))
+                let complete = buffer
                 buffer.removeAll(keepingCapacity: buffer.count <= 4096)
+                complete.withUnsafeBufferPointer { emitLine($0) }
             }
             start = lineEnd + 1
         }

@@ -62,8 +62,9 @@ public struct QTestSessionLog {
 ///   space, and answers `OK` even when nothing decodes there (reads give 0), as QEMU does. A
 ///   command with an attrs word answers `ERR address space unavailable for attrs` when the
 ///   machine has no such space and `ERR memory access failed 0x<MemTxResult>` when the access
-///   fails. A `read`/`write`/`read[bwlq]`/`write[bwlq]` of 1, 2, 4 or 8 bytes that lands on
-///   device MMIO is one device access of that size. A write that fails because the session's
+///   fails. Device MMIO sees the accesses QEMU's memory core would make: naturally aligned
+///   pieces of at most 8 bytes (`readq` of an aligned register is one 8-byte access, `read` of
+///   0x20 bytes four of them). A write that fails because the session's
 ///   RAM page limit is used up answers `FAIL memory limit reached …` (IOMMUKit's own wording).
 /// - **Clock** commands step the machine's virtual clock and fire its timers (upstream's
 ///   `FAIL` answers, or 7.2's never-failing ones).
@@ -117,18 +118,108 @@ public final class QTestSession {
     public func receive(_ bytes: some Sequence<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         let limit = decoder.maximumLineLength
-        decoder.feed(bytes) { item in
-            let replies: [QTestReply]
-            switch item {
-            case .line(let text):
-                replies = handle(line: text)
-            case .lineTooLong:
-                replies = takeAsynchronousReplies() + [.lineTooLong(limit: limit)]
+        decoder.feedLines(
+            bytes,
+            line: { line in
+                if answerMemoryAccess(line, into: &out) { return }
+                for reply in handle(line: String(decoding: line, as: UTF8.self)) { reply.append(to: &out) }
+            },
+            tooLong: { _ in
+                let replies = takeAsynchronousReplies() + [.lineTooLong(limit: limit)]
                 logSent(replies.last)
-            }
-            for reply in replies { reply.append(to: &out) }
-        }
+                for reply in replies { reply.append(to: &out) }
+            })
         return out
+    }
+
+    /// The fast path for what tests send most: `read[bwlq] ADDR` and `write[bwlq] ADDR VALUE`
+    /// with plain numbers (`0x` hex or decimal) and nothing else on the line, answered straight
+    /// from the bytes — no `String`, no word array. Returns false, having done nothing, for any
+    /// other line (or while a log is kept), which then takes the general path with the same
+    /// result.
+    private func answerMemoryAccess(_ line: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        guard log == nil, line.count >= 7 else { return false }
+        let isWrite: Bool
+        var index: Int
+        if line[0] == UInt8(ascii: "r"), line[1] == UInt8(ascii: "e"), line[2] == UInt8(ascii: "a"), line[3] == UInt8(ascii: "d") {
+            isWrite = false
+            index = 4
+        } else if line[0] == UInt8(ascii: "w"), line[1] == UInt8(ascii: "r"), line[2] == UInt8(ascii: "i"), line[3] == UInt8(ascii: "t"),
+            line[4] == UInt8(ascii: "e")
+        {
+            isWrite = true
+            index = 5
+        } else {
+            return false
+        }
+        let width: QTestAccessWidth
+        switch line[index] {
+        case UInt8(ascii: "b"): width = .byte
+        case UInt8(ascii: "w"): width = .word
+        case UInt8(ascii: "l"): width = .long
+        case UInt8(ascii: "q"): width = .quad
+        default: return false
+        }
+        index += 1
+        guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
+        index += 1
+        guard let address = Self.plainNumber(line, &index) else { return false }
+        let command: QTestCommand
+        if isWrite {
+            guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
+            index += 1
+            guard let value = Self.plainNumber(line, &index) else { return false }
+            command = .memoryWrite(width: width, address: address, value: value & width.mask, attrs: .unspecified)
+        } else {
+            command = .memoryRead(width: width, address: address, attrs: .unspecified)
+        }
+        guard index == line.count else { return false }
+        let reply = execute(command)
+        for pending in pendingAsynchronous { pending.append(to: &out) }
+        pendingAsynchronous.removeAll(keepingCapacity: true)
+        reply.append(to: &out)
+        return true
+    }
+
+    /// A number at `index` made of `0x`/`0X` and hex digits, or of decimal digits not starting
+    /// with `0` (or `0` alone), ending at a space or the end of the line; nil for anything else
+    /// (octal, signs, overflow), which the general parser then handles.
+    private static func plainNumber(_ line: UnsafeBufferPointer<UInt8>, _ index: inout Int) -> UInt64? {
+        var position = index
+        var value: UInt64 = 0
+        if position + 2 < line.count, line[position] == UInt8(ascii: "0"), line[position + 1] | 0x20 == UInt8(ascii: "x") {
+            position += 2
+            let first = position
+            while position < line.count, line[position] != UInt8(ascii: " ") {
+                let byte = line[position]
+                let digit: UInt64
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(byte - UInt8(ascii: "a")) + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt64(byte - UInt8(ascii: "A")) + 10
+                default: return nil
+                }
+                guard value >> 60 == 0 else { return nil }
+                value = value << 4 | digit
+                position += 1
+            }
+            guard position > first else { return nil }
+        } else {
+            let first = position
+            while position < line.count, line[position] != UInt8(ascii: " ") {
+                let byte = line[position]
+                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+                let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+                let (sum, carry) = times.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+                guard !overflow, !carry else { return nil }
+                value = sum
+                position += 1
+            }
+            let count = position - first
+            guard count > 0, count == 1 || line[first] != UInt8(ascii: "0") else { return nil }
+        }
+        index = position
+        return value
     }
 
     /// Handles one request line (without `\n`) and returns what to send, in order: asynchronous
@@ -178,8 +269,10 @@ public final class QTestSession {
         case .portRead(let width, let port):
             return .portValue(machine.ioRead(port: port, size: width.byteCount) & UInt32(truncatingIfNeeded: width.mask))
         case .memoryWrite(let width, let address, let value, let attrs):
+            if attrs.unspecified, !options.bigEndian, writeRAM(address, width: width, value: value) { return .ok }
             return write(address, bytes: encode(value, width: width), attrs: attrs)
         case .memoryRead(let width, let address, let attrs):
+            if attrs.unspecified, !options.bigEndian, let value = readRAM(address, width: width) { return .memoryValue(value) }
             guard let space = machine.addressSpaces.select(attrs) else { return .addressSpaceUnavailable }
             let (bytes, result) = space.readBytes(address, count: width.byteCount, attrs: attrs)
             return .memoryAccess(result, attrs: attrs, success: .memoryValue(self.decode(bytes)))
@@ -241,6 +334,26 @@ public final class QTestSession {
             value |= UInt64(byte) << UInt64(shift)
         }
         return value
+    }
+
+    /// A plain `read[bwlq]` that lies wholly in one RAM window: one load, no byte array. Nil
+    /// for anything else (device memory, a window edge), which takes the general path.
+    private func readRAM(_ address: UInt64, width: QTestAccessWidth) -> UInt64? {
+        let space = machine.addressSpaces.system
+        guard let (region, offset) = space.resolve(address), case .ram(let ram, let ramOffset) = region.kind,
+            offset <= region.size &- UInt64(width.byteCount), region.size >= UInt64(width.byteCount)
+        else { return nil }
+        return ram.load(offset: ramOffset &+ offset, size: width.byteCount)
+    }
+
+    /// A plain `write[bwlq]` wholly in one RAM window; false (nothing written) for anything
+    /// else, including a write the page limit refuses, which the general path then answers.
+    private func writeRAM(_ address: UInt64, width: QTestAccessWidth, value: UInt64) -> Bool {
+        let space = machine.addressSpaces.system
+        guard let (region, offset) = space.resolve(address), case .ram(let ram, let ramOffset) = region.kind,
+            offset <= region.size &- UInt64(width.byteCount), region.size >= UInt64(width.byteCount)
+        else { return false }
+        return ram.store(offset: ramOffset &+ offset, size: width.byteCount, value: value)
     }
 
     private func write(_ address: UInt64, bytes: [UInt8], attrs: MemTxAttrs) -> QTestReply {

@@ -1,7 +1,14 @@
-import Foundation
 import Logging
 import NIOCore
 import QTestProtocol
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The NIO side of one qtest connection: bytes from the socket go to a ``QTestSession``, its
 /// answers go back. Everything else (parsing, the machine, QEMU's answers) is in the session.
@@ -212,8 +219,8 @@ final class QMPChannelHandler: ChannelInboundHandler {
 
     /// The wall-clock time QMP events carry.
     static func now() -> QMPTimestamp {
-        let seconds = Date().timeIntervalSince1970
-        let whole = seconds.rounded(.down)
-        return QMPTimestamp(seconds: Int64(whole), microseconds: Int64((seconds - whole) * 1_000_000))
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return QMPTimestamp(seconds: Int64(time.tv_sec), microseconds: Int64(time.tv_nsec) / 1000)
     }
 }

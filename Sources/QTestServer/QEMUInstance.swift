@@ -43,6 +43,7 @@ public final class QEMUInstance: Sendable {
     private let exit: EventLoopPromise<ExitReason>
     private let channels: NIOLockedValueBox<[any Channel]>
     private let listeningPaths: [String]
+    private let shutDown = NIOLockedValueBox(false)
 
     private init(group: MultiThreadedEventLoopGroup, exit: EventLoopPromise<ExitReason>, channels: NIOLockedValueBox<[any Channel]>, listeningPaths: [String]) {
         self.group = group
@@ -66,17 +67,16 @@ public final class QEMUInstance: Sendable {
             throw QTestServerError(error.message)
         }
         let logFile = try QTestLogFile.open(commandLine.qtestLog)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let machine: NIOLoopBoundBox<Machine>
+        // Built here and moved to the loop (no round trip to the loop thread before connecting).
+        let built: Machine
         do {
-            machine = try loop.submit {
-                NIOLoopBoundBox(try Machine(configuration: machineConfiguration), eventLoop: loop)
-            }.wait()
+            built = try Machine(configuration: machineConfiguration)
         } catch {
-            try? group.syncShutdownGracefully()
             throw QTestServerError("cannot build the machine: \(error)")
         }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let machine = NIOLoopBoundBox.makeBoxSendingValue(built, eventLoop: loop)
         let exit = loop.makePromise(of: ExitReason.self)
         let finish: @Sendable (ExitReason) -> Void = { reason in exit.succeed(reason) }
         let channels = NIOLockedValueBox<[any Channel]>([])
@@ -189,7 +189,11 @@ public final class QEMUInstance: Sendable {
     /// Ends the instance (``wait()`` returns ``ExitReason/stopped`` unless it already ended).
     /// Safe from any thread, more than once.
     public func stop() {
-        exit.succeed(.stopped)
+        // After `wait()` has shut the loop down there is nothing left to stop (and the promise
+        // could no longer be completed on it).
+        shutDown.withLockedValue { down in
+            if !down { exit.succeed(.stopped) }
+        }
     }
 
     /// Blocks until the instance ends, then closes every connection and stops the event loop.
@@ -197,6 +201,7 @@ public final class QEMUInstance: Sendable {
     public func wait() -> ExitReason {
         let reason = (try? exit.futureResult.wait()) ?? .stopped
         for channel in channels.withLockedValue({ $0 }) { try? channel.close().wait() }
+        shutDown.withLockedValue { $0 = true }
         try? group.syncShutdownGracefully()
         for path in listeningPaths { _ = unlink(path) }
         return reason

@@ -1,4 +1,3 @@
-import Foundation
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -36,7 +35,7 @@ public enum TerminationSignals {
             _ = fcntl(ends[1], F_SETFL, fcntl(ends[1], F_GETFL) | O_NONBLOCK)
             signalPipeWriteEnd = ends[1]
             let readEnd = ends[0]
-            let thread = Thread {
+            startDetachedThread {
                 var byte: UInt8 = 0
                 while true {
                     let count = read(readEnd, &byte, 1)
@@ -46,8 +45,6 @@ public enum TerminationSignals {
                     for callback in callbacks.withLockedValue({ $0 }) { callback(number) }
                 }
             }
-            thread.name = "iommukit-signals"
-            thread.start()
             _ = signal(SIGPIPE, SIG_IGN)
             for number in handled { _ = signal(number, forwardSignal) }
             // A parent may have started us with these blocked (the mask is inherited across
@@ -58,6 +55,39 @@ public enum TerminationSignals {
             _ = pthread_sigmask(SIG_UNBLOCK, &set, nil)
             done = true
         }
+    }
+}
+
+/// Runs `body` on a new detached thread (a plain pthread: no Foundation in the server).
+private func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box: Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    let context = Unmanaged.passRetained(Box(body)).toOpaque()
+    #if canImport(Darwin)
+    var thread: pthread_t?
+    #else
+    var thread = pthread_t()
+    #endif
+    let result = pthread_create(&thread, nil, { raw in
+        #if canImport(Darwin)
+        let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
+        #else
+        guard let raw else { return nil }
+        let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
+        #endif
+        box.body()
+        return nil
+    }, context)
+    if result == 0 {
+        #if canImport(Darwin)
+        if let thread { pthread_detach(thread) }
+        #else
+        pthread_detach(thread)
+        #endif
+    } else {
+        Unmanaged<Box>.fromOpaque(context).release()
     }
 }
 

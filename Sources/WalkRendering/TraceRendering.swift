@@ -1,4 +1,3 @@
-import Foundation
 import VTd
 
 /// Renders a `WalkTrace` as text, JSON-compatible values, and SVG.
@@ -81,7 +80,7 @@ public enum TraceRendering {
                 n += 1
                 let raw = (0..<min(s.words, 3)).map { i in hex([s.qw0, s.qw1, s.qw2][i], digits: 16) }.joined(separator: " ")
                 let f = decodedFields(s).map { "\($0.0)=\($0.1 > 9 ? hex($0.1) : String($0.1))" }.joined(separator: " ")
-                lines.append("  [\(n)] \(s.structure.description.padding(toLength: 22, withPad: " ", startingAt: 0)) @\(hex(s.entryAddress)) = table \(hex(s.tableAddress)) + index \(s.index)")
+                lines.append("  [\(n)] \(paddedName(s.structure.description, 22)) @\(hex(s.entryAddress)) = table \(hex(s.tableAddress)) + index \(s.index)")
                 lines.append("      raw \(raw)")
                 lines.append("      \(f)")
             case .readFailed(let structure, let address):
@@ -136,8 +135,30 @@ public enum TraceRendering {
     }
 
     static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        var out = ""
+        for character in s {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    /// `s` cut or padded with spaces to `width` characters.
+    static func paddedName(_ s: String, _ width: Int) -> String {
+        s.count >= width ? String(s.prefix(width)) : s + String(repeating: " ", count: width - s.count)
+    }
+
+    /// `s` without leading and trailing spaces and tabs.
+    static func trimmed(_ s: String) -> Substring {
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        let start = s.firstIndex { !blank($0) } ?? s.endIndex
+        let end = s.lastIndex { !blank($0) }.map { s.index(after: $0) } ?? start
+        return s[start..<max(start, end)]
     }
 
     /// The walk as a diagram: the chain of structures read (index used, key bits), then the
@@ -170,7 +191,7 @@ public enum TraceRendering {
             body.append("<rect x=\"\(margin)\" y=\"\(y)\" width=\"\(boxWidth)\" height=\"\(height)\" rx=\"6\" fill=\"\(fill)\" stroke=\"\(stroke)\" stroke-width=\"2\"/>")
             body.append("<text x=\"\(margin + 10)\" y=\"\(y + 18)\" font-weight=\"bold\" fill=\"\(stroke)\">\(escape(box.title))</text>")
             for (j, line) in box.lines.enumerated() {
-                body.append("<text x=\"\(margin + 10)\" y=\"\(y + 18 + lineHeight * (j + 1))\">\(escape(line.trimmingCharacters(in: .whitespaces)))</text>")
+                body.append("<text x=\"\(margin + 10)\" y=\"\(y + 18 + lineHeight * (j + 1))\">\(escape(String(trimmed(line))))</text>")
             }
             body.append("</g>")
             y += height
@@ -224,11 +245,107 @@ extension TraceRendering {
     }
 
     /// One line of JSON, keys sorted, `/` not escaped; `null` for a value that is not JSON.
+    ///
+    /// Written here rather than with Foundation's `JSONSerialization` so that the qtest server
+    /// (which answers `iommukit_explain` with it) does not pull Foundation into `iommukit-qemu`.
+    /// The text is the same: keys ordered as `.sortedKeys` orders them (case-insensitive, digit
+    /// runs by value), strings escaped as `JSONSerialization` escapes them.
     public static func compactJSON(_ value: Any) -> String {
-        guard JSONSerialization.isValidJSONObject(value),
-            let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes]),
-            let text = String(data: data, encoding: .utf8)
-        else { return "null" }
-        return text
+        var out = ""
+        guard value is [String: Any] || value is [Any], writeJSON(value, to: &out) else { return "null" }
+        return out
+    }
+
+    /// Appends `value` as JSON; false when something in it is not a JSON value.
+    static func writeJSON(_ value: Any, to out: inout String) -> Bool {
+        switch value {
+        case let text as String:
+            writeJSONString(text, to: &out)
+        case let flag as Bool:
+            out += flag ? "true" : "false"
+        case let number as Int:
+            out += String(number)
+        case let number as Int64:
+            out += String(number)
+        case let number as UInt64:
+            out += String(number)
+        case let number as Int32:
+            out += String(number)
+        case let number as UInt32:
+            out += String(number)
+        case let number as UInt16:
+            out += String(number)
+        case let number as UInt8:
+            out += String(number)
+        case let number as Double:
+            guard number.isFinite else { return false }
+            out += number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)"
+        case let object as [String: Any]:
+            out += "{"
+            for (index, key) in object.keys.sorted(by: jsonKeyOrder).enumerated() {
+                if index > 0 { out += "," }
+                writeJSONString(key, to: &out)
+                out += ":"
+                guard let member = object[key], writeJSON(member, to: &out) else { return false }
+            }
+            out += "}"
+        case let array as [Any]:
+            out += "["
+            for (index, element) in array.enumerated() {
+                if index > 0 { out += "," }
+                guard writeJSON(element, to: &out) else { return false }
+            }
+            out += "]"
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// A string with `JSONSerialization`'s escapes (`/` left alone).
+    static func writeJSONString(_ text: String, to out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\u{8}": out += "\\b"
+            case "\u{C}": out += "\\f"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{0}"..."\u{1F}":
+                let digits = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    /// The order `.sortedKeys` gives: case-insensitive, runs of digits compared by value.
+    static func jsonKeyOrder(_ a: String, _ b: String) -> Bool {
+        var left = Array(a.lowercased().unicodeScalars)[...]
+        var right = Array(b.lowercased().unicodeScalars)[...]
+        func isDigit(_ scalar: Unicode.Scalar) -> Bool { ("0"..."9").contains(scalar) }
+        while let l = left.first, let r = right.first {
+            if isDigit(l), isDigit(r) {
+                let leftDigits = left.prefix(while: isDigit)
+                let rightDigits = right.prefix(while: isDigit)
+                let leftValue = leftDigits.drop { $0 == "0" }
+                let rightValue = rightDigits.drop { $0 == "0" }
+                if leftValue.count != rightValue.count { return leftValue.count < rightValue.count }
+                if !leftValue.elementsEqual(rightValue) { return leftValue.lexicographicallyPrecedes(rightValue) { $0.value < $1.value } }
+                left = left.dropFirst(leftDigits.count)
+                right = right.dropFirst(rightDigits.count)
+                continue
+            }
+            if l != r { return l.value < r.value }
+            left = left.dropFirst()
+            right = right.dropFirst()
+        }
+        if left.isEmpty != right.isEmpty { return left.isEmpty }
+        return a < b
     }
 }

@@ -222,7 +222,7 @@ struct UnitBenchmark: Benchmark {
         unit.writeRegister(offset: RegisterOffset.gcmd, size: 4, value: UInt64(GlobalCommand.srtp), bus: memory)
         unit.writeRegister(offset: RegisterOffset.gcmd, size: 4, value: UInt64(GlobalCommand.te), bus: memory)
         guard unit.globalStatus & GlobalCommand.te != 0 else { throw SetupError("GSTS.TES did not come on") }
-        unit.caches = caches
+        unit.setCaches(caches)
         try validate(pages: pages, outputBase: benchOutputBase, mode: .secondStage) { unit.translate($0, bus: memory) }
         return UnitBenchmark(unit: unit, memory: memory, pages: pages, expectHits: expectHits)
     }

@@ -12,10 +12,13 @@ struct BenchmarkOptions {
     var listOnly = false
     /// Print the usage and stop.
     var showHelp = false
+    /// Compare the qtest server with QEMU 7.2 instead (ServerBenchmark.swift).
+    var server = false
 
     static let usage = """
         USAGE: iommukit-bench [--filter NAME]... [--iterations N] [--repetitions N]
                               [--write-markdown PATH] [--list]
+               iommukit-bench --server [--iterations N] [--repetitions N] [--write-markdown PATH]
 
         Runs the release-mode benchmarks of IOMMUKit: a plain timed loop per benchmark with a
         warm-up run, several timed repetitions (the median is reported) and heap allocations
@@ -28,6 +31,12 @@ struct BenchmarkOptions {
           --write-markdown PATH  Write the results, machine and method to PATH (Markdown). If the
                                  file has a generated block already, only that block is replaced.
           --list                 List the benchmarks and exit.
+          --server               Compare iommukit-qemu with Debian's QEMU 7.2 (qtest under the
+                                 stand-in accel module; QEMU_MODULE_DIR or qemu-qtest-accel/build.sh):
+                                 start to first answer, readl/writel lockstep and pipelined (one
+                                 and 16 connections), an edu DMA scenario end to end.
+                                 --iterations: pipelined commands per repetition (default 100000);
+                                 --filter: start, lockstep, pipelined, 16, scenario.
           -h, --help             Show this help.
 
         Build with `swift build -c release`: debug numbers are meaningless.
@@ -62,6 +71,8 @@ struct BenchmarkOptions {
                 markdownPath = try value(for: name)
             case "--list":
                 listOnly = true
+            case "--server":
+                server = true
             case "-h", "--help":
                 showHelp = true
             default:

@@ -19,6 +19,9 @@ enum BenchmarkRunner {
             print(BenchmarkOptions.usage)
             return
         }
+        if options.server {
+            exit(ServerBenchmark.main(options: options) ? 0 : 1)
+        }
         let selected = allBenchmarks.filter { options.selects($0.name) }
         if options.listOnly {
             for b in allBenchmarks { print("\(b.name)\t\(b.operation)") }

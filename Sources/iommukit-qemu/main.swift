@@ -1,3 +1,3 @@
-import IOMMUKitCLI
+import QTestServer
 
 QEMUCompatibleEntry.main()

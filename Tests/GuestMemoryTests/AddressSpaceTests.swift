@@ -70,7 +70,9 @@ struct AddressSpaceTests {
         #expect(device.lastAttrs == attrs)
     }
 
-    @Test func bulkAccessesToMMIOUseNaturalSizesOrBytes() {
+    /// Bulk accesses reach a device in QEMU's pieces (`memory_access_size`): naturally aligned
+    /// powers of two of at most 8 bytes.
+    @Test func bulkAccessesToMMIOUseQEMUsAccessPieces() {
         let device = RecordingDevice()
         let space = AddressSpace(name: "system")
         space.map(MemoryRegion(name: "dev", base: 0x1000, size: 0x100, kind: .mmio(device)))
@@ -78,14 +80,22 @@ struct AddressSpaceTests {
         #expect(device.reads.map(\.size) == [4])
         device.reads.removeAll()
         _ = space.readBytes(0x1010, count: 3)
-        #expect(device.reads.map(\.size) == [1, 1, 1])
-        #expect(device.reads.map(\.offset) == [0x10, 0x11, 0x12])
+        #expect(device.reads.map(\.size) == [2, 1])
+        #expect(device.reads.map(\.offset) == [0x10, 0x12])
+        device.reads.removeAll()
+        _ = space.readBytes(0x1000, count: 0x20)
+        #expect(device.reads.map(\.size) == [8, 8, 8, 8])
+        device.reads.removeAll()
+        _ = space.readBytes(0x1034, count: 8)
+        #expect(device.reads.map(\.size) == [4, 4])
+        #expect(device.reads.map(\.offset) == [0x34, 0x38])
         space.writeBytes(0x1020, [1, 2, 3, 4, 5, 6, 7, 8])
         #expect(device.writes.count == 1)
         #expect(device.writes[0].value == 0x0807_0605_0403_0201)
-        space.fill(0x1030, length: 3, value: 0xAA)
-        #expect(device.writes.count == 4)
-        #expect(device.writes.dropFirst().allSatisfy { $0.size == 1 && $0.value == 0xAA })
+        space.fill(0x1031, length: 15, value: 0xAA)
+        #expect(device.writes.dropFirst().map(\.size) == [1, 2, 4, 8])
+        #expect(device.writes.dropFirst().map(\.offset) == [0x31, 0x32, 0x34, 0x38])
+        #expect(device.writes.last?.value == 0xAAAA_AAAA_AAAA_AAAA)
     }
 
     @Test func bulkAccessesCrossWindowsAndStopAtAGap() {

@@ -236,7 +236,7 @@ struct CacheTests {
 
     @Test func lruEvictionWithinASet() {
         var rig = Rig()
-        rig.unit.caches = TranslationCaches(iotlbSets: 1, iotlbWays: 2)
+        rig.unit.setCaches(TranslationCaches(iotlbSets: 1, iotlbWays: 2))
         let s = rig.legacy()
         for i in 0..<3 as Range<UInt64> {
             rig.map(.second, root: s.secondStageRoot, levels: 4, i << 12, to: 0xA0_0000 + (i << 12))

@@ -38,7 +38,7 @@ import Testing
                     leafFlags: rights[Int(page % 4)])
         }
         rig.map(.second, root: setup.secondStageRoot, levels: 4, largePage, to: 0x6000_0000, leafLevel: 2)
-        rig.unit.caches = TranslationCaches(contextSets: 2, pasidSets: 2, iotlbSets: 4, ways: 2, iotlbWays: 2)
+        rig.unit.setCaches(TranslationCaches(contextSets: 2, pasidSets: 2, iotlbSets: 4, ways: 2, iotlbWays: 2))
         return rig
     }
 

@@ -36,6 +36,9 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
     var storage: [Way]
     var clock: UInt64 = 0
     public var counters = CacheCounters()
+    /// Counts every change of contents (insert or removal): a saved slot is still what it was
+    /// while the generation is unchanged.
+    public private(set) var generation: UInt64 = 0
 
     /// A cache of `sets` × `ways` entries; `sets` is rounded up to a power of two.
     public init(sets: Int, ways: Int) {
@@ -152,6 +155,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
         }
         if oldest != 0 { counters.evictions &+= 1 }
         storage[victim] = Way(key: key, value: value, lastUse: clock)
+        generation &+= 1
     }
 
     /// Removes every entry for which `predicate` is true; returns how many.
@@ -165,6 +169,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
             }
         }
         counters.invalidations &+= UInt64(removed)
+        if removed > 0 { generation &+= 1 }
         return removed
     }
 
@@ -174,6 +179,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
         for i in start..<(start + ways) where storage[i].key == key {
             storage[i] = Way(key: nil, value: nil, lastUse: 0)
             counters.invalidations &+= 1
+            generation &+= 1
         }
     }
 

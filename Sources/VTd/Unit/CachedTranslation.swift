@@ -26,6 +26,19 @@ extension RemappingUnit {
     /// No observer is involved, so this serves only the untraced `translate(_:bus:)`.
     @inline(__always)
     mutating func translateLegacyCachedContext<Bus: MemoryBus>(_ request: DMARequest, bus: Bus) -> TranslationResult? {
+        // A recent hit again (DMA streams touch the same pages over and over): both caches are
+        // unchanged since it was taken, so the same context-cache way and 4 KiB IOTLB way would be found.
+        let shortcutIndex = LastHitShortcut.index(sourceID: request.sourceID.rawValue, page: request.address >> 12)
+        if let s = hitShortcuts[shortcutIndex], s.contextGeneration == caches.context.generation, s.iotlbGeneration == caches.iotlb.generation,
+           s.sourceID == request.sourceID.rawValue, s.page == request.address >> 12, request.pasid == nil,
+           request.addressType == .untranslated, s.requestKind == request.cacheKind,
+           s.permissions.allows(request.access), !request.isExecute || s.permissions.contains(.execute),
+           !(request.access.needsWrite && s.cleanFirstStage) {
+            caches.context.recordHit(slot: s.contextSlot)
+            caches.iotlb.recordHit(slot: s.iotlbSlot)
+            return .translated(Translation(address: s.outputPage | (request.address & 0xFFF), pageSize: 4096,
+                                           permissions: s.permissions, domainID: s.domainID, mode: s.mode))
+        }
         guard translationTableMode == 0, request.pasid == nil, request.addressType != .translated,
               !configuration.strictInvalidation, translationEnabledStatus,
               !(request.addressType == .untranslated && interruptWindow.contains(request.address)) else { return nil }
@@ -49,6 +62,13 @@ extension RemappingUnit {
             guard entry.cachedFault == nil, entry.permissions.allows(request.access), !needsDirty,
                   !request.isExecute || entry.permissions.contains(.execute) else { break }
             caches.iotlb.recordHit(slot: slot)
+            if level == 1 {
+                hitShortcuts[shortcutIndex] = LastHitShortcut(
+                    contextGeneration: caches.context.generation, iotlbGeneration: caches.iotlb.generation,
+                    sourceID: request.sourceID.rawValue, requestKind: request.cacheKind, page: request.address >> 12,
+                    contextSlot: contextSlot, iotlbSlot: slot, domainID: did, outputPage: entry.outputPage,
+                    permissions: entry.permissions, mode: entry.mode, cleanFirstStage: !entry.dirty && entry.mode != .secondStage)
+            }
             let pageSize: UInt64 = 1 << shift
             return .translated(Translation(address: entry.outputPage | (request.address & (pageSize - 1)), pageSize: pageSize,
                                            permissions: entry.permissions, domainID: did, mode: entry.mode))
@@ -64,4 +84,31 @@ extension RemappingUnit {
         if case .fault(let fault) = result { recordFault(fault) }
         return result
     }
+}
+
+/// The context-cache and IOTLB ways of a recent legacy-mode 4 KiB IOTLB hit, valid while neither
+/// cache has changed (their generations). Using it is exactly a hit on those ways: the same
+/// counters and recency updates, the same answer. The unit keeps `count` of them, direct-mapped
+/// by requester and page (a micro-TLB in front of the IOTLB).
+struct LastHitShortcut: Sendable {
+    static let count = 64
+
+    @inline(__always)
+    static func index(sourceID: UInt16, page: UInt64) -> Int {
+        Int(truncatingIfNeeded: (page ^ (UInt64(sourceID) &* 0x9E37_79B9)) & UInt64(count - 1))
+    }
+
+    var contextGeneration: UInt64
+    var iotlbGeneration: UInt64
+    var sourceID: UInt16
+    var requestKind: UInt8
+    var page: UInt64
+    var contextSlot: Int
+    var iotlbSlot: Int
+    var domainID: UInt16
+    var outputPage: UInt64
+    var permissions: AccessPermissions
+    var mode: TranslationMode
+    /// A first-stage entry cached without D: a write must walk to set it.
+    var cleanFirstStage: Bool
 }

@@ -50,7 +50,7 @@ public struct RemappingUnit: Sendable {
     /// The register block.
     public internal(set) var registers: RegisterFile
     /// The caches.
-    public var caches: TranslationCaches
+    public internal(set) var caches: TranslationCaches
 
     // Latched state.
     public internal(set) var rootTableAddress: UInt64 = 0
@@ -60,6 +60,8 @@ public struct RemappingUnit: Sendable {
     var queueEntries: UInt64 = 256
     var queueDescriptorWidth256 = false
     var nextFaultRecord = 0
+    /// Recent IOTLB hits of the legacy fast path (see `LastHitShortcut`).
+    var hitShortcuts = [LastHitShortcut?](repeating: nil, count: LastHitShortcut.count)
 
     /// Effects waiting for the machine to apply (`takeEffects()`).
     public internal(set) var pendingEffects: [Effect] = []
@@ -79,6 +81,13 @@ public struct RemappingUnit: Sendable {
         extendedCapability = configuration.extendedCapability
         registers = RegisterFile(descriptors: configuration.registerDescriptors, size: Int(configuration.registerBlockSize))
         self.caches = caches
+    }
+
+    /// Replaces the caches (for example with another geometry), dropping the fast path's
+    /// shortcuts into the old ones.
+    public mutating func setCaches(_ new: TranslationCaches) {
+        caches = new
+        hitShortcuts = [LastHitShortcut?](repeating: nil, count: LastHitShortcut.count)
     }
 
     /// Offset of the IVA register (ECAP.IRO × 16); the IOTLB register follows at +8.

@@ -1,7 +1,13 @@
-import Foundation
 import Logging
-import QTestServer
 import VTd
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Entry point of `iommukit-qemu`, the executable that accepts QEMU's command line so that
 /// QEMU's own qtest binaries can use IOMMUKit as `QTEST_QEMU_BINARY`.
@@ -15,11 +21,14 @@ import VTd
 ///
 /// libqtest derives the guest architecture from the binary's name, which must contain
 /// `-system-x86_64`: link it, e.g. `ln -s iommukit-qemu .build/debug/iommukit-system-x86_64`.
+///
+/// It lives here, without Foundation, so that `iommukit-qemu` links only the server's own
+/// dependencies (NIO, swift-log) and starts in a few milliseconds (BENCHMARKS.md).
 public enum QEMUCompatibleEntry {
     /// Runs with the process arguments and exits.
     public static func main() -> Never {
         let arguments = CommandLine.arguments
-        let name = arguments.first.map { ($0 as NSString).lastPathComponent } ?? "iommukit-qemu"
+        let name = arguments.first.flatMap { $0.split(separator: "/").last.map(String.init) } ?? "iommukit-qemu"
         exit(run(arguments: Array(arguments.dropFirst()), programName: name))
     }
 
@@ -55,13 +64,14 @@ public enum QEMUCompatibleEntry {
 
     /// Writes `message` and a newline to standard error.
     static func report(_ message: String) {
-        FileHandle.standardError.write(Data((message + "\n").utf8))
+        let bytes = Array((message + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 
     /// Log to standard error at `warning` (or `$IOMMUKIT_LOG_LEVEL`): a qtest binary shares our
     /// standard error and expects silence.
     static func bootstrapLogging() {
-        let level = ProcessInfo.processInfo.environment["IOMMUKIT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        let level = getenv("IOMMUKIT_LOG_LEVEL").flatMap { Logger.Level(rawValue: String(cString: $0)) } ?? .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -1,0 +1,351 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Debian's QEMU 7.2, the reference the differential tests compare IOMMUKit against.
+///
+/// QEMU is usable when `qemu-system-x86_64` is on the `PATH` and the qtest accelerator module
+/// exists: either in `$QEMU_MODULE_DIR` (what `.ci/run` exports) or built here, once per test
+/// process, with the project's `build.sh` (`/work/shared/tools/qemu-qtest-accel`, found next to
+/// the repository or through `$IOMMUKIT_QEMU_ACCEL_TOOLS`) into a temporary directory.
+enum QEMU {
+    /// Name of the module Debian's package leaves out.
+    static let moduleName = "accel-qtest-x86_64.so"
+
+    /// The binary and module directory, or why the differential tests skip.
+    static let setup: Result<(binary: String, moduleDirectory: String), SetupProblem> = findSetup()
+
+    /// Whether the differential tests can run.
+    static var available: Bool { (try? setup.get()) != nil }
+
+    /// The skip message for `.enabled(if:)`.
+    static var unavailableReason: String {
+        switch setup {
+        case .success: "QEMU 7.2 is available"
+        case .failure(let problem): "differential tests skipped: \(problem.description)"
+        }
+    }
+
+    /// Why QEMU cannot be used.
+    struct SetupProblem: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private static func findSetup() -> Result<(binary: String, moduleDirectory: String), SetupProblem> {
+        let environment = ProcessInfo.processInfo.environment
+        let path = environment["PATH"] ?? "/usr/bin:/bin"
+        guard
+            let binary = path.split(separator: ":").map({ "\($0)/qemu-system-x86_64" })
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else {
+            return .failure(SetupProblem(description: "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"))
+        }
+        if let directory = environment["QEMU_MODULE_DIR"], FileManager.default.fileExists(atPath: "\(directory)/\(moduleName)") {
+            return .success((binary, directory))
+        }
+        // Build the module ourselves.
+        let candidates = [
+            environment["IOMMUKIT_QEMU_ACCEL_TOOLS"],
+            repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/tools/qemu-qtest-accel").path,
+            "/work/shared/tools/qemu-qtest-accel",
+        ].compactMap { $0 }.map { "\($0)/build.sh" }
+        guard let script = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            return .failure(SetupProblem(description: "the qtest accel module is missing ($QEMU_MODULE_DIR unset) and its build.sh was not found (set IOMMUKIT_QEMU_ACCEL_TOOLS)"))
+        }
+        let directory = "/tmp/iommukit-difftests-\(getuid())-\(getpid())"
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: "/bin/sh")
+        build.arguments = [script, directory]
+        build.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        build.standardError = errors
+        do {
+            try build.run()
+        } catch {
+            return .failure(SetupProblem(description: "cannot run \(script): \(error)"))
+        }
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        build.waitUntilExit()
+        guard build.terminationStatus == 0, FileManager.default.fileExists(atPath: "\(directory)/\(moduleName)") else {
+            return .failure(SetupProblem(description: "building the qtest accel module failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))"))
+        }
+        return .success((binary, directory))
+    }
+
+    /// The repository (two levels above this file).
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+}
+
+/// Generous failure guard for every blocking wait (a healthy exchange takes microseconds).
+let guardSeconds = 30
+
+/// A problem talking to QEMU.
+struct OracleError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+private func errnoText() -> String { String(cString: strerror(errno)) }
+// File-scope wrappers: inside the types below, `close` and `send` name methods.
+private func sysClose(_ fd: Int32) { _ = close(fd) }
+private func sysShutdown(_ fd: Int32) { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+private func sysSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, _ flags: Int32) -> Int { send(fd, bytes, count, flags) }
+
+private func streamSocket() -> Int32 {
+    #if canImport(Darwin)
+    socket(AF_UNIX, SOCK_STREAM, 0)
+    #else
+    socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    #endif
+}
+
+/// Fills a `sockaddr_un` for `path` and passes it to `body`.
+private func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) throws -> R {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw OracleError("socket path too long: \(path)") }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        raw.copyBytes(from: bytes)
+        raw[bytes.count] = 0
+    }
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+}
+
+/// One end of a qtest connection: sends lines, reads lines, with a receive timeout as guard.
+final class QTestLineChannel {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+
+    init(adopting fd: Int32) {
+        self.fd = fd
+        var timeout = timeval(tv_sec: guardSeconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { sysClose(fd) }
+
+    /// Ends the conversation (the peer reads end of file).
+    func close() { sysShutdown(fd) }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        var offset = 0
+        #if canImport(Darwin)
+        let flags: Int32 = 0
+        #else
+        let flags = Int32(MSG_NOSIGNAL)
+        #endif
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in sysSend(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset, flags) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { throw OracleError("send: \(errnoText())") }
+            offset += written
+        }
+    }
+
+    /// The next line without its `\n`.
+    func readLine() throws -> String {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[start..<newline], as: UTF8.self)
+                start = newline + 1
+                if start == buffer.count {
+                    buffer.removeAll(keepingCapacity: true)
+                    start = 0
+                }
+                return line
+            }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else {
+                throw OracleError(count == 0 ? "QEMU closed the connection" : "recv: \(errnoText()) (no answer within \(guardSeconds) s)")
+            }
+            buffer.append(contentsOf: chunk[..<count])
+        }
+    }
+
+    /// Sends `line` and returns every line up to and including the answer (asynchronous `IRQ`
+    /// lines come first).
+    func ask(_ line: String) throws -> [String] {
+        try send(line + "\n")
+        var lines: [String] = []
+        while true {
+            let reply = try readLine()
+            lines.append(reply)
+            if !reply.hasPrefix("IRQ ") { return lines }
+        }
+    }
+}
+
+/// A child process started with `posix_spawn` and a clean signal state.
+///
+/// Foundation's `Process` passes on the spawning thread's signal mask, and test threads (like
+/// every libdispatch worker) block SIGTERM, so QEMU would never see our SIGTERM.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    private let exited = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var waitStatus: Int32?
+
+    /// Starts `executable` with `arguments`; standard input and output are /dev/null, standard
+    /// error goes to `errorFile`.
+    init(executable: String, arguments: [String], environment: [String: String], errorFile: String) throws {
+        #if canImport(Darwin)
+        var actions: posix_spawn_file_actions_t? = nil
+        var attributes: posix_spawnattr_t? = nil
+        #else
+        var actions = posix_spawn_file_actions_t()
+        var attributes = posix_spawnattr_t()
+        #endif
+        posix_spawn_file_actions_init(&actions)
+        posix_spawnattr_init(&attributes)
+        defer {
+            posix_spawn_file_actions_destroy(&actions)
+            posix_spawnattr_destroy(&attributes)
+        }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, errorFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([executable] + arguments).map { strdup($0) }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") }
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child: pid_t = 0
+        let result = (argv + [nil]).withUnsafeBufferPointer { argvPointer in
+            (envp + [nil]).withUnsafeBufferPointer { envpPointer in
+                posix_spawn(&child, executable, &actions, &attributes, argvPointer.baseAddress!, envpPointer.baseAddress!)
+            }
+        }
+        guard result == 0 else { throw OracleError("posix_spawn \(executable): \(String(cString: strerror(result)))") }
+        pid = child
+        let spawned = child
+        // Reap it on a thread of its own, so waits can have a timeout.
+        Thread { [self] in
+            var status: Int32 = 0
+            while waitpid(spawned, &status, 0) < 0, errno == EINTR {}
+            lock.withLock { waitStatus = status }
+            exited.signal()
+        }.start()
+    }
+
+    /// Sends `signal` unless the process has been reaped.
+    func send(_ signal: Int32) {
+        lock.withLock { if waitStatus == nil { _ = kill(pid, signal) } }
+    }
+
+    /// Waits for the exit, at most `seconds`: the exit status (128 + N for death by signal N),
+    /// nil on time-out.
+    func wait(seconds: Int) -> Int32? {
+        guard exited.wait(timeout: .now() + .seconds(seconds)) == .success else { return nil }
+        exited.signal()  // stay signalled for the next call
+        return lock.withLock {
+            guard let status = waitStatus else { return nil }
+            let signal = status & 0x7F
+            return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+        }
+    }
+
+    /// SIGTERM, then the exit status; SIGKILL if it does not end within the guard time.
+    @discardableResult
+    func terminate() -> Int32? {
+        send(SIGTERM)
+        if let status = wait(seconds: guardSeconds) { return status }
+        send(SIGKILL)
+        return wait(seconds: guardSeconds)
+    }
+}
+
+/// A running `qemu-system-x86_64 … -accel qtest -qtest unix:PATH`: we listen, QEMU connects.
+final class QEMUProcess {
+    let child: ChildProcess
+    let channel: QTestLineChannel
+    private let errorFile: String
+    private var ending: (status: Int32?, stderr: String)?
+
+    /// Starts QEMU with `arguments` (machine, devices, …; `-qtest` and `-qtest-log` are added)
+    /// and accepts its qtest connection.
+    ///
+    /// - Parameter qtestLog: a file for QEMU's `-qtest-log`, `none` by default.
+    init(arguments: [String], qtestLog: String? = nil) throws {
+        let (binary, moduleDirectory) = try QEMU.setup.get()
+        let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let socketPath = "/tmp/iqd-\(tag).sock"
+        errorFile = "/tmp/iqd-\(tag).err"
+
+        let listener = streamSocket()
+        guard listener >= 0 else { throw OracleError("socket: \(errnoText())") }
+        defer {
+            sysClose(listener)
+            unlink(socketPath)
+        }
+        unlink(socketPath)
+        let bound = try withUnixAddress(socketPath) { bind(listener, $0, $1) }
+        guard bound == 0, listen(listener, 1) == 0 else { throw OracleError("bind/listen \(socketPath): \(errnoText())") }
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["QEMU_MODULE_DIR"] = moduleDirectory
+        child = try ChildProcess(
+            executable: binary, arguments: arguments + ["-qtest", "unix:\(socketPath)", "-qtest-log", qtestLog ?? "none"],
+            environment: environment, errorFile: errorFile)
+
+        var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(guardSeconds * 1000)) == 1 else {
+            let status = child.terminate()
+            let text = (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? ""
+            unlink(errorFile)
+            throw OracleError("QEMU did not connect (exit status \(status.map(String.init) ?? "?")): \(text)")
+        }
+        let client = accept(listener, nil, nil)
+        guard client >= 0 else { throw OracleError("accept: \(errnoText())") }
+        channel = QTestLineChannel(adopting: client)
+    }
+
+    deinit {
+        finish()
+        unlink(errorFile)
+    }
+
+    /// Sends one command; the answer lines.
+    func ask(_ line: String) throws -> [String] {
+        do {
+            return try channel.ask(line)
+        } catch {
+            throw OracleError("\(error) after '\(line)'; QEMU said: \(finish().stderr)")
+        }
+    }
+
+    /// Closes the connection and stops the process: SIGTERM to the PID we started, then waits
+    /// for the exit (guarded). Returns the exit status and what QEMU wrote on standard error.
+    @discardableResult
+    func finish() -> (status: Int32?, stderr: String) {
+        if let ending { return ending }
+        channel.close()
+        let status = child.terminate()
+        let result = (status, (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? "")
+        ending = result
+        return result
+    }
+}
