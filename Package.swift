@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "iommukit-qemu", targets: ["iommukit-qemu"]),
         .executable(name: "iommukit-bench", targets: ["iommukit-bench"]),
         .executable(name: "iommukit-fuzz", targets: ["iommukit-fuzz"]),
+        .executable(name: "iommukit-load", targets: ["iommukit-load"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -74,6 +75,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Load test against a running `iommukit serve` (sockets and /proc only; build with -c release).
+        .executableTarget(name: "iommukit-load", swiftSettings: strict),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"], swiftSettings: strict),
         .testTarget(
             name: "VTdTests",
@@ -86,7 +89,10 @@ let package = Package(
             name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
-            dependencies: ["QTestServer", "QTestProtocol", "Devices", "VTd"],
+            dependencies: [
+                "QTestServer", "QTestProtocol", "Devices", "VTd",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "ScenariosTests",

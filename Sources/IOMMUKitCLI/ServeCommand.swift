@@ -129,6 +129,8 @@ public struct ServeCommand: ParsableCommand {
             handler.logLevel = level
             return handler
         }
+        // One descriptor per connection: use all the hard limit allows.
+        ResourceLimits.raiseOpenFileLimit()
         let server = try QTestServer.start(at: address, configuration: configuration, logger: Logger(label: "iommukit.serve"))
         latch.onTermination { server.close() }
         FileHandle.standardOutput.write(Data("iommukit: serving qtest on \(server.address)\n".utf8))

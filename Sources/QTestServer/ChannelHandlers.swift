@@ -13,11 +13,22 @@ import Darwin
 /// The NIO side of one qtest connection: bytes from the socket go to a ``QTestSession``, its
 /// answers go back. Everything else (parsing, the machine, QEMU's answers) is in the session.
 ///
-/// When the peer stops reading and the outbound buffer fills, reading pauses until it drains,
-/// so a client that floods commands cannot make the server buffer answers without bound.
+/// Memory stays bounded whatever the client sends. Received bytes are given to the session one
+/// line at a time and the answers written in batches; when the peer does not take them and the
+/// outbound buffer passes its high-water mark, the handler stops there: the rest of the received
+/// bytes wait (a few reads' worth at most) and reading pauses until the buffer drains. So a
+/// client cannot make the server build many large answers at once (a few bytes of
+/// `read 0x0 0x1000000` each ask for 32 MiB) or buffer answers without bound.
+///
+/// On a channel that allows remote half-closure, the end of the peer's input (`shutdown(SHUT_WR)`
+/// or a close) closes the connection only after every line received has been answered and the
+/// answers written, as QEMU's server answers everything it read.
 final class QTestChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+
+    /// Answers are written once this many bytes have accumulated (and at the end of the input).
+    static let answerBatchBytes = 64 << 10
 
     private let makeSession: () throws -> QTestSession
     private let logFile: QTestLogFile?
@@ -25,12 +36,24 @@ final class QTestChannelHandler: ChannelInboundHandler {
     private let onClose: (() -> Void)?
     private var session: QTestSession?
     private var opened = ContinuousClock.now
+    /// Received bytes not given to the session yet (the peer is not taking answers).
+    private var backlog: ByteBuffer?
+    /// Whether the channel is reading (`autoRead`).
+    private var reading = true
+    /// True while ``serve(context:)`` runs (a write can call back into the handler).
+    private var serving = false
+    /// The peer ended its input: close once the backlog is answered and written.
+    private var inputEnded = false
+    private var closing = false
 
     /// - Parameters:
     ///   - makeSession: builds the session when the connection becomes active (on its loop).
     ///   - logFile: the `-qtest-log` destination, if any.
     ///   - onClose: called once the connection is gone.
-    init(makeSession: @escaping () throws -> QTestSession, logFile: QTestLogFile?, logger: Logger, onClose: (() -> Void)? = nil) {
+    init(
+        makeSession: @escaping () throws -> QTestSession, logFile: QTestLogFile? = nil,
+        logger: Logger = Logger(label: "iommukit.qtest"), onClose: (() -> Void)? = nil
+    ) {
         self.makeSession = makeSession
         self.logFile = logFile
         self.logger = logger
@@ -56,18 +79,75 @@ final class QTestChannelHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        guard let session else { return }
-        let view = buffer.readableBytesView
-        let answer = view.withContiguousStorageIfAvailable { session.receive($0) } ?? session.receive(Array(view))
-        guard !answer.isEmpty else { return }
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answer)), promise: nil)
+        guard session != nil, !closing else { return }
+        var buffer = unwrapInboundIn(data)
+        if backlog == nil {
+            backlog = buffer
+        } else {
+            backlog?.writeBuffer(&buffer)
+        }
+        serve(context: context)
+    }
+
+    /// Gives the backlog to the session line by line and writes the answers, until the backlog
+    /// is used up or the channel stops being writable; then starts or stops reading to match.
+    private func serve(context: ChannelHandlerContext) {
+        guard !serving else { return }
+        serving = true
+        defer { serving = false }
+        if let session, var input = backlog {
+            backlog = nil
+            var answers: [UInt8] = []
+            while input.readableBytes > 0, context.channel.isWritable {
+                let view = input.readableBytesView
+                let end = view.firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? view.endIndex
+                let line = view[..<end]
+                answers += line.withContiguousStorageIfAvailable { session.receive($0) } ?? session.receive(Array(line))
+                input.moveReaderIndex(forwardBy: end - view.startIndex)
+                if answers.count >= Self.answerBatchBytes {
+                    context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answers)), promise: nil)
+                    answers.removeAll(keepingCapacity: true)
+                }
+            }
+            if !answers.isEmpty {
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answers)), promise: nil)
+            }
+            if input.readableBytes > 0 { backlog = input }
+        }
+        if backlog == nil, inputEnded {
+            closeAfterWrites(context: context)
+            return
+        }
+        let read = context.channel.isWritable && backlog == nil
+        guard read != reading else { return }
+        reading = read
+        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: read)
+        if read { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: context.channel.isWritable)
-        if context.channel.isWritable { context.read() }
+        serve(context: context)
         context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .some(.inputClosed) = event as? ChannelEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        inputEnded = true
+        serve(context: context)
+    }
+
+    /// Closes the connection once everything written so far is out.
+    private func closeAfterWrites(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
+        // Writes complete in order: once this empty one is done, every answer is out.
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -75,6 +155,7 @@ final class QTestChannelHandler: ChannelInboundHandler {
             logFile.write(QTestLogWriter.closed(elapsed: ContinuousClock.now - opened))
         }
         session = nil
+        backlog = nil
         logger.debug("qtest connection closed")
         onClose?()
         context.fireChannelInactive()

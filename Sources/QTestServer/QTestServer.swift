@@ -137,7 +137,9 @@ public final class QTestServer: Sendable {
         let bootstrap = ServerBootstrap(group: group, childGroup: shared ? sharedLoop : group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: false)
+            // A client's end of input closes the connection after its answers are written
+            // (QTestChannelHandler); without half-closure NIO would drop answers still queued.
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 let number = accepted.withLockedValue { count in
                     count += 1

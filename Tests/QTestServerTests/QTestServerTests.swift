@@ -124,6 +124,37 @@ extension QTestServer {
         }
     }
 
+    @Test func halfClosedClientGetsEveryAnswerBeforeTheServerCloses() throws {
+        try withServer { server in
+            let client = try server.connect()
+            // 300 reads of a page are 2.4 MiB of answers, far more than the socket buffers hold,
+            // while the server still has requests and the end of input to read.
+            try client.send(String(repeating: "read 0x0 0x1000\n", count: 300) + "endianness\nreadq 0xfed9")
+            #expect(shutdown(client.fd, Int32(SHUT_WR)) == 0)
+            let page = "OK 0x" + String(repeating: "00", count: 4096)
+            var pages = 0
+            for _ in 0..<300 {
+                if try client.readLine() == page { pages += 1 }
+            }
+            #expect(pages == 300)
+            #expect(try client.readLine() == "OK little")
+            #expect(client.readsEOF(), "the unfinished line gets no answer and the server closes")
+        }
+    }
+
+    @Test func serverRaisesItsOpenFileLimit() throws {
+        let soft = try #require(ResourceLimits.raiseOpenFileLimit())
+        var limit = rlimit()
+        #if canImport(Darwin)
+        #expect(getrlimit(RLIMIT_NOFILE, &limit) == 0)
+        #expect(soft == UInt64(min(limit.rlim_max, rlim_t(OPEN_MAX))))
+        #else
+        #expect(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0)
+        #expect(soft == UInt64(limit.rlim_max))
+        #endif
+        #expect(UInt64(limit.rlim_cur) == soft)
+    }
+
     @Test func lineLengthLimitAnswersFailAndKeepsServing() throws {
         var configuration = QTestServerConfiguration(threads: 1)
         configuration.session.maximumLineLength = 64

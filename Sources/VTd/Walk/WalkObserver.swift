@@ -83,7 +83,13 @@ public protocol WalkObserver {
 }
 
 /// The observer that records nothing (the hot path).
+///
+/// It holds one byte it never uses: an empty struct passed `inout` through the generic walkers
+/// has no real address, and ThreadSanitizer's inout instrumentation then reports races on
+/// whatever address it is given, or crashes (swiftlang/swift#35579 covers only types known to be
+/// empty where the access is compiled). With a byte, each caller's observer is its own stack slot.
 public struct NoWalkObserver: WalkObserver {
+    private var unused: UInt8 = 0
     @inline(__always) public init() {}
     @inline(__always) public mutating func didRead(_ step: WalkStep) {}
     @inline(__always) public mutating func didFailRead(_ structure: WalkStructure, address: UInt64) {}
