@@ -52,6 +52,8 @@ enum ServerBenchmark {
     }
 
     static let tag = "\(getpid())"
+    /// Where the bench builds the accel module when `$QEMU_MODULE_DIR` has none (removed at the end).
+    static let builtModuleDirectory = "/tmp/iommukit-bench-qemu-modules-\(getpid())"
 
     /// Runs the comparison; false when something failed.
     static func main(options: BenchmarkOptions) -> Bool {
@@ -158,6 +160,10 @@ enum ServerBenchmark {
                 method: "user + system time of the emulator process over the same scenario (wait4), which other load on the machine does not inflate; median"))
         }
 
+        if let qemu, qemu.environment["QEMU_MODULE_DIR"] == builtModuleDirectory {
+            unlink(builtModuleDirectory + "/accel-qtest-x86_64.so")
+            rmdir(builtModuleDirectory)
+        }
         print("")
         print(serverTable(rows))
         if let path = options.markdownPath {
@@ -193,7 +199,7 @@ enum ServerBenchmark {
         guard let script = candidates.first(where: { access($0, R_OK) == 0 }) else {
             return .failure(ServerBenchError("no $QEMU_MODULE_DIR with \(module), and qemu-qtest-accel/build.sh not found (IOMMUKIT_QEMU_ACCEL_TOOLS)"))
         }
-        let directory = "/tmp/iommukit-bench-qemu-modules-\(tag)"
+        let directory = builtModuleDirectory
         guard runCommand("sh '\(script)' '\(directory)' >/dev/null 2>&1 && echo ok") != nil, access("\(directory)/\(module)", R_OK) == 0 else {
             return .failure(ServerBenchError("building the qtest accel module with \(script) failed"))
         }

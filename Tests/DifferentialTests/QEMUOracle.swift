@@ -75,6 +75,14 @@ enum QEMU {
         guard build.terminationStatus == 0, FileManager.default.fileExists(atPath: "\(directory)/\(moduleName)") else {
             return .failure(SetupProblem(description: "building the qtest accel module failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))"))
         }
+        // Removed when the test process exits.
+        builtModuleDirectory = strdup(directory)
+        atexit {
+            guard let directory = builtModuleDirectory else { return }
+            let path = String(cString: directory)
+            unlink(path + "/" + QEMU.moduleName)
+            rmdir(path)
+        }
         return .success((binary, directory))
     }
 
@@ -82,6 +90,9 @@ enum QEMU {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 }
+
+/// The module directory the tests built (nil when `$QEMU_MODULE_DIR` was used).
+nonisolated(unsafe) private var builtModuleDirectory: UnsafeMutablePointer<CChar>?
 
 /// Generous failure guard for every blocking wait (a healthy exchange takes microseconds).
 let guardSeconds = 30
