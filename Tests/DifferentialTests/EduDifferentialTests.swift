@@ -22,7 +22,8 @@ struct EduDifferentialTests {
         script.eduDMA(address: 0x0010_0000, count: 0x8, toRAM: false, bufferOffset: 0x800)
         script.eduDMA(address: 0x0020_0008, count: 0x10, toRAM: true, bufferOffset: 0x7F8)
         script.send("read 0x200000 0x20")
-        try compare(script)
+        let report = try compare(script)
+        #expect(report.commands > 0, "the script sent no command")
     }
 
     /// edu's registers and its INTx: the IOAPIC input it drives, raised and lowered through
@@ -73,7 +74,8 @@ struct EduDifferentialTests {
         script.send("clock_step", excuse: Self.pit(qemu: "OK 109850802", ours: "OK 100000000"))
         script.send("clock_step 0", excuse: Self.pit(qemu: "OK 109850802", ours: "OK 100000000"))
         script.send("clock_set 10", excuse: Self.pit(qemu: "OK 109850802", ours: "OK 100000000"))
-        try compare(script)
+        let report = try compare(script)
+        #expect(report.commands > 0, "the script sent no command")
     }
 
     /// QEMU's edu has an MSI capability (STATUS bit 4); STATUS.IS (bit 3) is the interrupt state.

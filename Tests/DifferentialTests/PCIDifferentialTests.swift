@@ -14,7 +14,8 @@ struct PCIDifferentialTests {
             }
             script.configRead(devfn: devfn, offset: 0, size: 4, excuse: excuse)
         }
-        try compare(script)
+        let report = try compare(script)
+        #expect(report.commands > 0, "the script sent no command")
     }
 
     /// edu's and the host bridge's configuration headers, COMMAND, BAR0 sizing (1 MiB) and
@@ -59,6 +60,7 @@ struct PCIDifferentialTests {
         script.send("outl 0xcf8 0x800")
         script.send("inl 0xcfc")
         script.send("inl 0xcf8")
-        try compare(script)
+        let report = try compare(script)
+        #expect(report.commands > 0, "the script sent no command")
     }
 }
