@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets and runs each for SECONDS (default 30), printing executions and crashes.
 # Usage: Fuzz/run.sh [SECONDS] [TARGET...]    (targets: translate registers queue qtest)
+#        FUZZ_RUNS=10000000 Fuzz/run.sh 0 qtest  (stop after that many executions instead; 0 s = no time limit)
 # Crash inputs land in Fuzz/crashes/TARGET/; copy them into Tests/FuzzingTests/Corpus/TARGET/ as regressions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,15 +20,19 @@ for t in "${targets[@]}"; do
     seeds="Tests/FuzzingTests/Corpus/$t"
     [ -d "$seeds" ] || seeds=""
     log=$(mktemp)
+    limits=(-max_total_time="$seconds")
+    [ -z "${FUZZ_RUNS:-}" ] || limits+=(-runs="$FUZZ_RUNS")
+    started=$(date +%s)
     set +e
-    SWIFT_BACKTRACE=enable=no IOMMUKIT_FUZZ_TARGET=$t "$bin" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$crashes/" \
+    SWIFT_BACKTRACE=enable=no IOMMUKIT_FUZZ_TARGET=$t "$bin" "${limits[@]}" -print_final_stats=1 -artifact_prefix="$crashes/" \
         -max_len=4096 "$work" $seeds >"$log" 2>&1
     status=$?
     set -e
+    elapsed=$(( $(date +%s) - started ))
     execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo 0)
     found=$(find "$crashes" -type f | wc -l)
     total_crashes=$((total_crashes + found))
-    echo "fuzz $t: ${execs} executions in ${seconds}s, exit $status, crash files: $found"
+    echo "fuzz $t: ${execs} executions in ${elapsed}s, exit $status, crash files: $found"
     if [ "$status" -ne 0 ]; then tail -20 "$log"; fi
     rm -f "$log"
 done

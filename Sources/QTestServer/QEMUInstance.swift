@@ -1,8 +1,6 @@
 import Devices
 import Logging
 import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
 import QTestProtocol
 import VTd
 
@@ -16,12 +14,19 @@ import Darwin
 
 /// One emulator started from a QEMU command line, the way libqtest and `qtest.py` drive QEMU:
 /// the machine of ``QEMUCommandLine/machineConfiguration(ramPageLimit:)``, a qtest chardev
-/// and a QMP monitor, each served independently on one event loop that owns the machine.
+/// and a QMP monitor, each served independently by its own thread.
 ///
 /// Chardevs in client mode (`-qtest unix:PATH`, `-chardev socket,path=PATH` without
 /// `server=on`) are connected at start — libqtest listens before it starts the emulator; QMP
 /// sends its greeting unprompted. With `server=on` the instance listens instead and serves each
-/// client in turn on the same machine. `fd=N` uses an inherited, connected socket.
+/// client in turn on the same machine. `fd=N` uses an inherited, connected socket (or, with
+/// `server=on`, a listening one).
+///
+/// Why threads with blocking `read`/`write` rather than an event loop: an emulator has one
+/// qtest client, and libqtest keeps one command in flight, so every command costs a wake-up of
+/// the server. A thread blocked in `read` is the cheapest wake-up there is; an event loop adds
+/// `epoll_wait` and its own dispatch on every command (measured in BENCHMARKS.md). Many
+/// concurrent sessions are `iommukit serve`'s job, which uses SwiftNIO.
 ///
 /// The instance ends when the qtest peer closes its connection (or, without qtest, the QMP
 /// peer), on QMP `quit`, when ``stop()`` is called (from a signal handler, say), or — with
@@ -39,20 +44,20 @@ public final class QEMUInstance: Sendable {
         case parentExited
     }
 
-    private let group: MultiThreadedEventLoopGroup
-    private let exit: EventLoopPromise<ExitReason>
-    private let channels: NIOLockedValueBox<[any Channel]>
+    private let control: InstanceControl
+    private let threads: [JoinableThread]
     private let listeningPaths: [String]
-    private let shutDown = NIOLockedValueBox(false)
+    private let parentToWatch: pid_t?
 
-    private init(group: MultiThreadedEventLoopGroup, exit: EventLoopPromise<ExitReason>, channels: NIOLockedValueBox<[any Channel]>, listeningPaths: [String]) {
-        self.group = group
-        self.exit = exit
-        self.channels = channels
+    private init(control: InstanceControl, threads: [JoinableThread], listeningPaths: [String], parentToWatch: pid_t?) {
+        self.control = control
+        self.threads = threads
         self.listeningPaths = listeningPaths
+        self.parentToWatch = parentToWatch
     }
 
-    /// Builds the machine and connects (or binds) the qtest and QMP chardevs.
+    /// Builds the machine and connects (or binds) the qtest and QMP chardevs, then serves them
+    /// on their own threads.
     ///
     /// - Throws: ``QTestServerError`` naming the problem (a device property, a socket that
     ///   cannot be reached).
@@ -67,118 +72,81 @@ public final class QEMUInstance: Sendable {
             throw QTestServerError(error.message)
         }
         let logFile = try QTestLogFile.open(commandLine.qtestLog)
-        // Built here and moved to the loop (no round trip to the loop thread before connecting).
-        let built: Machine
+        let machine: Machine
         do {
-            built = try Machine(configuration: machineConfiguration)
+            machine = try Machine(configuration: machineConfiguration)
         } catch {
             throw QTestServerError("cannot build the machine: \(error)")
         }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let machine = NIOLoopBoundBox.makeBoxSendingValue(built, eventLoop: loop)
-        let exit = loop.makePromise(of: ExitReason.self)
-        let finish: @Sendable (ExitReason) -> Void = { reason in exit.succeed(reason) }
-        let channels = NIOLockedValueBox<[any Channel]>([])
-        let sessionOptions = commandLine.sessionOptions(flavour: flavour)
-        let hasQTest = commandLine.qtest != nil
+        let control = try InstanceControl()
+        var opened: [(socket: QEMUChardevSocket, fd: Int32)] = []
         var listeningPaths: [String] = []
-
+        func open(_ socket: QEMUChardevSocket, what: String) throws(QTestServerError) -> Int32 {
+            do {
+                let fd = socket.server ? try PosixSocket.listen(socket.endpoint) : try PosixSocket.connect(socket.endpoint)
+                opened.append((socket, fd))
+                if socket.server, let path = socket.path { listeningPaths.append(path) }
+                return fd
+            } catch {
+                throw QTestServerError("\(what): cannot \(socket.server ? "listen on" : "connect to") \(describe(socket.endpoint)): \(error.message)")
+            }
+        }
+        let qtestFD: Int32?
+        let qmpFD: Int32?
         do {
-            if let qtest = commandLine.qtest {
-                let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let handler = QTestChannelHandler(
-                            makeSession: { QTestSession(machine: machine.value, options: sessionOptions) },
-                            logFile: logFile, logger: logger,
-                            onClose: qtest.server ? nil : { finish(.peerClosed) })
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
-                }
-                let channel = try open(qtest, on: loop, initializer: initializer, what: "-qtest")
-                channels.withLockedValue { $0.append(channel) }
-                if qtest.server, let path = qtest.path { listeningPaths.append(path) }
-            }
-            if let qmp = commandLine.qmp {
-                let catalog = QEMUMachineCatalog(flavour: flavour)
-                let startStopped = commandLine.startStopped
-                let initializer: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let handler = QMPChannelHandler(
-                            session: QMPSession(catalog: catalog, startStopped: startStopped),
-                            logger: logger, onQuit: { finish(.quit) },
-                            onClose: hasQTest || qmp.server ? nil : { finish(.peerClosed) })
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
-                }
-                let channel = try open(qmp, on: loop, initializer: initializer, what: "QMP")
-                channels.withLockedValue { $0.append(channel) }
-                if qmp.server, let path = qmp.path { listeningPaths.append(path) }
-            }
+            qtestFD = try commandLine.qtest.map { socket throws(QTestServerError) in try open(socket, what: "-qtest") }
+            qmpFD = try commandLine.qmp.map { socket throws(QTestServerError) in try open(socket, what: "QMP") }
         } catch {
-            for channel in channels.withLockedValue({ $0 }) { channel.close(promise: nil) }
-            exit.succeed(.stopped)
-            try? group.syncShutdownGracefully()
+            for (_, fd) in opened { _ = close(fd) }
             for path in listeningPaths { _ = unlink(path) }
+            control.closeWakePipe()
             throw error
         }
 
-        if commandLine.exitWithParent {
-            let parent = getppid()
-            loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { task in
-                if getppid() != parent {
-                    finish(.parentExited)
-                    task.cancel()
-                }
-            }
+        var threads: [JoinableThread] = []
+        if let qtest = commandLine.qtest, let fd = qtestFD {
+            let session = QTestConnectionServer(
+                machine: UncheckedMachine(machine), options: commandLine.sessionOptions(flavour: flavour),
+                logFile: logFile, logger: logger)
+            threads.append(JoinableThread {
+                control.serve(qtest, fd: fd, onPeerClosed: .peerClosed) { connection in session.serve(connection) }
+            })
         }
-        return QEMUInstance(group: group, exit: exit, channels: channels, listeningPaths: listeningPaths)
+        if let qmp = commandLine.qmp, let fd = qmpFD {
+            let catalog = QEMUMachineCatalog(flavour: flavour)
+            let startStopped = commandLine.startStopped
+            let peerClosed: ExitReason? = commandLine.qtest == nil ? .peerClosed : nil
+            threads.append(JoinableThread {
+                control.serve(qmp, fd: fd, onPeerClosed: peerClosed) { connection in
+                    var session = QMPSession(catalog: catalog, startStopped: startStopped)
+                    if serveQMP(connection, session: &session, logger: logger) { control.finish(.quit) }
+                }
+            })
+        }
+        return QEMUInstance(
+            control: control, threads: threads, listeningPaths: listeningPaths,
+            parentToWatch: commandLine.exitWithParent ? getppid() : nil)
     }
 
-    /// Connects to or listens on `socket`.
-    private static func open(
-        _ socket: QEMUChardevSocket, on loop: any EventLoop,
-        initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>, what: String
-    ) throws(QTestServerError) -> any Channel {
-        do {
-            if socket.server {
-                let bootstrap = ServerBootstrap(group: loop)
-                    .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                    .childChannelInitializer(initializer)
-                switch socket.endpoint {
-                case .unixPath(let path):
-                    return try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
-                case .tcp(let host, let port):
-                    guard let number = Int(port) else { throw QTestServerError("\(what): invalid port '\(port)'") }
-                    return try bootstrap.bind(host: host.isEmpty ? "0.0.0.0" : host, port: number).wait()
-                case .fileDescriptor(let fd):
-                    return try bootstrap.withBoundSocket(fd).wait()
-                }
+    /// Serves one QMP connection: the greeting, then replies until the peer closes or `quit`
+    /// (returns true after writing `quit`'s reply and event).
+    private static func serveQMP(_ fd: Int32, session: inout QMPSession, logger: Logger) -> Bool {
+        guard PosixSocket.writeAll(fd, Array(session.greeting().utf8)) else { return false }
+        var buffer = [UInt8](repeating: 0, count: 16 << 10)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { PosixSocket.read(fd, into: $0) }
+            guard count > 0 else { return false }
+            let output = session.receive(buffer[..<count], timestamp: QMPTimestamp.now())
+            if !output.messages.isEmpty, !PosixSocket.writeAll(fd, output.bytes) { return false }
+            if output.quit {
+                logger.debug("QMP quit")
+                return true
             }
-            let bootstrap = ClientBootstrap(group: loop).channelInitializer(initializer)
-            switch socket.endpoint {
-            case .unixPath(let path):
-                return try bootstrap.connect(unixDomainSocketPath: path).wait()
-            case .tcp(let host, let port):
-                guard let number = Int(port) else { throw QTestServerError("\(what): invalid port '\(port)'") }
-                return try bootstrap.connect(host: host.isEmpty ? "localhost" : host, port: number).wait()
-            case .fileDescriptor(let fd):
-                return try bootstrap.withConnectedSocket(fd).wait()
-            }
-        } catch let error as QTestServerError {
-            throw error
-        } catch {
-            throw QTestServerError("\(what): cannot \(socket.server ? "listen on" : "connect to") \(Self.describe(socket.endpoint)): \(Self.describe(error))")
         }
     }
 
-    /// A system error as `strerror` words, anything else as it describes itself.
-    static func describe(_ error: any Error) -> String {
-        if let ioError = error as? IOError { return String(cString: strerror(ioError.errnoCode)) }
-        return "\(error)"
-    }
-
-    private static func describe(_ endpoint: QEMUChardevSocket.Endpoint) -> String {
+    /// A chardev endpoint as QEMU names it in messages.
+    static func describe(_ endpoint: QEMUChardevSocket.Endpoint) -> String {
         switch endpoint {
         case .unixPath(let path): "'\(path)'"
         case .tcp(let host, let port): "\(host):\(port)"
@@ -189,21 +157,215 @@ public final class QEMUInstance: Sendable {
     /// Ends the instance (``wait()`` returns ``ExitReason/stopped`` unless it already ended).
     /// Safe from any thread, more than once.
     public func stop() {
-        // After `wait()` has shut the loop down there is nothing left to stop (and the promise
-        // could no longer be completed on it).
-        shutDown.withLockedValue { down in
-            if !down { exit.succeed(.stopped) }
+        control.finish(.stopped)
+    }
+
+    /// Blocks until the instance ends, then closes every connection, waits for the serving
+    /// threads and removes the sockets it listened on. Call it once, from a thread that is not
+    /// the instance's.
+    public func wait() -> ExitReason {
+        let reason = control.waitForEnd(parent: parentToWatch)
+        control.shutDownConnections()
+        for thread in threads { thread.join() }
+        control.closeWakePipe()
+        for path in listeningPaths { _ = unlink(path) }
+        return reason
+    }
+}
+
+/// The machine, handed from the thread that built it to the qtest thread, which alone uses it.
+struct UncheckedMachine: @unchecked Sendable {
+    let machine: Machine
+    init(_ machine: Machine) { self.machine = machine }
+}
+
+/// Serves qtest connections, one after the other, on the one machine.
+final class QTestConnectionServer: Sendable {
+    /// Answers are written once this many bytes have accumulated, and after each read's lines.
+    static let answerBatchBytes = 64 << 10
+    /// Bytes asked of each `read`.
+    static let readSize = 64 << 10
+
+    private let machine: UncheckedMachine
+    private let options: QTestSessionOptions
+    private let logFile: QTestLogFile?
+    private let logger: Logger
+
+    init(machine: UncheckedMachine, options: QTestSessionOptions, logFile: QTestLogFile?, logger: Logger) {
+        self.machine = machine
+        self.options = options
+        self.logFile = logFile
+        self.logger = logger
+    }
+
+    /// Serves `fd` until the peer closes it (or it is shut down). Each line read is answered
+    /// before the next read; answers go out in batches of ``answerBatchBytes``, and a blocking
+    /// write holds the next line back until the peer takes them, so memory stays bounded
+    /// whatever the client sends (a few bytes of `read 0x0 0x1000000` ask for 32 MiB).
+    func serve(_ fd: Int32) {
+        let session = QTestSession(machine: machine.machine, options: options)
+        let opened = ContinuousClock.now
+        if let logFile {
+            logFile.write(QTestLogWriter.opened())
+            session.log = QTestSessionLog(write: logFile.write, elapsed: { ContinuousClock.now - opened })
+        }
+        logger.debug("qtest connection opened")
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Self.readSize)
+        defer { buffer.deallocate() }
+        var answers: [UInt8] = []
+        answers.reserveCapacity(4096)
+        reading: while true {
+            let count = PosixSocket.read(fd, into: UnsafeMutableRawBufferPointer(buffer))
+            guard count > 0 else { break }
+            var lineStart = 0
+            while lineStart < count {
+                var end = lineStart
+                while end < count, buffer[end] != UInt8(ascii: "\n") { end += 1 }
+                end = min(end + 1, count)
+                answers += session.receive(UnsafeBufferPointer(rebasing: buffer[lineStart..<end]))
+                lineStart = end
+                if answers.count >= Self.answerBatchBytes {
+                    guard PosixSocket.writeAll(fd, answers) else { break reading }
+                    answers.removeAll(keepingCapacity: true)
+                }
+            }
+            if !answers.isEmpty {
+                guard PosixSocket.writeAll(fd, answers) else { break }
+                answers.removeAll(keepingCapacity: true)
+            }
+        }
+        if let logFile { logFile.write(QTestLogWriter.closed(elapsed: ContinuousClock.now - opened)) }
+        logger.debug("qtest connection closed")
+    }
+}
+
+/// What the instance's threads share: the exit reason, the open connections (shut down to wake
+/// their threads when the instance ends) and a pipe that wakes threads waiting in `accept`.
+final class InstanceControl: Sendable {
+    private struct State {
+        var reason: QEMUInstance.ExitReason?
+        var connections: Set<Int32> = []
+        var shuttingDown = false
+    }
+
+    /// Its value: whether the instance has ended.
+    private let ended = ConditionLock(value: false)
+    /// Guarded by `ended`'s lock.
+    private nonisolated(unsafe) var state = State()
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+
+    init() throws(QTestServerError) {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { throw QTestServerError("pipe: \(PosixSocket.errnoText())") }
+        for fd in ends { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        wakeRead = ends[0]
+        wakeWrite = ends[1]
+    }
+
+    /// Records why the instance ends (the first reason wins) and wakes ``waitForEnd(parent:)``.
+    func finish(_ reason: QEMUInstance.ExitReason) {
+        ended.lock()
+        if state.reason == nil { state.reason = reason }
+        ended.unlock(withValue: true)
+    }
+
+    /// Waits for ``finish(_:)``; with `parent`, also ends (``QEMUInstance/ExitReason/parentExited``)
+    /// once the parent process is gone, checked every 250 ms.
+    func waitForEnd(parent: pid_t?) -> QEMUInstance.ExitReason {
+        if let parent {
+            while !ended.lock(whenValue: true, timeoutSeconds: 0.25) {
+                if getppid() != parent { finish(.parentExited) }
+            }
+        } else {
+            ended.lock(whenValue: true)
+        }
+        let reason = state.reason ?? .stopped
+        ended.unlock()
+        return reason
+    }
+
+    /// Shuts every open connection down and wakes the accepting threads.
+    func shutDownConnections() {
+        ended.lock()
+        state.shuttingDown = true
+        for fd in state.connections { PosixSocket.shutdownBoth(fd) }
+        ended.unlock()
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    /// Closes the wake pipe (after the threads are joined).
+    func closeWakePipe() {
+        _ = close(wakeRead)
+        _ = close(wakeWrite)
+    }
+
+    /// Serves the chardev `socket` whose descriptor is `fd`: in client mode the one connection,
+    /// then `onPeerClosed` ends the instance; with `server=on`, each client in turn until the
+    /// instance ends. Closes `fd`.
+    func serve(
+        _ socket: QEMUChardevSocket, fd: Int32, onPeerClosed: QEMUInstance.ExitReason?, _ body: (Int32) -> Void
+    ) {
+        guard socket.server else {
+            if register(fd) { body(fd) }
+            unregisterAndClose(fd)
+            if let onPeerClosed { finish(onPeerClosed) }
+            return
+        }
+        while let connection = accept(on: fd) {
+            if register(connection) { body(connection) }
+            unregisterAndClose(connection)
+        }
+        _ = close(fd)
+    }
+
+    /// The next client of the listening `fd`, or nil once the instance is shutting down.
+    private func accept(on fd: Int32) -> Int32? {
+        var descriptors = [
+            pollfd(fd: fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
+        ]
+        while true {
+            let ready = poll(&descriptors, 2, -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if descriptors[1].revents != 0 { return nil }
+            let connection = systemAccept(fd)
+            if connection >= 0 {
+                _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
+                return connection
+            }
+            if errno == EINTR || errno == EAGAIN || errno == ECONNABORTED { continue }
+            return nil
         }
     }
 
-    /// Blocks until the instance ends, then closes every connection and stops the event loop.
-    /// Call it from a thread that is not the instance's.
-    public func wait() -> ExitReason {
-        let reason = (try? exit.futureResult.wait()) ?? .stopped
-        for channel in channels.withLockedValue({ $0 }) { try? channel.close().wait() }
-        shutDown.withLockedValue { $0 = true }
-        try? group.syncShutdownGracefully()
-        for path in listeningPaths { _ = unlink(path) }
-        return reason
+    private func register(_ fd: Int32) -> Bool {
+        ended.lock()
+        defer { ended.unlock() }
+        guard !state.shuttingDown else { return false }
+        state.connections.insert(fd)
+        return true
+    }
+
+    private func unregisterAndClose(_ fd: Int32) {
+        ended.lock()
+        state.connections.remove(fd)
+        ended.unlock()
+        _ = close(fd)
+    }
+}
+
+private func systemAccept(_ fd: Int32) -> Int32 { accept(fd, nil, nil) }
+
+extension QMPTimestamp {
+    /// The wall-clock time now, as QMP events carry it.
+    static func now() -> QMPTimestamp {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return QMPTimestamp(seconds: Int64(time.tv_sec), microseconds: Int64(time.tv_nsec) / 1000)
     }
 }

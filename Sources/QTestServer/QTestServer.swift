@@ -184,10 +184,16 @@ public final class QTestServer: Sendable {
             throw error
         } catch {
             try? group.syncShutdownGracefully()
-            throw QTestServerError("cannot listen on \(address): \(QEMUInstance.describe(error))")
+            throw QTestServerError("cannot listen on \(address): \(Self.describe(error))")
         }
         logger.info("listening", metadata: ["address": "\(bound)", "shared": "\(shared)"])
         return QTestServer(address: bound, channel: channel, group: group, accepted: accepted)
+    }
+
+    /// A system error as `strerror` words, anything else as it describes itself.
+    static func describe(_ error: any Error) -> String {
+        if let ioError = error as? IOError { return String(cString: strerror(ioError.errnoCode)) }
+        return "\(error)"
     }
 
     /// Whether something accepts connections on the unix socket at `path` (a stale socket file

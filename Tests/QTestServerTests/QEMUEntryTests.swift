@@ -180,6 +180,57 @@ private func makeQEMUBinaryLink() throws -> String? {
         #expect(access(qtestPath, F_OK) != 0, "listening socket removed")
     }
 
+    @Test func qtestChardevOverTCP() throws {
+        let listener = try TCPListener()
+        let parsed = try QEMUCommandLine.parseSelectingFlavour(
+            ["-qtest", "tcp:127.0.0.1:\(listener.port)", "-qtest-log", "none", "-machine", "q35", "-accel", "qtest"])
+        let instance = try QEMUInstance.start(commandLine: parsed.commandLine, flavour: parsed.flavour)
+        var qtest: LineClient? = try listener.accept()
+        #expect(try qtest?.ask("endianness") == "OK little")
+        try qtest?.ok("writeq 0x2000 0x1122334455667788")
+        #expect(try qtest?.ask("readq 0x2000") == "OK 0x1122334455667788")
+        qtest = nil
+        #expect(waitWithGuard(instance) == .peerClosed)
+    }
+
+    @Test func qmpOverAnInheritedDescriptorEndsWhenItsPeerCloses() throws {
+        let (ours, theirs) = try unixSocketPair()
+        let parsed = try QEMUCommandLine.parseSelectingFlavour(
+            ["-chardev", "socket,id=mon,fd=\(theirs)", "-mon", "chardev=mon,mode=control", "-machine", "none", "-accel", "qtest"])
+        let instance = try QEMUInstance.start(commandLine: parsed.commandLine, flavour: parsed.flavour)
+        var qmp: LineClient? = LineClient.adopt(ours)
+        if let qmp { try qmpHandshake(qmp) }
+        try qmp?.send(#"{"execute": "query-status"}"# + "\n")
+        #expect(try qmp?.readLine() == #"{"return": {"running": true, "status": "running"}}"#)
+        qmp = nil
+        // Without qtest, the QMP peer closing ends the instance (and the inherited fd is closed).
+        #expect(waitWithGuard(instance) == .peerClosed)
+        #expect(fcntl(theirs, F_GETFD) == -1)
+    }
+
+    @Test func largeAnswersToPipelinedLinesAllArriveInOrder() throws {
+        let qtestListener = try UnixListener(path: temporarySocketPath("qt"))
+        let parsed = try QEMUCommandLine.parseSelectingFlavour(
+            ["-qtest", "unix:\(qtestListener.path)", "-qtest-log", "none", "-machine", "q35", "-accel", "qtest"])
+        let instance = try QEMUInstance.start(commandLine: parsed.commandLine, flavour: parsed.flavour)
+        var qtest: LineClient? = try qtestListener.accept()
+        // 40 answers of 128 KiB each (5 MiB) asked in one write: more than the socket buffers
+        // hold, so the server must wait for the client between batches without losing a line.
+        try qtest?.ok("memset 0x300000 0x10000 0xa5")
+        let lines = (0..<40).map { index in "read \(index.isMultiple(of: 2) ? "0x300000" : "0x400000") 0x10000\n" }
+        try qtest?.send(lines.joined())
+        let filled = "OK 0x" + String(repeating: "a5", count: 0x10000)
+        let zeros = "OK 0x" + String(repeating: "00", count: 0x10000)
+        var matching = 0
+        for index in 0..<40 {
+            if try qtest?.readLine() == (index.isMultiple(of: 2) ? filled : zeros) { matching += 1 }
+        }
+        #expect(matching == 40)
+        #expect(try qtest?.ask("endianness") == "OK little")
+        qtest = nil
+        #expect(waitWithGuard(instance) == .peerClosed)
+    }
+
     @Test func qemu72FlavourFromTheMachineType() throws {
         let parsed = try QEMUCommandLine.parseSelectingFlavour(["-machine", "pc-q35-7.2", "-device", "intel-iommu", "-accel", "qtest"])
         #expect(parsed.flavour == .qemu72)

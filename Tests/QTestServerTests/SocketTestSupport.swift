@@ -243,3 +243,56 @@ final class Collector<Element>: @unchecked Sendable {
         return elements
     }
 }
+
+/// A listening TCP socket on 127.0.0.1 with a port the kernel picks.
+final class TCPListener {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = try streamSocket(AF_INET)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 1) == 0 else {
+            let text = errnoText()
+            _ = sysClose(fd)
+            throw SocketTestError("bind/listen 127.0.0.1: \(text)")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { _ = sysClose(fd) }
+
+    /// Accepts one connection, waiting at most the guard time.
+    func accept() throws -> LineClient {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(guardTimeoutSeconds * 1000)) == 1 else {
+            throw SocketTestError("no connection on port \(port) within \(guardTimeoutSeconds) s")
+        }
+        let client = sysAccept(fd)
+        guard client >= 0 else { throw SocketTestError("accept: \(errnoText())") }
+        return LineClient.adopt(client)
+    }
+}
+
+/// A connected pair of unix stream sockets (for `fd=N` chardevs).
+func unixSocketPair() throws -> (Int32, Int32) {
+    var ends: [Int32] = [-1, -1]
+    #if canImport(Darwin)
+    let type = SOCK_STREAM
+    #else
+    let type = Int32(SOCK_STREAM.rawValue)
+    #endif
+    guard socketpair(AF_UNIX, type, 0, &ends) == 0 else { throw SocketTestError("socketpair: \(errnoText())") }
+    return (ends[0], ends[1])
+}
