@@ -61,11 +61,13 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "iommukit", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
-        // Only the server and its dependencies, linked statically on Linux: no Foundation to load,
-        // so it answers its first qtest command a few milliseconds after exec (BENCHMARKS.md).
+        // Only the server and its dependencies, as a fully static executable on Linux: no dynamic
+        // loader or shared-library symbol resolution at exec, so it answers its first qtest command
+        // ~2.5 ms after exec (BENCHMARKS.md). lld, because gold and bfd print glibc's warnings about
+        // dlopen/getaddrinfo in static programs. Needs libc.a and libstdc++.a (libc6-dev, libstdc++-dev).
         .executableTarget(
             name: "iommukit-qemu", dependencies: ["QTestServer"], swiftSettings: strict,
-            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux]))]
+            linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld"], .when(platforms: [.linux]))]
         ),
         .executableTarget(
             name: "iommukit-bench",

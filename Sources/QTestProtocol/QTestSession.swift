@@ -138,7 +138,9 @@ public final class QTestSession {
     /// other line (or while a log is kept), which then takes the general path with the same
     /// result.
     private func answerMemoryAccess(_ line: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
-        guard log == nil, line.count >= 7 else { return false }
+        guard log == nil, line.count >= 5 else { return false }
+        if line[0] == UInt8(ascii: "i") || line[0] == UInt8(ascii: "o") { return answerPortAccess(line, into: &out) }
+        guard line.count >= 7 else { return false }
         let isWrite: Bool
         var index: Int
         if line[0] == UInt8(ascii: "r"), line[1] == UInt8(ascii: "e"), line[2] == UInt8(ascii: "a"), line[3] == UInt8(ascii: "d") {
@@ -172,6 +174,49 @@ public final class QTestSession {
             command = .memoryWrite(width: width, address: address, value: value & width.mask, attrs: .unspecified)
         } else {
             command = .memoryRead(width: width, address: address, attrs: .unspecified)
+        }
+        guard index == line.count else { return false }
+        let reply = execute(command)
+        for pending in pendingAsynchronous { pending.append(to: &out) }
+        pendingAsynchronous.removeAll(keepingCapacity: true)
+        reply.append(to: &out)
+        return true
+    }
+
+    /// The fast path's other half, for libqos's PCI configuration cycles: `in[bwl] PORT` and
+    /// `out[bwl] PORT VALUE` with plain numbers and a port that fits 16 bits; false, having done
+    /// nothing, for anything else (the general path then answers, `FAIL` included).
+    private func answerPortAccess(_ line: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        let isWrite: Bool
+        var index: Int
+        if line[0] == UInt8(ascii: "i"), line[1] == UInt8(ascii: "n") {
+            isWrite = false
+            index = 2
+        } else if line[0] == UInt8(ascii: "o"), line[1] == UInt8(ascii: "u"), line[2] == UInt8(ascii: "t") {
+            isWrite = true
+            index = 3
+        } else {
+            return false
+        }
+        let width: QTestAccessWidth
+        switch line[index] {
+        case UInt8(ascii: "b"): width = .byte
+        case UInt8(ascii: "w"): width = .word
+        case UInt8(ascii: "l"): width = .long
+        default: return false
+        }
+        index += 1
+        guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
+        index += 1
+        guard let number = Self.plainNumber(line, &index), let port = UInt16(exactly: number) else { return false }
+        let command: QTestCommand
+        if isWrite {
+            guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
+            index += 1
+            guard let value = Self.plainNumber(line, &index) else { return false }
+            command = .portWrite(width: width, port: port, value: UInt32(truncatingIfNeeded: value & width.mask))
+        } else {
+            command = .portRead(width: width, port: port)
         }
         guard index == line.count else { return false }
         let reply = execute(command)

@@ -157,7 +157,8 @@ final class QTestConnection {
 /// stdout to a pipe), stderr to a file, the benchmark's environment plus `extraEnvironment`.
 final class SpawnedProcess {
     let pid: pid_t
-    /// Read end of the child's standard output, when asked for.
+    /// Read end of the child's standard output, when asked for. With `standardIO`, the child's
+    /// standard input and output are that descriptor (a socket, say).
     let stdoutPipe: Int32?
     private var reaped = false
     private(set) var exitStatus: Int32 = 0
@@ -166,7 +167,7 @@ final class SpawnedProcess {
 
     init(
         executable: String, arguments: [String], extraEnvironment: [String: String] = [:], errorFile: String,
-        captureStdout: Bool = false
+        captureStdout: Bool = false, standardIO: Int32? = nil
     ) throws(ServerBenchError) {
         #if canImport(Darwin)
         var actions: posix_spawn_file_actions_t? = nil
@@ -187,10 +188,17 @@ final class SpawnedProcess {
             posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
             posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
             posix_spawn_file_actions_addclose(&actions, pipeEnds[1])
+        } else if let standardIO {
+            posix_spawn_file_actions_adddup2(&actions, standardIO, 1)
         } else {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let standardIO {
+            posix_spawn_file_actions_adddup2(&actions, standardIO, 0)
+            posix_spawn_file_actions_addclose(&actions, standardIO)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_addopen(&actions, 2, errorFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         var empty = sigset_t()
         sigemptyset(&empty)

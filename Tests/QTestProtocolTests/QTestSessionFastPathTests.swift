@@ -2,8 +2,8 @@ import Devices
 import QTestProtocol
 import Testing
 
-/// `receive` answers plain `read[bwlq]`/`write[bwlq]` lines straight from the bytes; every line
-/// must get exactly what the general path (`handle(line:)`) gives.
+/// `receive` answers plain `read[bwlq]`/`write[bwlq]` and `in[bwl]`/`out[bwl]` lines straight
+/// from the bytes; every line must get exactly what the general path (`handle(line:)`) gives.
 @Suite struct QTestSessionFastPathTests {
     static let lines = [
         "writel 0x1000 0x12345678", "readl 0x1000", "readq 0x1000", "readb 0x1001", "readw 0x1002",
@@ -15,6 +15,13 @@ import Testing
         "readl 0xfed90000", "readq 0xfed90008", "writel 0xfed90038 0x0", "readl 0xfed90038", "readl 0xfee00000",
         "readl\u{0}0x1000", "readl 0x1000\r", "reads 0x1000", "writex 0x1 0x2", "read 0x1000 0x4", "readlx 0x1000",
         "writel 0xABCDEF 0XAB", "readl 0xabcdec",
+        // Port I/O: PCI configuration cycles as libqos sends them, and the lines only the general path takes.
+        "outl 0xcf8 0x80000000", "inw 0xcfc", "inl 0xcfc", "inb 0xcfe", "outl 0xcf8 0x80000004", "outw 0xcfc 0x7",
+        "inw 0xcfc", "outl 0xcf8 0x80000010", "outl 0xcfc 0xffffffff", "inl 0xcfc", "outl 0xcf8 4294967295",
+        "inl 0xcf8", "outl 0xcf8 0x180000000", "inl 0xcf8", "outb 0x80 0x1ff", "inb 0x80", "inl 65535",
+        "outl 0x10000 0x1", "inl 0x10000", "inq 0xcfc", "outq 0xcf8 0x1", "outl 0xcf8", "outl 0xcf8 0x80000000 extra",
+        "in 0xcf8", "inw 0xcfc0", "inw  0xcfc", "inw 0xcfc ", "inw 010", "outw 0x00 1", "inl 0xcf8\r", "o", "i",
+        "outl 0xcf8 -1", "inl 0xCF8",
     ]
 
     static func answers(bigEndian: Bool, viaReceive: Bool) throws -> [String] {
