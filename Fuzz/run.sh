@@ -37,6 +37,10 @@ for t in "${targets[@]}"; do
     [ "$slow" -eq 0 ] || echo "fuzz $t: $slow slow-unit file(s) in $crashes (not failures; replay them to check)"
     total_crashes=$((total_crashes + found))
     echo "fuzz $t: ${execs} executions in ${elapsed}s, exit $status, crash files: $found"
+    if [ "$execs" -eq 0 ]; then
+        echo "fuzz $t: no executions (did the build fail?)"
+        total_crashes=$((total_crashes + 1))
+    fi
     if [ "$status" -ne 0 ]; then tail -20 "$log"; fi
     rm -f "$log"
 done
