@@ -1,6 +1,16 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+/// How `iommukit-qemu` is linked on Linux. By default as a fully static executable: no dynamic
+/// loader and no shared-library symbol resolution at exec, so it answers its first qtest command
+/// ~2.5 ms after exec (BENCHMARKS.md); lld, because gold and bfd print glibc's warnings about
+/// dlopen/getaddrinfo in static programs; it needs libc.a and libstdc++.a (libc6-dev and
+/// libstdc++-dev, which the Swift toolchain requires anyway). The sanitizers' runtimes cannot be
+/// linked into a static executable, so sanitizer builds set `IOMMUKIT_QEMU_LINK=dynamic`
+/// (`.ci/run` does): the Swift runtime is then linked statically and the C libraries dynamically.
+let qemuEntryLinkFlags: [String] =
+    Context.environment["IOMMUKIT_QEMU_LINK"] == "dynamic" ? ["-static-stdlib"] : ["-static-executable", "-use-ld=lld"]
+
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
@@ -61,13 +71,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "iommukit", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
-        // Only the server and its dependencies, as a fully static executable on Linux: no dynamic
-        // loader or shared-library symbol resolution at exec, so it answers its first qtest command
-        // ~2.5 ms after exec (BENCHMARKS.md). lld, because gold and bfd print glibc's warnings about
-        // dlopen/getaddrinfo in static programs. Needs libc.a and libstdc++.a (libc6-dev, libstdc++-dev).
+        // Only the server and its dependencies, as a fully static executable on Linux (see
+        // `qemuEntryLinkFlags` at the top).
         .executableTarget(
             name: "iommukit-qemu", dependencies: ["QTestServer"], swiftSettings: strict,
-            linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld"], .when(platforms: [.linux]))]
+            linkerSettings: [.unsafeFlags(qemuEntryLinkFlags, .when(platforms: [.linux]))]
         ),
         .executableTarget(
             name: "iommukit-bench",
