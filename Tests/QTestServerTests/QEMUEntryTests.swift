@@ -231,6 +231,22 @@ private func makeQEMUBinaryLink() throws -> String? {
         #expect(waitWithGuard(instance) == .peerClosed)
     }
 
+    @Test func stopWakesListenersThatNeverHadAClient() throws {
+        let qtestPath = temporarySocketPath("qtn")
+        let qmpPath = temporarySocketPath("qmn")
+        let parsed = try QEMUCommandLine.parseSelectingFlavour([
+            "-qtest", "unix:\(qtestPath),server=on,wait=off", "-qtest-log", "none",
+            "-chardev", "socket,id=mon,path=\(qmpPath),server=on,wait=off", "-mon", "chardev=mon,mode=control",
+            "-machine", "none", "-accel", "qtest",
+        ])
+        let instance = try QEMUInstance.start(commandLine: parsed.commandLine, flavour: parsed.flavour)
+        #expect(access(qtestPath, F_OK) == 0 && access(qmpPath, F_OK) == 0, "both sockets listen")
+        instance.stop()
+        instance.stop()
+        #expect(waitWithGuard(instance) == .stopped)
+        #expect(access(qtestPath, F_OK) != 0 && access(qmpPath, F_OK) != 0, "both socket files removed")
+    }
+
     @Test func qemu72FlavourFromTheMachineType() throws {
         let parsed = try QEMUCommandLine.parseSelectingFlavour(["-machine", "pc-q35-7.2", "-device", "intel-iommu", "-accel", "qtest"])
         #expect(parsed.flavour == .qemu72)
