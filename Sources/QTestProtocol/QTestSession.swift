@@ -154,14 +154,7 @@ public final class QTestSession {
         } else {
             return false
         }
-        let width: QTestAccessWidth
-        switch line[index] {
-        case UInt8(ascii: "b"): width = .byte
-        case UInt8(ascii: "w"): width = .word
-        case UInt8(ascii: "l"): width = .long
-        case UInt8(ascii: "q"): width = .quad
-        default: return false
-        }
+        guard let width = Self.widthSuffix(line[index], quadAllowed: true) else { return false }
         index += 1
         guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
         index += 1
@@ -176,10 +169,7 @@ public final class QTestSession {
             command = .memoryRead(width: width, address: address, attrs: .unspecified)
         }
         guard index == line.count else { return false }
-        let reply = execute(command)
-        for pending in pendingAsynchronous { pending.append(to: &out) }
-        pendingAsynchronous.removeAll(keepingCapacity: true)
-        reply.append(to: &out)
+        answerDirectly(command, into: &out)
         return true
     }
 
@@ -198,13 +188,7 @@ public final class QTestSession {
         } else {
             return false
         }
-        let width: QTestAccessWidth
-        switch line[index] {
-        case UInt8(ascii: "b"): width = .byte
-        case UInt8(ascii: "w"): width = .word
-        case UInt8(ascii: "l"): width = .long
-        default: return false
-        }
+        guard let width = Self.widthSuffix(line[index], quadAllowed: false) else { return false }
         index += 1
         guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
         index += 1
@@ -219,11 +203,28 @@ public final class QTestSession {
             command = .portRead(width: width, port: port)
         }
         guard index == line.count else { return false }
+        answerDirectly(command, into: &out)
+        return true
+    }
+
+    /// Executes a command the fast path decoded and appends what to send: the asynchronous lines
+    /// it caused, then its answer.
+    private func answerDirectly(_ command: QTestCommand, into out: inout [UInt8]) {
         let reply = execute(command)
         for pending in pendingAsynchronous { pending.append(to: &out) }
         pendingAsynchronous.removeAll(keepingCapacity: true)
         reply.append(to: &out)
-        return true
+    }
+
+    /// The access width a command's suffix letter names (`b`, `w`, `l`, and `q` where allowed).
+    private static func widthSuffix(_ letter: UInt8, quadAllowed: Bool) -> QTestAccessWidth? {
+        switch letter {
+        case UInt8(ascii: "b"): .byte
+        case UInt8(ascii: "w"): .word
+        case UInt8(ascii: "l"): .long
+        case UInt8(ascii: "q"): quadAllowed ? .quad : nil
+        default: nil
+        }
     }
 
     /// A number at `index` made of `0x`/`0X` and hex digits, or of decimal digits not starting
