@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "GuestMemory", targets: ["GuestMemory"]),
+        .library(name: "IOMMUCore", targets: ["IOMMUCore"]),
         .library(name: "VTd", targets: ["VTd"]),
         .library(name: "HostIOMMU", targets: ["HostIOMMU"]),
         .library(name: "Devices", targets: ["Devices"]),
@@ -43,7 +44,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "GuestMemory", swiftSettings: strict),
-        .target(name: "VTd", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "IOMMUCore", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "HostIOMMU", dependencies: ["VTd"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory", "VTd"], swiftSettings: strict),
         .target(name: "WalkRendering", dependencies: ["VTd"], swiftSettings: strict),

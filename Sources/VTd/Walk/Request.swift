@@ -10,17 +10,6 @@ public enum AddressType: UInt8, Sendable, Hashable {
     case translated = 2
 }
 
-/// Kind of access a DMA request makes.
-public enum AccessKind: UInt8, Sendable, Hashable {
-    case read
-    case write
-    /// Atomic operation: needs both read and write permission.
-    case atomic
-
-    public var needsRead: Bool { self != .write }
-    public var needsWrite: Bool { self != .read }
-}
-
 /// Identifies a PCI requester: bus, device and function.
 public struct SourceID: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
     public var rawValue: UInt16
@@ -102,26 +91,6 @@ public struct DMARequest: Sendable, Hashable {
         self.privileged = privileged
         self.addressType = addressType
         self.attrs = attrs
-    }
-}
-
-/// Access rights granted by a translation.
-public struct AccessPermissions: OptionSet, Sendable, Hashable, CustomStringConvertible {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let read = AccessPermissions(rawValue: 1)
-    public static let write = AccessPermissions(rawValue: 2)
-    public static let execute = AccessPermissions(rawValue: 4)
-    public static let all: AccessPermissions = [.read, .write, .execute]
-
-    /// Whether these rights allow `access`.
-    @inline(__always)
-    public func allows(_ access: AccessKind) -> Bool {
-        (!access.needsRead || contains(.read)) && (!access.needsWrite || contains(.write))
-    }
-
-    public var description: String {
-        (contains(.read) ? "r" : "-") + (contains(.write) ? "w" : "-") + (contains(.execute) ? "x" : "-")
     }
 }
 

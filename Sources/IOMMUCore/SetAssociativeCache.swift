@@ -14,8 +14,8 @@ public protocol CacheKey: Equatable {
     var placement: UInt64 { get }
 }
 
-@inline(__always)
-func mix(_ x: UInt64) -> UInt64 {
+@inlinable @inline(__always)
+package func mix(_ x: UInt64) -> UInt64 {
     var z = x &+ 0x9E37_79B9_7F4A_7C15
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
@@ -25,16 +25,22 @@ func mix(_ x: UInt64) -> UInt64 {
 /// A bounded set-associative cache with least-recently-used replacement within each set,
 /// as hardware TLBs are built. Storage is allocated once; lookups and fills never allocate.
 public struct SetAssociativeCache<Key: CacheKey, Value> {
-    struct Way {
-        var key: Key?
-        var value: Value?
-        var lastUse: UInt64
+    @usableFromInline
+    package struct Way {
+        @usableFromInline package var key: Key?
+        @usableFromInline package var value: Value?
+        @usableFromInline package var lastUse: UInt64
+        @inlinable init(key: Key?, value: Value?, lastUse: UInt64) {
+            self.key = key
+            self.value = value
+            self.lastUse = lastUse
+        }
     }
 
     public let sets: Int
     public let ways: Int
-    var storage: [Way]
-    var clock: UInt64 = 0
+    @usableFromInline package var storage: [Way]
+    @usableFromInline package var clock: UInt64 = 0
     public var counters = CacheCounters()
     /// Counts every change of contents (insert or removal): a saved slot is still what it was
     /// while the generation is unchanged.
@@ -55,11 +61,11 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
     /// Number of valid entries.
     public var count: Int { storage.reduce(0) { $0 + ($1.key == nil ? 0 : 1) } }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func setStart(_ key: Key) -> Int { Int(truncatingIfNeeded: mix(key.placement) & UInt64(sets - 1)) * ways }
 
     /// Looks `key` up, counting a hit or a miss.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func lookup(_ key: Key) -> Value? {
         clock &+= 1
         if let value = touch(key, at: clock) {
@@ -73,7 +79,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
     /// Looks `key` up counting only a hit: on a hit, exactly what `lookup` does; on a miss,
     /// nothing at all (no miss, no tick of the recency clock), as `peek` does. For a lookup
     /// that probes several keys and counts one miss when none is present.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func lookupCountingHit(_ key: Key) -> Value? {
         guard let value = touch(key, at: clock &+ 1) else { return nil }
         clock &+= 1
@@ -83,7 +89,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
 
     /// Finds `key` in its set and marks it used at `now`; one pass over the set's ways, with one
     /// uniqueness check of the storage and no bounds checks (the set lies inside the storage).
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func touch(_ key: Key, at now: UInt64) -> Value? {
         let start = setStart(key)
         let ways = self.ways
@@ -105,7 +111,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
     /// Finds `key` without touching counters or recency, as `peek` does, and returns the slot it
     /// is in with a projection of its value (so a large value is not copied out whole). A caller
     /// that uses the entry then calls `recordHit(slot:)`, which makes the pair exactly a `lookup` hit.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func find<T>(_ key: Key, _ project: (Value) -> T) -> (slot: Int, value: T)? {
         let start = setStart(key)
         let ways = self.ways
@@ -122,7 +128,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
 
     /// Counts a hit on the entry `find` returned and marks it most recently used: what `lookup`
     /// does when it hits.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func recordHit(slot: Int) {
         clock &+= 1
         storage[slot].lastUse = clock

@@ -1,7 +1,7 @@
 /// Bit-field helpers shared by every register and entry wrapper.
 extension UInt64 {
     /// Bits `hi:lo` (inclusive) shifted down to bit 0.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func bits(_ hi: Int, _ lo: Int) -> UInt64 {
         let width = hi - lo + 1
         let mask: UInt64 = width >= 64 ? ~0 : (1 << UInt64(width)) - 1
@@ -9,11 +9,11 @@ extension UInt64 {
     }
 
     /// Bit `n` as a Bool.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func bit(_ n: Int) -> Bool { (self >> UInt64(n)) & 1 == 1 }
 
     /// A mask with bits `hi:lo` set.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func mask(_ hi: Int, _ lo: Int) -> UInt64 {
         let width = hi - lo + 1
         let m: UInt64 = width >= 64 ? ~0 : (1 << UInt64(width)) - 1
@@ -21,14 +21,14 @@ extension UInt64 {
     }
 
     /// Returns a copy with bits `hi:lo` replaced by `value` (truncated to the field).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func setting(_ hi: Int, _ lo: Int, to value: UInt64) -> UInt64 {
         let m = UInt64.mask(hi, lo)
         return (self & ~m) | ((value << UInt64(lo)) & m)
     }
 
     /// Returns a copy with bit `n` set or cleared.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func setting(_ n: Int, _ on: Bool) -> UInt64 {
         on ? self | (1 << UInt64(n)) : self & ~(1 << UInt64(n))
     }
@@ -37,7 +37,7 @@ extension UInt64 {
 /// Mask of the address bits at or above `haw` (host address width), i.e. the reserved high bits
 /// of a pointer in a structure that can only address `2^haw` bytes. Bits 63:52 are not included
 /// here; callers add the format's own reserved bits.
-@inline(__always)
+@inlinable @inline(__always)
 public func addressBitsAbove(_ haw: Int) -> UInt64 {
     guard haw < 64 else { return 0 }
     return ~((1 << UInt64(haw)) - 1)
