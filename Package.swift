@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "GuestMemory", targets: ["GuestMemory"]),
         .library(name: "IOMMUCore", targets: ["IOMMUCore"]),
         .library(name: "VTd", targets: ["VTd"]),
+        .library(name: "SMMUv3", targets: ["SMMUv3"]),
         .library(name: "HostIOMMU", targets: ["HostIOMMU"]),
         .library(name: "Devices", targets: ["Devices"]),
         .library(name: "WalkRendering", targets: ["WalkRendering"]),
@@ -46,6 +47,7 @@ let package = Package(
         .target(name: "GuestMemory", swiftSettings: strict),
         .target(name: "IOMMUCore", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
+        .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "HostIOMMU", dependencies: ["VTd"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory", "VTd"], swiftSettings: strict),
         .target(name: "WalkRendering", dependencies: ["VTd"], swiftSettings: strict),
@@ -93,6 +95,11 @@ let package = Package(
         .testTarget(
             name: "VTdTests",
             dependencies: ["VTd", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SMMUv3Tests",
+            dependencies: ["SMMUv3", "IOMMUCore", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "VTd"], swiftSettings: strict),
