@@ -7,6 +7,9 @@ extension CommandOutput {
     /// Prints the text and ends with the exit status when it is not 0.
     func emit() throws {
         print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+        if !warnings.isEmpty {
+            FileHandle.standardError.write(Data((warnings.hasSuffix("\n") ? warnings : warnings + "\n").utf8))
+        }
         if exitCode != 0 { throw ExitCode(exitCode) }
     }
 }
@@ -23,11 +26,8 @@ enum CLIJSON {
 
 enum CLIParse {
     /// A 64-bit hex value with or without `0x`; a clear error naming the option otherwise.
-    static func hex64(_ text: String, name: String) throws -> UInt64 {
-        guard let v = parseHex(text) else {
-            throw ValidationError("\(name): '\(text)' is not a 64-bit hexadecimal number (e.g. d2008c40660462 or 0xd2008c40660462)")
-        }
-        return v
+    static func hex64(_ text: String, name: String) throws(ValidationError) -> UInt64 {
+        try CLINumber(text: text).value(of: name, within: CLIRange.register, radix: 16)
     }
 
     /// One or more qwords: each argument is one qword (word 0 first); a single argument longer than
@@ -38,8 +38,8 @@ enum CLIParse {
             if s.hasPrefix("0x") || s.hasPrefix("0X") { s = s.dropFirst(2) }
             let digits = String(s.filter { $0 != "_" })
             if digits.count > 16 {
-                guard digits.allSatisfy(\.isHexDigit) else {
-                    throw ValidationError("\(name): '\(args[0])' is not hexadecimal")
+                guard digits.allSatisfy({ $0.isASCII && $0.isHexDigit }) else {
+                    throw ValidationError("\(name) \(args[0]): not a number (hexadecimal, with or without 0x)")
                 }
                 var words: [UInt64] = []
                 var rest = Substring(digits)

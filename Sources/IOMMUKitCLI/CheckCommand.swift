@@ -5,7 +5,7 @@ import VTd
 
 /// `iommukit check --viommu OPTIONS [--host | --cap HEX --ecap HEX]`: can a device behind this host
 /// IOMMU be assigned to a guest with this virtual IOMMU?
-public struct CheckCommand: ParsableCommand {
+public struct CheckCommand: RenderingCommand {
     public static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Check a virtual IOMMU against the host IOMMU for iommufd device passthrough.",
@@ -22,11 +22,11 @@ public struct CheckCommand: ParsableCommand {
     @Flag(help: "Check against the host's VT-d units read from sysfs.")
     public var host: Bool = false
 
-    @Option(help: "Host CAP_REG in hex (with or without 0x).")
-    public var cap: String?
+    @Option(parsing: .unconditional, help: "Host CAP_REG in hex (with or without 0x).")
+    public var cap: CLINumber?
 
-    @Option(help: "Host ECAP_REG in hex (with or without 0x).")
-    public var ecap: String?
+    @Option(parsing: .unconditional, help: "Host ECAP_REG in hex (with or without 0x).")
+    public var ecap: CLINumber?
 
     @Option(help: "With --host: check only this unit (e.g. dmar0).")
     public var unit: String?
@@ -52,11 +52,23 @@ public struct CheckCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
+        try render().emit()
+    }
+
+    /// Bad option values and registers that describe no possible unit are usage errors.
+    public func validate() throws {
+        _ = try CLIParse.viommu(viommu, compatibility: qemu)
+        if cap != nil || ecap != nil {
+            _ = try Self.hostDescriptions(host: host, cap: cap?.text, ecap: ecap?.text, unit: unit, sysfsRoot: sysfsRoot)
+        }
+    }
+
+    /// Evaluates the options given.
+    func render() throws -> CommandOutput {
         try Self.render(
-            viommu: viommu, host: host, cap: cap, ecap: ecap, unit: unit, sysfsRoot: sysfsRoot,
+            viommu: viommu, host: host, cap: cap?.text, ecap: ecap?.text, unit: unit, sysfsRoot: sysfsRoot,
             setup: PassthroughSetup(backend: backend, behindPCIBridge: behindPciBridge), compatibility: qemu,
-            verbose: verbose, format: format
-        ).emit()
+            verbose: verbose, format: format)
     }
 
     struct Report: Encodable {
@@ -132,16 +144,22 @@ public struct CheckCommand: ParsableCommand {
         if registers {
             guard let cap, let ecap else { throw ValidationError("check: --cap and --ecap go together") }
             if unit != nil { throw ValidationError("check: --unit only applies with --host") }
-            return [.vtd(cap: CapabilityRegister(rawValue: try CLIParse.hex64(cap, name: "--cap")),
-                         ecap: ExtendedCapabilityRegister(rawValue: try CLIParse.hex64(ecap, name: "--ecap")),
-                         name: "--cap/--ecap")]
+            let registers = (
+                cap: CapabilityRegister(rawValue: try CLIParse.hex64(cap, name: "--cap")),
+                ecap: ExtendedCapabilityRegister(rawValue: try CLIParse.hex64(ecap, name: "--ecap")))
+            let problems = RegisterPlausibility.problems(cap: registers.cap, ecap: registers.ecap)
+            if !problems.isEmpty {
+                throw ValidationError("--cap \(cap) --ecap \(ecap) describe no possible VT-d unit: \(problems.joined(separator: "; "))")
+            }
+            return [.vtd(cap: registers.cap, ecap: registers.ecap, name: "--cap/--ecap")]
         }
         let reader = SysfsReader(root: sysfsRoot)
-        var units: [HostDMARUnit]
-        do {
-            units = try reader.units()
-        } catch {
-            throw ValidationError("check: cannot read the host's VT-d units: \(error.description)")
+        var units = try HwinfoCommand.hostUnits(reader)
+        for host in units {
+            let problems = RegisterPlausibility.problems(cap: host.cap, ecap: host.ecap)
+            if !problems.isEmpty {
+                throw CLIFailure("\(reader.classDirectory)/\(host.name) describes no possible VT-d unit: \(problems.joined(separator: "; "))")
+            }
         }
         if let unit {
             units = units.filter { $0.name == unit }

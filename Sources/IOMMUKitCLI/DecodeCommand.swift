@@ -4,7 +4,7 @@ import VTd
 
 /// `iommukit decode cap|ecap|root|context|pasid-dir|pasid|pte HEX…`: every named field of a raw
 /// register or in-memory entry with its spec mnemonic, value and meaning.
-public struct DecodeCommand: ParsableCommand {
+public struct DecodeCommand: RenderingCommand {
     public static let configuration = CommandConfiguration(
         commandName: "decode",
         abstract: "Decode a raw VT-d register or entry field by field.",
@@ -52,7 +52,17 @@ public struct DecodeCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        try Self.render(kind: kind, hex: hex, mode: mode, stage: stage, format: format).emit()
+        try render().emit()
+    }
+
+    /// Values that are not hexadecimal, or too many words, are usage errors.
+    public func validate() throws {
+        _ = try render()
+    }
+
+    /// Decodes the arguments given.
+    func render() throws -> CommandOutput {
+        try Self.render(kind: kind, hex: hex, mode: mode, stage: stage, format: format)
     }
 
     /// A decoded structure, as text and JSON see it.

@@ -5,7 +5,7 @@ import Scenarios
 import VTd
 
 /// `iommukit explain`: why a DMA translated or faulted, step by step, as text, JSON or SVG.
-public struct ExplainCommand: ParsableCommand {
+public struct ExplainCommand: RenderingCommand {
     public static let configuration = CommandConfiguration(
         commandName: "explain",
         abstract: "Show, step by step, how the VT-d unit translates (or faults) one DMA request.",
@@ -28,19 +28,19 @@ public struct ExplainCommand: ParsableCommand {
     @Option(name: .long, help: "With --replay: the QEMU that wrote the log (qemu72: q35 means pc-q35-7.2).")
     var qemu: QEMUCompatibility?
 
-    @Option(name: .long, help: "Requester id as bb:dd.f (hex) or a number.")
-    var sid: String?
+    @Option(name: .long, parsing: .unconditional, help: "Requester id as bb:dd.f (hex) or a number.")
+    var sid: CLINumber?
 
-    @Option(name: .long, help: "PASID of a request-with-PASID.")
-    var pasid: UInt32?
+    @Option(name: .long, parsing: .unconditional, help: "PASID of a request-with-PASID (0 to 0xfffff).")
+    var pasid: CLINumber?
 
-    @Option(name: .long, help: "Input address (hex with 0x, or decimal).")
-    var iova: String?
+    @Option(name: .long, parsing: .unconditional, help: "Input address (hex with 0x, or decimal).")
+    var iova: CLINumber?
 
     @Flag(name: .long, help: "A write request (default: the scenario's access, else read).")
     var write = false
 
-    @Flag(name: .long, help: "A read request.")
+    @Flag(name: .long, help: "A read request (default: the scenario's access).")
     var read = false
 
     @Flag(name: .long, help: "Execute request (with PASID).")
@@ -60,94 +60,103 @@ public struct ExplainCommand: ParsableCommand {
 
     public init() {}
 
-    /// The trace for the chosen machine state and request.
-    public func trace() throws -> WalkTrace {
-        if let replay {
-            return try replayTrace(replay)
+    /// The request fields the options set, checked.
+    struct RequestOverrides {
+        var sourceID: SourceID?
+        var pasid: UInt32?
+        var address: UInt64?
+    }
+
+    /// The overrides, or a `ValidationError` naming the option and what is wrong with it.
+    func overrides() throws(ValidationError) -> RequestOverrides {
+        RequestOverrides(
+            sourceID: try sid.map { n throws(ValidationError) in SourceID(rawValue: try n.sourceID(of: "--sid").rawValue) },
+            pasid: try pasid.map { n throws(ValidationError) in UInt32(try n.value(of: "--pasid", within: CLIRange.pasid)) },
+            address: try iova.map { n throws(ValidationError) in try n.value(of: "--iova", within: CLIRange.address) })
+    }
+
+    /// Conflicting or missing options and unknown names are usage errors, found while parsing.
+    public func validate() throws {
+        if read, write { throw ValidationError("--read and --write conflict: give one (a request is a read or a write)") }
+        _ = try overrides()
+        if replay != nil {
+            guard scenario == nil else { throw ValidationError("give --scenario or --replay, not both") }
+            guard sid != nil, iova != nil else { throw ValidationError("--replay needs --sid and --iova (the request to explain)") }
+            return
         }
         if qemuArgs != nil || qemu != nil { throw ValidationError("--qemu-args and --qemu go with --replay LOG") }
         guard let name = scenario else {
             throw ValidationError("give --scenario NAME (see `iommukit run --list`) or --replay LOG")
         }
-        guard let s = ScenarioSuite.all.first(where: { $0.name == name }) else {
+        guard ScenarioSuite.all.contains(where: { $0.name == name }) else {
             throw ValidationError("no scenario named '\(name)' (see `iommukit run --list`)")
+        }
+    }
+
+    /// The trace for the chosen machine state and request.
+    public func trace() throws -> WalkTrace { try traced().trace }
+
+    /// The trace, and a warning for standard error (replayed answers that differ from the log).
+    func traced() throws -> (trace: WalkTrace, warning: String) {
+        try validate()
+        let given = try overrides()
+        if let replay {
+            return try replayTrace(replay, given)
+        }
+        guard let name = scenario, let s = ScenarioSuite.all.first(where: { $0.name == name }) else {
+            throw ValidationError("give --scenario NAME (see `iommukit run --list`) or --replay LOG")
         }
         let (_, run) = s.runRecording()
         guard let machine = run.machine, let unit = machine.vtd else {
-            throw ValidationError("scenario '\(name)' built no machine with a VT-d unit")
+            throw CLIFailure("scenario '\(name)' built no machine with a VT-d unit")
         }
         var request = run.lastRequest ?? DMARequest(sourceID: SourceID(rawValue: 0x10), address: 0, access: .read)
-        if let sid {
-            guard let parsed = SourceID(parsing: sid) else { throw ValidationError("--sid: '\(sid)' is not bb:dd.f or a number") }
-            request.sourceID = parsed
-        }
-        if let pasid {
-            guard pasid < 1 << 20 else { throw ValidationError("--pasid: \(pasid) does not fit in 20 bits") }
-            request.pasid = pasid
-        }
-        if let iova {
-            guard let value = parseNumber(iova) else { throw ValidationError("--iova: '\(iova)' is not a number") }
-            request.address = value
-        }
+        if let sourceID = given.sourceID { request.sourceID = sourceID }
+        if let pasid = given.pasid { request.pasid = pasid }
+        if let address = given.address { request.address = address }
         if write { request.access = .write }
         if read { request.access = .read }
         if execute { request.execute = true }
         if privileged { request.privileged = true }
-        return unit.explain(request, bus: machine.system, useCaches: withCaches)
+        return (unit.explain(request, bus: machine.system, useCaches: withCaches), "")
     }
 
     /// The trace of the requested DMA on the machine a replayed log leaves (``QTestReplay``).
-    func replayTrace(_ log: String) throws -> WalkTrace {
-        guard scenario == nil else { throw ValidationError("give --scenario or --replay, not both") }
-        guard let sid, let iova else { throw ValidationError("--replay needs --sid and --iova (the request to explain)") }
+    func replayTrace(_ log: String, _ given: RequestOverrides) throws -> (trace: WalkTrace, warning: String) {
+        guard let source = given.sourceID, let address = given.address else {
+            throw ValidationError("--replay needs --sid and --iova (the request to explain)")
+        }
         let result: ReplayResult
         do {
             let arguments = try qemuArgs.map { try QTestReplay.arguments(qemuArgs: $0) }
                 ?? QTestReplay.arguments(machine: "q35", devices: [], memory: "512M", globals: [], nodefaults: false)
-            result = try QTestReplay.run(file: log, arguments: arguments, binary: qemu)
+            result = try QTestReplay.run(try ReplayCommand.transcript(log), arguments: arguments, binary: qemu)
         } catch let error as ReplayError {
             throw ValidationError(error.message)
         }
-        if !result.mismatches.isEmpty {
-            let lines = result.mismatches.prefix(3).map { "line \($0.entry.line)" }.joined(separator: ", ") + (result.mismatches.count > 3 ? ", …" : "")
-            FileHandle.standardError.write(Data("warning: \(result.mismatches.count) answers differ from \(log) (\(lines); `iommukit replay` lists them)\n".utf8))
-        }
         guard let unit = result.machine.vtd else { throw ValidationError("the replayed machine has no VT-d unit (add -device intel-iommu to --qemu-args)") }
-        guard let source = SourceID(parsing: sid) else { throw ValidationError("--sid: '\(sid)' is not bb:dd.f or a number") }
-        guard let address = parseNumber(iova) else { throw ValidationError("--iova: '\(iova)' is not a number") }
         var request = DMARequest(sourceID: source, address: address, access: write ? .write : .read)
-        if let pasid {
-            guard pasid < 1 << 20 else { throw ValidationError("--pasid: \(pasid) does not fit in 20 bits") }
-            request.pasid = pasid
-        }
+        request.pasid = given.pasid
         if execute { request.execute = true }
         if privileged { request.privileged = true }
-        return unit.explain(request, bus: result.machine.system, useCaches: withCaches)
+        return (unit.explain(request, bus: result.machine.system, useCaches: withCaches), replayWarning(log, result))
+    }
+
+    /// The warning for answers that differ from the log, if any.
+    func replayWarning(_ log: String, _ result: ReplayResult) -> String {
+        guard !result.mismatches.isEmpty else { return "" }
+        let lines = result.mismatches.prefix(3).map { "line \($0.entry.line)" }.joined(separator: ", ") + (result.mismatches.count > 3 ? ", …" : "")
+        return "warning: \(result.mismatches.count) answers differ from \(log) (\(lines); `iommukit replay` lists them)"
     }
 
     public func render() throws -> CommandOutput {
-        let t = try trace()
-        if let svg {
-            do {
-                try TraceRendering.svg(t).write(toFile: svg, atomically: true, encoding: .utf8)
-            } catch {
-                throw ValidationError("cannot write \(svg): \(error.localizedDescription)")
-            }
-        }
+        let (t, warning) = try traced()
+        if let svg { try CLIFiles.write(TraceRendering.svg(t), to: svg, what: "the SVG") }
         let text = format == .json ? jsonText(TraceRendering.json(t)) : TraceRendering.text(t)
-        return CommandOutput(text: text, exitCode: 0)
+        return CommandOutput(text: text, exitCode: 0, warnings: warning)
     }
 
     public func run() throws {
-        let output = try render()
-        print(output.text)
-        if output.exitCode != 0 { throw ExitCode(output.exitCode) }
+        try render().emit()
     }
-}
-
-/// Parses a number the way the tools accept it: 0x… hex, or decimal.
-func parseNumber(_ text: String) -> UInt64? {
-    let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-    if t.hasPrefix("0x") { return UInt64(t.dropFirst(2), radix: 16) }
-    return UInt64(t)
 }

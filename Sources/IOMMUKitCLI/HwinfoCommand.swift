@@ -3,7 +3,7 @@ import HostIOMMU
 import VTd
 
 /// `iommukit hwinfo`: the host's VT-d units decoded, or what a virtual IOMMU reports.
-public struct HwinfoCommand: ParsableCommand {
+public struct HwinfoCommand: RenderingCommand {
     public static let configuration = CommandConfiguration(
         commandName: "hwinfo",
         abstract: "Show the host's VT-d units, or what a virtual IOMMU reports through IOMMU_GET_HW_INFO.",
@@ -32,7 +32,34 @@ public struct HwinfoCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        try Self.render(viommu: viommu, sysfsRoot: sysfsRoot, compatibility: qemu, allFields: allFields, format: format).emit()
+        try render().emit()
+    }
+
+    /// A bad `--viommu` is a usage error.
+    public func validate() throws {
+        if let viommu { _ = try CLIParse.viommu(viommu, compatibility: qemu) }
+    }
+
+    /// Describes what the options name.
+    func render() throws -> CommandOutput {
+        try Self.render(viommu: viommu, sysfsRoot: sysfsRoot, compatibility: qemu, allFields: allFields, format: format)
+    }
+
+    /// The VT-d units under `reader`'s root.
+    ///
+    /// - Throws: ``CLIFailure`` when the root does not exist or is not a directory, or a unit's
+    ///   files cannot be read (naming the file). A root without `class/iommu` has no unit.
+    static func hostUnits(_ reader: SysfsReader) throws(CLIFailure) -> [HostDMARUnit] {
+        switch CLIFiles.kind(reader.root) {
+        case .missing: throw CLIFailure("--sysfs-root \(reader.root): no such directory")
+        case .directory: break
+        default: throw CLIFailure("--sysfs-root \(reader.root): not a directory")
+        }
+        do {
+            return try reader.units()
+        } catch {
+            throw CLIFailure("cannot read the host's VT-d units: \(error.description)")
+        }
     }
 
     /// One unit (host or virtual) as the output shows it.
@@ -90,12 +117,7 @@ public struct HwinfoCommand: ParsableCommand {
             let problems = config.validate()
             report = Report(source: "viommu", viommu: viommu, problems: problems.isEmpty ? nil : problems, units: [unit])
         } else {
-            let units: [HostDMARUnit]
-            do {
-                units = try SysfsReader(root: sysfsRoot).units()
-            } catch {
-                throw ValidationError("hwinfo: cannot read the host's VT-d units: \(error.description)")
-            }
+            let units = try hostUnits(SysfsReader(root: sysfsRoot))
             report = Report(
                 source: "sysfs", sysfsRoot: sysfsRoot,
                 message: units.isEmpty ? "no Intel VT-d unit found under \(SysfsReader(root: sysfsRoot).classDirectory) (VT-d absent, disabled in firmware, or not an Intel host)" : nil,
@@ -115,7 +137,7 @@ public struct HwinfoCommand: ParsableCommand {
         do {
             (info, data) = try IOMMUGetHwInfo.query(device, dataLength: IOMMUHwInfoVTd.byteCount)
         } catch {
-            throw ValidationError("hwinfo: IOMMU_GET_HW_INFO model failed with \(error)")
+            throw CLIFailure("the IOMMU_GET_HW_INFO model refused \(name): \(error)")
         }
         let vtd = IOMMUHwInfoVTd(bytes: data)
         let cap = vtd.capability, ecap = vtd.extendedCapability

@@ -453,12 +453,13 @@ public enum QTestReplay {
 
     /// The trace of one request on the replayed machine, as `iommukit explain` prints it (walked
     /// from memory; caches, fault records and A/D bits are left alone).
-    public static func explain(_ result: ReplayResult, sid: String, iova: String, pasid: UInt32?, write: Bool) throws -> WalkTrace {
-        guard let unit = result.machine.vtd else { throw ValidationError("the replayed machine has no VT-d unit (add -device intel-iommu)") }
-        guard let source = SourceID(parsing: sid) else { throw ValidationError("--explain-sid: '\(sid)' is not bb:dd.f or a number") }
-        guard let address = parseNumber(iova) else { throw ValidationError("--explain-iova: '\(iova)' is not a number") }
-        if let pasid, pasid >= 1 << 20 { throw ValidationError("--explain-pasid: \(pasid) does not fit in 20 bits") }
-        let request = DMARequest(sourceID: source, pasid: pasid, address: address, access: write ? .write : .read)
+    ///
+    /// - Throws: ``ReplayError`` when the replayed machine has no VT-d unit.
+    public static func explain(
+        _ result: ReplayResult, sourceID: SourceID, address: UInt64, pasid: UInt32?, write: Bool
+    ) throws(ReplayError) -> WalkTrace {
+        guard let unit = result.machine.vtd else { throw ReplayError("the replayed machine has no VT-d unit (add -device intel-iommu)") }
+        let request = DMARequest(sourceID: sourceID, pasid: pasid, address: address, access: write ? .write : .read)
         return unit.explain(request, bus: result.machine.system)
     }
 }
@@ -508,7 +509,7 @@ public struct ReplayMachineOptions: ParsableArguments {
 /// `iommukit replay LOG`: runs a recorded qtest conversation (QEMU's `-qtest-log`, or `>`/`<`
 /// lines) against a fresh machine, reports every answer and each one that differs from the
 /// log, then can explain a request on the final state.
-public struct ReplayCommand: ParsableCommand {
+public struct ReplayCommand: RenderingCommand {
     public static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Replay a qtest log (QEMU's -qtest-log, or '>'/'<' lines) on a fresh machine and compare every answer.",
@@ -518,7 +519,7 @@ public struct ReplayCommand: ParsableCommand {
         own command line says -machine q35). Answers that differ as \
         docs/qemu-differences.md (or, for parts of QEMU's machine IOMMUKit leaves out, docs/qtest-extensions.md) \
         documents are reported as documented differences; any other difference is a mismatch and the exit status is 1. \
-        --explain-sid/--explain-iova then show how the final state translates one request, as `iommukit explain` does.
+        --sid/--iova (with --pasid, --write) then show how the final state translates one request, as `iommukit explain` does.
         """)
 
     @Argument(help: "The log to replay.")
@@ -535,35 +536,87 @@ public struct ReplayCommand: ParsableCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    @Option(name: .long, help: "After the replay, explain a request of this requester id (bb:dd.f or a number).")
-    var explainSid: String?
+    @Option(name: .long, parsing: .unconditional, help: "After the replay, explain a request of this requester id (bb:dd.f or a number).")
+    var sid: CLINumber?
 
-    @Option(name: .long, help: "The input address of the request to explain.")
-    var explainIova: String?
+    @Option(name: .long, parsing: .unconditional, help: "The input address of the request to explain.")
+    var iova: CLINumber?
 
-    @Option(name: .long, help: "The PASID of the request to explain (default: a request without PASID).")
-    var explainPasid: UInt32?
+    @Option(name: .long, parsing: .unconditional, help: "The PASID of the request to explain (default: a request without PASID).")
+    var pasid: CLINumber?
 
-    @Flag(name: .long, help: "The request to explain is a write (default: read).")
-    var explainWrite = false
+    @Flag(name: .long, help: "The request to explain is a write.")
+    var write = false
+
+    @Flag(name: .long, help: "The request to explain is a read (the default).")
+    var read = false
+
+    // The spellings before `explain` and `replay` shared their names (hidden, still accepted).
+    @Option(name: .customLong("explain-sid"), parsing: .unconditional, help: .hidden) var explainSid: CLINumber?
+    @Option(name: .customLong("explain-iova"), parsing: .unconditional, help: .hidden) var explainIova: CLINumber?
+    @Option(name: .customLong("explain-pasid"), parsing: .unconditional, help: .hidden) var explainPasid: CLINumber?
+    @Flag(name: .customLong("explain-write"), help: .hidden) var explainWrite = false
 
     public init() {}
+
+    /// The request to explain after the replay, nil when none is asked for.
+    func requestToExplain() throws(ValidationError) -> (sourceID: SourceID, address: UInt64, pasid: UInt32?, write: Bool)? {
+        func one(_ new: CLINumber?, _ old: CLINumber?, _ name: String) throws(ValidationError) -> (CLINumber, String)? {
+            if new != nil, old != nil { throw ValidationError("give --\(name) once (--explain-\(name) is its old spelling)") }
+            if let new { return (new, "--\(name)") }
+            return old.map { ($0, "--explain-\(name)") }
+        }
+        let isWrite = write || explainWrite
+        if read, isWrite { throw ValidationError("--read and --write conflict: give one (a request is a read or a write)") }
+        let sidText = try one(sid, explainSid, "sid")
+        let iovaText = try one(iova, explainIova, "iova")
+        let pasidText = try one(pasid, explainPasid, "pasid")
+        guard let sidText, let iovaText else {
+            if sidText != nil || iovaText != nil { throw ValidationError("give --sid and --iova together (the request to explain)") }
+            if pasidText != nil || read || isWrite { throw ValidationError("--pasid, --read and --write describe the request to explain: give --sid and --iova too") }
+            return nil
+        }
+        let source = SourceID(rawValue: try sidText.0.sourceID(of: sidText.1).rawValue)
+        let address = try iovaText.0.value(of: iovaText.1, within: CLIRange.address)
+        let pasidValue = try pasidText.map { p throws(ValidationError) in UInt32(try p.0.value(of: p.1, within: CLIRange.pasid)) }
+        return (source, address, pasidValue, isWrite)
+    }
+
+    public func validate() throws {
+        _ = try requestToExplain()
+        _ = try machineOptions.arguments()
+    }
+
+    /// The transcript in the file at `path`.
+    ///
+    /// - Throws: ``CLIFailure`` naming the path when it cannot be read, is not text or is not a
+    ///   qtest log.
+    static func transcript(_ path: String) throws(CLIFailure) -> QTestTranscript {
+        let text = try CLIFiles.readText(path, what: "a qtest log")
+        do {
+            return try QTestTranscript.parse(text)
+        } catch {
+            throw CLIFailure("\(path) is not a qtest log: \(error.message)")
+        }
+    }
 
     /// Replays the log and renders the report (and the explanation); exit code 1 when an answer
     /// differs without a documented reason.
     public func render() throws -> CommandOutput {
-        if (explainSid == nil) != (explainIova == nil) {
-            throw ValidationError("give --explain-sid and --explain-iova together")
-        }
+        let request = try requestToExplain()
         let result: ReplayResult
         do {
-            result = try QTestReplay.run(file: log, arguments: try machineOptions.arguments(), binary: machineOptions.qemu, strict: strict)
+            result = try QTestReplay.run(try Self.transcript(log), arguments: try machineOptions.arguments(), binary: machineOptions.qemu, strict: strict)
         } catch let error as ReplayError {
             throw ValidationError(error.message)
         }
         var trace: WalkTrace?
-        if let explainSid, let explainIova {
-            trace = try QTestReplay.explain(result, sid: explainSid, iova: explainIova, pasid: explainPasid, write: explainWrite)
+        if let request {
+            do {
+                trace = try QTestReplay.explain(result, sourceID: request.sourceID, address: request.address, pasid: request.pasid, write: request.write)
+            } catch {
+                throw ValidationError(error.message)
+            }
         }
         let text = format == .json ? Self.json(result, log: log, trace: trace) : Self.text(result, log: log, trace: trace, differencesOnly: differencesOnly)
         return CommandOutput(text: text, exitCode: result.mismatches.isEmpty ? 0 : 1)

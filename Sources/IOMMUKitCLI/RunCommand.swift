@@ -9,7 +9,7 @@ public enum OutputFormat: String, ExpressibleByArgument, Sendable, CaseIterable 
 }
 
 /// `iommukit run`: the embedded default — the whole VT-d scenario suite, in process.
-public struct RunCommand: ParsableCommand {
+public struct RunCommand: RenderingCommand {
     public static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the VT-d scenario suite in process (every translation mode, every fault reason, invalidation).")
@@ -35,8 +35,16 @@ public struct RunCommand: ParsableCommand {
         return ScenarioSuite.all.filter { s in patterns.contains { s.name.contains($0) } }
     }
 
+    /// A `--filter` that selects nothing is a usage error, as an unknown `explain --scenario` is.
+    public func validate() throws {
+        if let filter, selected().isEmpty {
+            throw ValidationError("no scenario matches '\(filter)' (see `iommukit run --list`)")
+        }
+    }
+
     /// Runs (or lists) and returns the text to print and the exit status.
-    public func render() -> CommandOutput {
+    public func render() throws -> CommandOutput {
+        try validate()
         let scenarios = selected()
         if list {
             if format == .json {
@@ -46,9 +54,6 @@ public struct RunCommand: ParsableCommand {
             let width = scenarios.map(\.name.count).max() ?? 0
             return CommandOutput(text: scenarios.map { $0.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.summary }
                 .joined(separator: "\n"), exitCode: 0)
-        }
-        if scenarios.isEmpty {
-            return CommandOutput(text: "no scenario matches '\(filter ?? "")' (see `iommukit run --list`)", exitCode: 2)
         }
         let outcomes: [ScenarioOutcome] = scenarios.map { scenario in
             guard strict else { return scenario.run() }
@@ -82,19 +87,23 @@ public struct RunCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let output = render()
-        print(output.text)
-        if output.exitCode != 0 { throw ExitCode(output.exitCode) }
+        try render().emit()
     }
 }
 
 /// What a command prints and how it exits; commands compute it so tests need no stdout capture.
 public struct CommandOutput: Sendable, Hashable {
+    /// Standard output.
     public var text: String
+    /// The exit status.
     public var exitCode: Int32
-    public init(text: String, exitCode: Int32) {
+    /// Standard error: warnings that do not change the result.
+    public var warnings: String
+    /// Creates an output.
+    public init(text: String, exitCode: Int32, warnings: String = "") {
         self.text = text
         self.exitCode = exitCode
+        self.warnings = warnings
     }
 }
 

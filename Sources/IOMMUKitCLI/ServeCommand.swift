@@ -50,11 +50,11 @@ public struct ServeCommand: ParsableCommand {
     @Flag(name: .long, help: "Strict mode: report cached VT-d entries used after memory changed without invalidation (iommukit_diagnostics).")
     var strict = false
 
-    @Option(name: .long, help: "Longest request line in bytes; longer ones answer FAIL.")
-    var maxLineLength = 16 << 20
+    @Option(name: .long, parsing: .unconditional, help: "Longest request line in bytes (or with K, M, G); longer ones answer FAIL.")
+    var maxLineLength = CLINumber(text: "16M")
 
-    @Option(name: .long, help: "Guest RAM each session may allocate, in MiB (0: no limit); beyond it writes answer FAIL.")
-    var memoryLimit = 256
+    @Option(name: .long, parsing: .unconditional, help: "Guest RAM each session may allocate, in MiB or with K, M, G, T (0: no limit); beyond it writes answer FAIL.")
+    var memoryLimit: CLINumber = 256
 
     @Option(name: .long, help: "Write the qtest protocol log (QEMU's -qtest-log format) to FILE.")
     var qtestLog: String?
@@ -62,8 +62,8 @@ public struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
-    @Option(name: .long, help: "Event-loop threads (default: one per core).")
-    var threads: Int?
+    @Option(name: .long, parsing: .unconditional, help: "Event-loop threads, 1 to 1024 (default: one per core).")
+    var threads: CLINumber?
 
     public init() {}
 
@@ -88,8 +88,14 @@ public struct ServeCommand: ParsableCommand {
         } else {
             address = .unix(path: unix ?? "/tmp/iommukit-\(getpid()).sock")
         }
-        guard maxLineLength > 0 else { throw ValidationError("--max-line-length must be positive") }
-        guard memoryLimit >= 0 else { throw ValidationError("--memory-limit must not be negative") }
+        let maxLineLength = Int(try self.maxLineLength.value(
+            of: "--max-line-length", within: (1...1 << 40, "1 byte to 1 TiB"), sizeUnit: 1))
+        let memoryLimitBytes = try memoryLimit.value(
+            of: "--memory-limit", within: (0...1 << 50, "0 for no limit, at most 1 PiB"), sizeUnit: 1 << 20)
+        if memoryLimitBytes != 0, memoryLimitBytes < 4096 {
+            throw ValidationError("--memory-limit \(memoryLimit): smaller than one 4 KiB page (0 means no limit)")
+        }
+        let threads = try threads.map { n throws(ValidationError) in Int(try n.value(of: "--threads", within: CLIRange.threads)) }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel): unknown level") }
 
         var arguments = ["-machine", machine, "-m", memory, "-accel", "qtest"]
@@ -101,7 +107,7 @@ public struct ServeCommand: ParsableCommand {
         do {
             parsed = try QEMUCommandLine.parseSelectingFlavour(arguments)
             machineConfiguration = try parsed.commandLine.machineConfiguration(
-                ramPageLimit: memoryLimit == 0 ? nil : memoryLimit * 256)
+                ramPageLimit: memoryLimitBytes == 0 ? nil : Int(memoryLimitBytes >> 12))
         } catch {
             throw ValidationError(error.message.replacingOccurrences(of: "-device ", with: "--device ")
                 .replacingOccurrences(of: "-machine ", with: "--machine "))
@@ -119,9 +125,28 @@ public struct ServeCommand: ParsableCommand {
         return (address, configuration, warnings)
     }
 
+    /// Bad or conflicting options are usage errors, found while parsing.
+    public func validate() throws {
+        _ = try setup()
+    }
+
+    /// Why the unix socket path cannot be used, as a sentence naming it; nil when it can.
+    static func socketPathProblem(_ path: String) -> String? {
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, CLIFiles.kind(parent) == .missing {
+            return "cannot listen on \(path): the directory \(parent) does not exist"
+        }
+        switch CLIFiles.kind(path) {
+        case .directory: return "cannot listen on \(path): a directory is in the way"
+        case .regularFile, .other: return "cannot listen on \(path): a file that is not a socket is in the way (remove it or choose another --unix path)"
+        case .missing, .socket: return nil
+        }
+    }
+
     public func run() throws {
         let latch = TerminationLatch.install()
         let (address, configuration, warnings) = try setup()
+        if case .unix(let path) = address, let problem = Self.socketPathProblem(path) { throw CLIFailure(problem) }
         for warning in warnings { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -131,7 +156,12 @@ public struct ServeCommand: ParsableCommand {
         }
         // One descriptor per connection: use all the hard limit allows.
         ResourceLimits.raiseOpenFileLimit()
-        let server = try QTestServer.start(at: address, configuration: configuration, logger: Logger(label: "iommukit.serve"))
+        let server: QTestServer
+        do {
+            server = try QTestServer.start(at: address, configuration: configuration, logger: Logger(label: "iommukit.serve"))
+        } catch {
+            throw CLIFailure(error.message)
+        }
         latch.onTermination { server.close() }
         FileHandle.standardOutput.write(Data("iommukit: serving qtest on \(server.address)\n".utf8))
         try server.wait()

@@ -36,10 +36,10 @@ public enum QEMUCompatibleEntry {
     /// Runs with `arguments` (without the program name) and returns the exit status. Messages
     /// go to standard error prefixed with `programName:`, as QEMU prints them.
     public static func run(arguments: [String], programName: String = "iommukit-qemu") -> Int32 {
-        if arguments == ["-version"] || arguments == ["--version"] {
-            let version = QEMUMachineCatalog(flavour: .upstream).version
-            print("QEMU emulator version \(version.major).\(version.minor).\(version.micro) (IOMMUKit)")
-            return 0
+        if let answer = QEMUHelp.answer(to: arguments, programName: programName) {
+            let bytes = Array(answer.text.utf8)
+            _ = bytes.withUnsafeBytes { write(answer.exitStatus == 0 ? 1 : 2, $0.baseAddress, $0.count) }
+            return answer.exitStatus
         }
         let latch = TerminationLatch.install()
         let parsed: (commandLine: QEMUCommandLine, flavour: QEMUCompatibility)
@@ -47,6 +47,10 @@ public enum QEMUCompatibleEntry {
             parsed = try QEMUCommandLine.parseSelectingFlavour(arguments)
         } catch {
             report("\(programName): \(error.message)")
+            return 1
+        }
+        if parsed.commandLine.qtest == nil, parsed.commandLine.qmp == nil {
+            report(QEMUHelp.nothingToServe(programName: programName))
             return 1
         }
         bootstrapLogging()
