@@ -52,8 +52,10 @@ public struct CLINumber: ExpressibleByArgument, ExpressibleByIntegerLiteral, Sen
         if body.hasPrefix("-") {
             // A minus sign before something that would be a number: say "negative", not "not a number".
             let magnitude = CLINumber(text: String(body.dropFirst())).parsed(radix: radix, sizeUnit: sizeUnit)
-            if case .failure(.notANumber) = magnitude { return .failure(.notANumber) }
-            return .failure(.negative)
+            switch magnitude {
+            case .success, .failure(.tooLarge): return .failure(.negative)
+            case .failure: return .failure(.notANumber)
+            }
         }
         if body.hasPrefix("+") { body = body.dropFirst() }
         var base = radix

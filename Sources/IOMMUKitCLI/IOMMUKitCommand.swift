@@ -80,7 +80,7 @@ public struct IOMMUKitCommand: ParsableCommand {
         switch error {
         case let error as ValidationError:
             let name = command._commandName
-            let usage = command == Self.self ? usageString() : usageString(for: command)
+            let usage = "Usage: " + (command == Self.self ? usageString() : usageString(for: command))
             let helpHint = command == Self.self ? "iommukit --help" : "iommukit \(name) --help"
             return CLIOutcome(
                 standardError: "Error: \(error.message)\n\(usage)\n  See '\(helpHint)' for more information.",

@@ -182,7 +182,7 @@ enum ReplayFixture {
         let arguments = [ReplayFixture.path] + ReplayFixture.machine
         let result = try QTestReplay.run(file: ReplayFixture.path, arguments: try ReplayMachineOptions.parse(Array(ReplayFixture.machine)).arguments())
         // The mapped page: root → context → four second-stage levels.
-        let translated = try QTestReplay.explain(result, sid: "00:01.0", iova: "0x20301567", pasid: nil, write: true)
+        let translated = try QTestReplay.explain(result, sourceID: SourceID(bus: 0, device: 1, function: 0), address: 0x2030_1567, pasid: nil, write: true)
         #expect(translated.steps.map(\.structure) == [
             .rootEntry, .legacyContextEntry, .secondStageEntry(level: 4), .secondStageEntry(level: 3),
             .secondStageEntry(level: 2), .secondStageEntry(level: 1),
@@ -190,18 +190,21 @@ enum ReplayFixture {
         #expect(translated.result.translation?.address == 0x1011_0567)
         #expect(translated.result.translation?.domainID == 1)
         // The read-only page the log faulted on: LGN.2 at the PTE.
-        let faulted = try QTestReplay.explain(result, sid: "00:01.0", iova: "0x30400000", pasid: nil, write: true)
+        let faulted = try QTestReplay.explain(result, sourceID: SourceID(bus: 0, device: 1, function: 0), address: 0x3040_0000, pasid: nil, write: true)
         #expect(faulted.result.fault?.reason == .writeNotPermitted)
         #expect(faulted.steps.last?.structure == .secondStageEntry(level: 1))
-        let output = try ReplayCommand.parse(arguments + ["--explain-sid", "00:01.0", "--explain-iova", "0x30400000", "--explain-write"]).render()
+        let output = try ReplayCommand.parse(arguments + ["--sid", "00:01.0", "--iova", "0x30400000", "--write"]).render()
+        // The spellings from before `replay` named the request as `explain` does still work.
+        let old = try ReplayCommand.parse(arguments + ["--explain-sid", "00:01.0", "--explain-iova", "0x30400000", "--explain-write"]).render()
+        #expect(old == output)
         #expect(output.text.contains("request:   SID 00:01.0 no PASID write IOVA 0x30400000"))
         #expect(output.text.contains("SS PTE"))
         #expect(output.text.contains("FAULT 0x05 LGN.2"))
         #expect(output.text.hasSuffix(TraceRendering.text(faulted)))
         // Another requester has no context entry.
-        let absent = try QTestReplay.explain(result, sid: "00:02.0", iova: "0x1000", pasid: nil, write: false)
+        let absent = try QTestReplay.explain(result, sourceID: SourceID(bus: 0, device: 2, function: 0), address: 0x1000, pasid: nil, write: false)
         #expect(absent.result.fault?.reason == .contextEntryNotPresent)
-        #expect(throws: (any Error).self) { try ReplayCommand.parse(arguments + ["--explain-sid", "00:01.0"]).render() }
+        #expect(throws: (any Error).self) { try ReplayCommand.parse(arguments + ["--sid", "00:01.0"]).render() }
     }
 
     @Test func explainTakesTheIssuesSpelling() throws {
