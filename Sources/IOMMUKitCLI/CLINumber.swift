@@ -1,4 +1,5 @@
 import ArgumentParser
+import VTd
 
 /// A number as written on the `iommukit` command line, judged when the option's meaning is known.
 ///
@@ -139,31 +140,13 @@ enum CLIRange {
 
 extension CLINumber {
     /// A requester id: `bb:dd.f` (hex, as lspci prints it) or a number (decimal, or hex with `0x`).
-    func sourceID(of option: String) throws(ValidationError) -> SourceIDValue {
+    func sourceID(of option: String) throws(ValidationError) -> SourceID {
         if text.contains(":") {
-            guard let parsed = SourceIDValue(bdf: text) else {
+            guard let parsed = SourceID(parsing: text) else {
                 throw ValidationError("\(option) \(text): not a requester id (bb:dd.f in hex, device below 0x20, function below 8; or a number)")
             }
             return parsed
         }
-        return SourceIDValue(rawValue: UInt16(try value(of: option, within: CLIRange.requesterID)))
-    }
-}
-
-/// A 16-bit requester id as the CLI reads it (converted to `VTd.SourceID` by the commands).
-struct SourceIDValue: Sendable, Hashable {
-    var rawValue: UInt16
-
-    init(rawValue: UInt16) { self.rawValue = rawValue }
-
-    /// `bb:dd.f` in hex.
-    init?(bdf text: String) {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return nil }
-        let df = parts[1].split(separator: ".", omittingEmptySubsequences: false)
-        guard df.count == 2, let b = UInt16(parts[0], radix: 16), let d = UInt16(df[0], radix: 16), let f = UInt16(df[1], radix: 16),
-            b < 256, d < 32, f < 8
-        else { return nil }
-        rawValue = b << 8 | d << 3 | f
+        return SourceID(rawValue: UInt16(try value(of: option, within: CLIRange.requesterID)))
     }
 }

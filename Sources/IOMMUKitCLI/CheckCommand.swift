@@ -11,12 +11,12 @@ public struct CheckCommand: RenderingCommand {
         abstract: "Check a virtual IOMMU against the host IOMMU for iommufd device passthrough.",
         discussion: """
             Applies QEMU intel-iommu's checks for an assigned device (caching mode, aw-bits against \
-            the host, and with x-flts=on: iommufd backend, host type VT-d, FS1GP, no PCI bridge), what \
+            the host, and with fsts=on (older QEMU: x-flts, flts): iommufd backend, host type VT-d, FS1GP, no PCI bridge), what \
             the host kernel refuses (nesting needs ECAP.SMTS, NEST and SSTS), and checks neither does \
             (MGAW/SAGAW width, 5-level first stage, PASID width). Exit status 0 when compatible, 1 when not.
             """)
 
-    @Option(help: "QEMU-style intel-iommu properties, e.g. scalable-mode=on,flts=on,caching-mode=on.")
+    @Option(help: "QEMU-style intel-iommu properties, e.g. scalable-mode=on,fsts=on,caching-mode=on (QEMU 11 spelling; x-flts and flts are older QEMU's).")
     public var viommu: String
 
     @Flag(help: "Check against the host's VT-d units read from sysfs.")

@@ -70,7 +70,7 @@ public struct ExplainCommand: RenderingCommand {
     /// The overrides, or a `ValidationError` naming the option and what is wrong with it.
     func overrides() throws(ValidationError) -> RequestOverrides {
         RequestOverrides(
-            sourceID: try sid.map { n throws(ValidationError) in SourceID(rawValue: try n.sourceID(of: "--sid").rawValue) },
+            sourceID: try sid.map { n throws(ValidationError) in try n.sourceID(of: "--sid") },
             pasid: try pasid.map { n throws(ValidationError) in UInt32(try n.value(of: "--pasid", within: CLIRange.pasid)) },
             address: try iova.map { n throws(ValidationError) in try n.value(of: "--iova", within: CLIRange.address) })
     }

@@ -10,7 +10,7 @@ public struct HwinfoCommand: RenderingCommand {
         discussion: """
             Without --viommu, reads /sys/class/iommu/dmar*/intel-iommu/{version,address,cap,ecap} \
             (under --sysfs-root). With --viommu OPTIONS (QEMU intel-iommu properties such as \
-            scalable-mode=on,flts=on,aw-bits=48,caching-mode=on), shows what a device behind that \
+            scalable-mode=on,fsts=on,aw-bits=48,caching-mode=on; QEMU 11 spellings), shows what a device behind that \
             virtual IOMMU is told by IOMMU_GET_HW_INFO.
             """)
 

@@ -576,7 +576,7 @@ public struct ReplayCommand: RenderingCommand {
             if pasidText != nil || read || isWrite { throw ValidationError("--pasid, --read and --write describe the request to explain: give --sid and --iova too") }
             return nil
         }
-        let source = SourceID(rawValue: try sidText.0.sourceID(of: sidText.1).rawValue)
+        let source = try sidText.0.sourceID(of: sidText.1)
         let address = try iovaText.0.value(of: iovaText.1, within: CLIRange.address)
         let pasidValue = try pasidText.map { p throws(ValidationError) in UInt32(try p.0.value(of: p.1, within: CLIRange.pasid)) }
         return (source, address, pasidValue, isWrite)
