@@ -50,6 +50,13 @@ public enum QEMUCompatibleEntry {
             return 1
         }
         if parsed.commandLine.qtest == nil, parsed.commandLine.qmp == nil {
+            // A machine it cannot build is named first, as when there is something to serve.
+            do {
+                _ = try parsed.commandLine.machineConfiguration()
+            } catch {
+                report("\(programName): \(error.message)")
+                return 1
+            }
             report(QEMUHelp.nothingToServe(programName: programName))
             return 1
         }
