@@ -8,17 +8,13 @@ public struct IOMMUKitCommand: ParsableCommand {
         commandName: "iommukit",
         abstract: "Intel VT-d DMA-remapping model: scenarios, qtest server, decoders and compatibility checks.",
         discussion: """
-            Numbers: decimal, or hexadecimal with 0x (register values: hexadecimal, 0x optional); sizes \
-            also take K, M, G or T.
+            Numbers are decimal, or hexadecimal with 0x (register values are hexadecimal even without \
+            0x); sizes also take K, M, G or T.
 
-            Exit status:
-              0   success
-              1   a scenario failed, `check` found the units incompatible, `replay` found a mismatch, \
-            or the command failed at run time (a file that cannot be read or written, a socket that \
-            cannot be bound)
-              64  the command line is wrong: an unknown subcommand or option, a bad or conflicting \
-            value, or a name that does not exist (a scenario, a unit); the message comes with the \
-            subcommand's usage
+            Exit status: 0 when all is well; 1 when a scenario fails, `check` finds the units \
+            incompatible, `replay` finds a mismatch, or a file or socket cannot be used; 64 when the \
+            command line is wrong (an unknown subcommand or option, a bad or conflicting value, a name \
+            that does not exist), with the subcommand's usage.
             """,
         version: IOMMUKitRelease.versionLine(program: "iommukit"),
         subcommands: [
