@@ -229,6 +229,13 @@ struct ScratchDirectory {
         }
     }
 
+    @Test func hostUnitThatCannotExistIsAnError() throws {
+        let tree = try CLIFixtureSysfs.v1AndV5()
+        try tree.overwrite("dmar1", "cap", "0\n")
+        expect(["check", "--viommu", "scalable-mode=on", "--host", "--sysfs-root", tree.path], exit: 1,
+               firstLine: "Error: \(tree.path)/class/iommu/dmar1 describes no possible VT-d unit: CAP.MGAW says 1-bit guest addresses, narrower than the narrowest width the specification defines (30 bits)")
+    }
+
     @Test func missingSysfsRootIsAnError() throws {
         expect(["hwinfo", "--sysfs-root", "/nonexistent-iommukit"], exit: 1, firstLine: "Error: --sysfs-root /nonexistent-iommukit: no such directory")
         expect(["check", "--viommu", "scalable-mode=on", "--host", "--sysfs-root", "/nonexistent-iommukit"], exit: 1,
