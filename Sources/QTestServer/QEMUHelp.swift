@@ -74,7 +74,7 @@ public enum QEMUHelp {
     public static func version() -> String {
         let v = QEMUMachineCatalog(flavour: .upstream).version
         return "QEMU emulator version \(v.major).\(v.minor).\(v.micro) (iommukit \(IOMMUKitRelease.version))\n"
-            + "Copyright (c) 2024-2026 the IOMMUKit authors; an IOMMU model that answers as QEMU does, not QEMU\n"
+            + "Copyright (c) 2026 the IOMMUKit authors (an IOMMU model that answers as QEMU does; not QEMU)\n"
     }
 
     /// `-machine help`.

@@ -163,6 +163,22 @@ import Testing
         }
     }
 
+    @Test func installScriptWithoutAPrefixIsAUsageError() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [Self.root + "/Tools/install.sh"]
+        let error = Pipe()
+        process.standardError = error
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 64)
+        let message = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(message == "usage: Tools/install.sh PREFIX (installs into PREFIX/bin)\n")
+        // README shows the command it documents.
+        #expect(try String(contentsOfFile: Self.root + "/README.md", encoding: .utf8).contains("$ Tools/install.sh /tmp/prefix\n"))
+    }
+
     @Test func elisionMatchesAnyRunOfLines() {
         #expect(Self.matches(["a", "…", "d"], ["a", "b", "c", "d"]))
         #expect(Self.matches(["a", "  … (commentary)", "d"], ["a", "d"]))
