@@ -144,9 +144,9 @@ public struct ServeCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let latch = TerminationLatch.install()
         let (address, configuration, warnings) = try setup()
         if case .unix(let path) = address, let problem = Self.socketPathProblem(path) { throw CLIFailure(problem) }
+        let latch = TerminationLatch.install()
         for warning in warnings { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
