@@ -143,9 +143,20 @@ public struct ServeCommand: ParsableCommand {
         }
     }
 
+    /// Why the `--qtest-log` path cannot be written, as a sentence naming it; nil when it may be.
+    static func logPathProblem(_ path: String) -> String? {
+        if path.hasPrefix("/dev/") { return nil }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, CLIFiles.kind(parent) == .missing {
+            return "--qtest-log \(path): the directory \(parent) does not exist"
+        }
+        return CLIFiles.kind(path) == .directory ? "--qtest-log \(path): is a directory" : nil
+    }
+
     public func run() throws {
         let (address, configuration, warnings) = try setup()
         if case .unix(let path) = address, let problem = Self.socketPathProblem(path) { throw CLIFailure(problem) }
+        if let qtestLog, let problem = Self.logPathProblem(qtestLog) { throw CLIFailure(problem) }
         let latch = TerminationLatch.install()
         for warning in warnings { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -160,7 +171,8 @@ public struct ServeCommand: ParsableCommand {
         do {
             server = try QTestServer.start(at: address, configuration: configuration, logger: Logger(label: "iommukit.serve"))
         } catch {
-            throw CLIFailure(error.message)
+            // The server names QEMU's option; here it is spelled `--qtest-log`.
+            throw CLIFailure(error.message.hasPrefix("-qtest-log ") ? "-" + error.message : error.message)
         }
         latch.onTermination { server.close() }
         FileHandle.standardOutput.write(Data("iommukit: serving qtest on \(server.address)\n".utf8))

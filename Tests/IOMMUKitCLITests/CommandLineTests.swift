@@ -165,6 +165,13 @@ struct ScratchDirectory {
         let outcome = IOMMUKitCommand.evaluate(["serve", "--unix", regular], runningLongCommands: true)
         #expect(outcome.exitCode == 1)
         #expect(outcome.firstLine == "Error: cannot listen on \(regular): a file that is not a socket is in the way (remove it or choose another --unix path)")
+        // So is a protocol log that cannot be written.
+        #expect(ServeCommand.logPathProblem(scratch.path) == "--qtest-log \(scratch.path): is a directory")
+        #expect(ServeCommand.logPathProblem(scratch.path + "/x/log") == "--qtest-log \(scratch.path)/x/log: the directory \(scratch.path)/x does not exist")
+        #expect(ServeCommand.logPathProblem(scratch.path + "/log") == nil)
+        let log = IOMMUKitCommand.evaluate(["serve", "--unix", scratch.path + "/s.sock", "--qtest-log", scratch.path], runningLongCommands: true)
+        #expect(log.exitCode == 1)
+        #expect(log.firstLine == "Error: --qtest-log \(scratch.path): is a directory")
     }
 
     // MARK: Item 5: usage and exit codes
