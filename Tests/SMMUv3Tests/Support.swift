@@ -66,3 +66,84 @@ enum QTestTables {
     static let stage2 = Stage2Context(ttb: ttb, tsz: 0x14, sl0: 2, granule: .size4KB,
                                       outputSize: AddressSizeEncoding.effectiveOutputSize(5, oas: 44), ias: 44)
 }
+
+/// Builds translation tables in RAM: allocates granule-aligned table pages from `next` and
+/// creates table descriptors on the way down to a leaf.
+final class TableBuilder {
+    let ram: SparseMemory
+    var next: UInt64
+
+    init(ram: SparseMemory, firstTable: UInt64 = 0x100_0000) {
+        self.ram = ram
+        next = firstTable
+    }
+
+    /// A fresh zeroed table of `bytes` (at least one granule), aligned to its size.
+    func allocate(granule: TranslationGranule, bytes: UInt64 = 0) -> UInt64 {
+        let size = max(bytes, granule.pageSize)
+        next = (next + size - 1) & ~(size - 1)
+        let t = next
+        next += size
+        return t
+    }
+
+    /// Writes `leaf` for `input` at `leafLevel`, walking from the table at `root` (start level
+    /// `start`, `startBits` index bits there), creating next-level tables (with `table(address)`
+    /// descriptors) where the entry is not a table yet. Returns the leaf descriptor's address.
+    @discardableResult
+    func map(root: UInt64, granule: TranslationGranule, start: Int, startBits: Int, input: UInt64, leafLevel: Int,
+             leaf: TranslationTableDescriptor,
+             table: (UInt64) -> TranslationTableDescriptor = { TranslationTableDescriptor.table($0) }) -> UInt64 {
+        var base = root
+        var bits = startBits
+        for level in start...leafLevel {
+            let index = (input >> UInt64(granule.levelShift(level))) & ((1 << UInt64(bits)) - 1)
+            let address = base + index * 8
+            if level == leafLevel {
+                ram.put(address, leaf)
+                return address
+            }
+            let existing = TranslationTableDescriptor(ram.get(address))
+            if existing.kind(level: level, granule: granule) == .table {
+                base = existing.nextTableAddress(granule: granule)
+            } else {
+                let t = allocate(granule: granule)
+                ram.put(address, table(t))
+                base = t
+            }
+            bits = granule.stride
+        }
+        return 0
+    }
+
+    /// Maps `va` in a stage-1 context's TTB0/TTB1 tables.
+    @discardableResult
+    func map(_ c: Stage1Context, va: UInt64, leafLevel: Int, leaf: TranslationTableDescriptor,
+             table: (UInt64) -> TranslationTableDescriptor = { TranslationTableDescriptor.table($0) }) -> UInt64 {
+        let t = va & (1 << 55) != 0 ? c.ttb1 : c.ttb0
+        return map(root: t.ttb, granule: t.granule, start: t.startLevel, startBits: t.inputSize - t.granule.levelShift(t.startLevel),
+                   input: va, leafLevel: leafLevel, leaf: leaf, table: table)
+    }
+
+    /// Maps `ipa` in a stage-2 context's tables.
+    @discardableResult
+    func map(_ c: Stage2Context, ipa: UInt64, leafLevel: Int, leaf: TranslationTableDescriptor) -> UInt64 {
+        map(root: c.ttb, granule: c.granule, start: c.startLevel ?? 0, startBits: c.startBits ?? 0, input: ipa,
+            leafLevel: leafLevel, leaf: leaf)
+    }
+
+    /// A stage-1 context with a fresh TTB0 for `granule` and `tsz`.
+    func stage1(granule: TranslationGranule = .size4KB, tsz: Int = 16, outputSize: Int = 48, asid: UInt16 = 1) -> Stage1Context {
+        let inputSize = 64 - tsz
+        let start = Stage1TranslationTable(ttb: 0, tsz: tsz, granule: granule).startLevel
+        let root = allocate(granule: granule, bytes: 8 << UInt64(inputSize - granule.levelShift(start)))
+        return Stage1Context(ttb0: Stage1TranslationTable(ttb: root, tsz: tsz, granule: granule), outputSize: outputSize, asid: asid)
+    }
+
+    /// A stage-2 context with fresh (possibly concatenated) start tables.
+    func stage2(granule: TranslationGranule = .size4KB, tsz: Int = 24, sl0: UInt64 = 1, outputSize: Int = 48, vmid: UInt16 = 1) -> Stage2Context {
+        var c = Stage2Context(ttb: 0, tsz: tsz, sl0: sl0, granule: granule, outputSize: outputSize, vmid: vmid)
+        c.ttb = allocate(granule: granule, bytes: 8 << UInt64(max(c.startBits ?? 0, 0)))
+        return c
+    }
+}

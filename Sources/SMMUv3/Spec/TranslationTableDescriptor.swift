@@ -63,18 +63,18 @@ public struct TranslationTableDescriptor: RawRepresentable, Sendable, Hashable, 
     /// Valid (bit 0).
     @inlinable public var valid: Bool { rawValue & 1 == 1 }
 
-    /// Bits 51:`shift` of the descriptor, the address field (Arm ARM D8.3.1: next-level table
-    /// address for a table, output address for a block/page; bits 51:48 are RES0 for a 48-bit OA,
-    /// so a set bit there gives an address no OAS ≤ 48 bits accepts).
+    /// Bits 47:`shift` of the descriptor, the address field (Arm ARM D8.3.1: next-level table
+    /// address for a table, output address for a block/page, with a 48-bit OA: bits 50:48 are RES0
+    /// and bit 51 is DBM; the 52-bit formats of FEAT_LPA/FEAT_LPA2 are not modelled).
     @inlinable
     public func address(lowBit shift: Int) -> UInt64 {
         let s = UInt64(truncatingIfNeeded: shift) & 63
-        return rawValue & 0x000F_FFFF_FFFF_FFFF & ~((1 &<< s) &- 1)
+        return rawValue & 0x0000_FFFF_FFFF_FFFF & ~((1 &<< s) &- 1)
     }
 
     // MARK: Table descriptor (levels 0–2)
 
-    /// Next-level table address (bits 51:g for granule g).
+    /// Next-level table address (bits 47:g for granule g).
     @inlinable public func nextTableAddress(granule: TranslationGranule) -> UInt64 { address(lowBit: granule.pageShift) }
     /// PXNTable (bit 59): privileged execute-never for everything below.
     @inlinable public var pxnTable: Bool { rawValue.bit(59) }
@@ -87,7 +87,7 @@ public struct TranslationTableDescriptor: RawRepresentable, Sendable, Hashable, 
 
     // MARK: Block and page descriptors (upper and lower attributes)
 
-    /// Output address of a block or page at `level` (bits 51:levelShift).
+    /// Output address of a block or page at `level` (bits 47:levelShift).
     @inlinable
     public func outputAddress(level: Int, granule: TranslationGranule) -> UInt64 {
         address(lowBit: granule.levelShift(min(max(level, 0), 3)))
@@ -124,10 +124,10 @@ public struct TranslationTableDescriptor: RawRepresentable, Sendable, Hashable, 
 
     // MARK: Builders
 
-    /// A table descriptor pointing at `address` (bits 51:12 kept; callers align to the granule).
+    /// A table descriptor pointing at `address` (bits 47:12 kept; callers align to the granule).
     public static func table(_ address: UInt64, pxnTable: Bool = false, xnTable: Bool = false, apTable: UInt64 = 0,
                              nsTable: Bool = false) -> Self {
-        var v = (address & 0x000F_FFFF_FFFF_F000) | 0b11
+        var v = (address & 0x0000_FFFF_FFFF_F000) | 0b11
         v = v.setting(59, pxnTable).setting(60, xnTable).setting(62, 61, to: apTable).setting(63, nsTable)
         return Self(v)
     }
@@ -136,7 +136,7 @@ public struct TranslationTableDescriptor: RawRepresentable, Sendable, Hashable, 
     public static func stage1(_ output: UInt64, page: Bool, attrIndx: UInt64 = 0, ns: Bool = false, ap: UInt64 = 0b00,
                               sh: UInt64 = 0b11, af: Bool = true, nG: Bool = false, dbm: Bool = false,
                               contiguous: Bool = false, pxn: Bool = false, uxn: Bool = false) -> Self {
-        var v = (output & 0x000F_FFFF_FFFF_F000) | (page ? 0b11 : 0b01)
+        var v = (output & 0x0000_FFFF_FFFF_F000) | (page ? 0b11 : 0b01)
         v = v.setting(4, 2, to: attrIndx).setting(5, ns).setting(7, 6, to: ap).setting(9, 8, to: sh).setting(10, af)
         v = v.setting(11, nG).setting(51, dbm).setting(52, contiguous).setting(53, pxn).setting(54, uxn)
         return Self(v)
@@ -162,7 +162,7 @@ public struct TranslationTableDescriptor: RawRepresentable, Sendable, Hashable, 
     /// attributes): S2AP 0b11 = read/write, MemAttr 0b1111 = Normal write-back.
     public static func stage2(_ output: UInt64, page: Bool, s2MemAttr: UInt64 = 0b1111, s2ap: UInt64 = 0b11, sh: UInt64 = 0b11,
                               af: Bool = true, dbm: Bool = false, contiguous: Bool = false, s2xn: UInt64 = 0) -> Self {
-        var v = (output & 0x000F_FFFF_FFFF_F000) | (page ? 0b11 : 0b01)
+        var v = (output & 0x0000_FFFF_FFFF_F000) | (page ? 0b11 : 0b01)
         v = v.setting(5, 2, to: s2MemAttr).setting(7, 6, to: s2ap).setting(9, 8, to: sh).setting(10, af)
         v = v.setting(51, dbm).setting(52, contiguous).setting(54, 53, to: s2xn)
         return Self(v)
