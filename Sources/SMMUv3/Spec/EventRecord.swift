@@ -53,24 +53,6 @@ public enum EventType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
     }
 }
 
-/// CLASS of a fault (event record dw1 bits 41:40): what the faulting access was fetching.
-public enum FaultClass: UInt8, Sendable, Hashable, CustomStringConvertible {
-    /// CD: a CD (or L1CD) fetch through stage 2.
-    case cd = 0
-    /// TT: a stage-1 translation-table fetch through stage 2.
-    case tt = 1
-    /// IN: the transaction's own input address.
-    case inputAddress = 2
-
-    public var description: String {
-        switch self {
-        case .cd: "CD"
-        case .tt: "TT"
-        case .inputAddress: "IN"
-        }
-    }
-}
-
 /// One event-queue record (IHI 0070 §7.3): 32 bytes, four little-endian doublewords.
 public struct EventRecord: Sendable, Hashable, CustomStringConvertible {
     public var dw0: UInt64
