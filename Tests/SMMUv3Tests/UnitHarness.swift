@@ -22,9 +22,10 @@ struct UnitHarness {
 
     init(_ configuration: SMMUv3Configuration = SMMUv3Configuration()) {
         unit = SMMUv3Unit(configuration: configuration)
-        ram = SparseMemory(size: Self.ramSize)
+        // RAM offsets equal guest-physical addresses (the walk tests' table writers use them).
+        ram = SparseMemory(size: Self.ramBase + Self.ramSize)
         bus = AddressSpace(name: "system")
-        bus.map(MemoryRegion(name: "ram", base: Self.ramBase, size: Self.ramSize, kind: .ram(ram, ramOffset: 0)))
+        bus.map(MemoryRegion(name: "ram", base: Self.ramBase, size: Self.ramSize, kind: .ram(ram, ramOffset: Self.ramBase)))
     }
 
     /// A unit programmed as QEMU's qtest does (§9.5): queues of 1024 entries, a linear stream
