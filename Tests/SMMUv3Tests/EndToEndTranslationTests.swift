@@ -9,8 +9,8 @@ import Testing
     static let streamID: UInt32 = 8
 
     /// The STE (16 words, §9.3) and CD of each case, then the §9.4 tables.
-    static func prepare(_ config: StreamConfig) -> UnitHarness {
-        let h = UnitHarness.enabled()
+    static func prepare(_ config: StreamConfig, _ configuration: SMMUv3Configuration = SMMUv3Configuration()) -> UnitHarness {
+        let h = UnitHarness.enabled(configuration)
         let w0: UInt64 = switch config {
         case .stage1: 0x4e17_8fcb
         case .stage2: 0x4e17_8fcd

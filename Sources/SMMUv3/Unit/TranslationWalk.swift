@@ -95,7 +95,18 @@ extension SMMUv3Unit {
             }
         case .fault(let f):
             current = "fault \(f)"
-            if path == .nested { stage2Changed = f.stage == .stage2 }
+            if path == .nested {
+                if f.stage == .stage1 {
+                    stage2Changed = false
+                } else if f.faultClass == .input, let old = cached.translation.stage1 {
+                    // The final IPA faulted at stage 2: stage 2 changed only if stage 1 still
+                    // gives the IPA it gave before.
+                    let shift = UInt64(old.sizeShift & 63)
+                    stage2Changed = f.ipa >> shift == old.outputAddress >> shift
+                } else {
+                    stage2Changed = true
+                }
+            }
         }
         let vmid = vmid(of: stream)
         let missing: SMMUCommand
