@@ -61,7 +61,7 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
         return fault(.translation, 0)
     }
     // Input range: 2^(64 − S2T0SZ), capped to the IAS (IHI 0070 §3.4, stage 2 check 1).
-    let range = min(c.inputSize, c.ias)
+    let range = max(min(c.inputSize, c.ias), 1)
     if range < 64, ipa >> UInt64(range) != 0 {
         observer.note("IPA \(hex(ipa)) is outside the \(range)-bit stage-2 input range")
         return fault(.translation, 0)
