@@ -324,3 +324,20 @@ func sampleAddress(bits: Int, offset: UInt64 = 0x123) -> UInt64 {
         #expect(TranslationGranule(tg1: 3) == .size64KB)
     }
 }
+
+extension Stage1WalkTests {
+    /// IHI 0070 §13.1.2: incoming writes are data even when marked as instructions, so they need
+    /// write permission and ignore execute-never.
+    @Test func writesMarkedInstructionAreData() {
+        let ram = makeRAM()
+        let b = TableBuilder(ram: ram)
+        let c = b.stage1()
+        let va = sampleAddress(bits: 48)
+        b.map(c, va: va, leafLevel: 3, leaf: .page(0x5000, ap: 0b01, pxn: true, uxn: true))
+        #expect(s1(c, va, .write, instruction: true, bus: ram).translation != nil)
+        #expect(s1(c, va, .read, instruction: true, bus: ram).fault?.kind == .permission)
+        b.map(c, va: va, leafLevel: 3, leaf: .page(0x5000, ap: 0b11))
+        #expect(s1(c, va, .write, instruction: true, bus: ram).fault?.kind == .permission)
+        #expect(s1(c, va, .atomic, instruction: true, bus: ram).fault?.kind == .permission)
+    }
+}

@@ -187,6 +187,29 @@ struct InvalidationCase: Sendable, CustomTestStringConvertible {
         #expect(!TLBIAddressRange(address: 0).isReserved)
     }
 
+    /// A hit answers for any address inside the entry, moving the stage-1 (IPA) and final outputs.
+    @Test func translationForAnotherAddress() throws {
+        let ram = makeRAM()
+        let b = TableBuilder(ram: ram, firstTable: 0x100_0000)
+        let s2c = b.stage2(tsz: 24, sl0: 1)
+        b.map(s2c, ipa: 0, leafLevel: 1, leaf: .stage2Block(0, s2ap: 0b01))
+        let s1c = b.stage1(tsz: 25)
+        b.map(s1c, va: 0x40_0020_0000, leafLevel: 2, leaf: .block(0x80_0000_0000, ap: 0b01))
+        b.map(s2c, ipa: 0x80_0000_0000, leafLevel: 3, leaf: .stage2Page(0x9000))
+        let request = WalkRequest(address: 0x40_0020_0123, access: .read)
+        let walked = try #require(walkNested(s1c, s2c, request, bus: ram).translation)
+        var tlb = TLB()
+        tlb.insert(vmid: s2c.vmid, asid: s1c.asid, address: request.address, translation: walked)
+        let found = tlb.lookup(vmid: s2c.vmid, asid: s1c.asid, address: 0x40_0020_0FFF, sizes: .leaves(stage1: .size4KB, stage2: .size4KB))
+        let hit = try #require(found)
+        let t = hit.translation(for: 0x40_0020_0FFF)
+        #expect(t.outputAddress == 0x9FFF)
+        #expect(t.stage1?.outputAddress == 0x80_0000_0FFF)
+        #expect(t.stage2?.outputAddress == 0x9FFF)
+        #expect(t.sizeShift == 12)
+        #expect(tlb.lookup(vmid: s2c.vmid, asid: s1c.asid, address: 0x40_0020_1000, sizes: .leaves(of: .size4KB)) == nil)
+    }
+
     @Test func tbiSharesEntries() {
         let c = Stage1Context(ttb0: Stage1TranslationTable(ttb: 0, tsz: 16, granule: .size4KB, topByteIgnore: true),
                               ttb1: Stage1TranslationTable(ttb: 0, tsz: 16, granule: .size4KB, topByteIgnore: false), outputSize: 48)

@@ -150,6 +150,24 @@ public struct TLBEntry: Sendable, Hashable {
         return (translation.outputAddress & ~mask) | (address & mask)
     }
 
+    /// The cached translation as it applies to `address` (inside the entry): the final and the
+    /// stage-1 output (IPA when nested) moved to `address`'s offset.
+    @inlinable
+    public func translation(for address: UInt64) -> Translation {
+        var t = translation
+        t.outputAddress = outputAddress(for: address)
+        if var s1 = t.stage1 {
+            let mask = s1.size &- 1
+            s1.outputAddress = (s1.outputAddress & ~mask) | (address & mask)
+            t.stage1 = s1
+        }
+        if var s2 = t.stage2 {
+            s2.outputAddress = t.outputAddress
+            t.stage2 = s2
+        }
+        return t
+    }
+
     /// Whether the entry was filled by a stage-2-only translation (its input is an IPA).
     @inlinable public var isStage2Only: Bool { translation.stage1 == nil }
 }
@@ -206,7 +224,7 @@ public struct TLBIAddressRange: Sendable, Hashable {
         guard tg != 0 else { return true }
         guard granule.tlbiTG == tg else { return false }
         let t = effectiveTTL
-        return t == 0 || UInt64(level) == t
+        return t == 0 || UInt64(truncatingIfNeeded: level) == t
     }
 
     /// Whether `[base, base + size)` meets the named addresses.

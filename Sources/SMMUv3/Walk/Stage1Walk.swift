@@ -161,11 +161,11 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
             // Hardware dirty state: DBM = 1 with AP[2] = 1 is writable-clean; the first write
             // clears AP[2] (Arm ARM D8.4.6, CD.HD), unless APTable forbids writes.
             let dirtying = c.hardwareDirty && c.hardwareAccessFlag && d.dbm && d.ap & 0b10 != 0 && apTable & 0b10 == 0
-                && request.access.needsWrite && !request.instruction
+                && request.access.needsWrite
             let permissions = stage1Permissions(d, apTable: apTable, pxnTable: pxnTable, xnTable: xnTable, wxn: c.wxn,
                                                 pan: c.pan, writeOverride: dirtying)
             guard permissions.allows(request) else {
-                observer.note("AP \(d.ap), APTable \(apTable), PXN \(d.pxn), UXN \(d.uxn) refuse the \(request.privileged ? "privileged" : "unprivileged") \(request.instruction ? "instruction fetch" : "\(request.access)")")
+                observer.note("AP \(d.ap), APTable \(apTable), PXN \(d.pxn), UXN \(d.uxn) refuse the \(request.privileged ? "privileged" : "unprivileged") \(request.isInstructionFetch ? "instruction fetch" : "\(request.access)")")
                 return fault(.permission, level)
             }
             if dirtying { updated &= ~(1 << 7) }

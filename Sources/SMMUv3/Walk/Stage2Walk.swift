@@ -61,7 +61,7 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
         return fault(.translation, 0)
     }
     // Input range: 2^(64 − S2T0SZ), capped to the IAS (IHI 0070 §3.4, stage 2 check 1).
-    let range = min(c.inputSize, c.ias)
+    let range = max(min(c.inputSize, c.ias), 1)
     if range < 64, ipa >> UInt64(range) != 0 {
         observer.note("IPA \(hex(ipa)) is outside the \(range)-bit stage-2 input range")
         return fault(.translation, 0)
@@ -119,13 +119,13 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
             var permissions = stage2Permissions(d, xnx: c.xnx)
             // Hardware dirty state: a writable-clean page (DBM = 1, S2AP[1] = 0) becomes writable
             // on the first write (Arm ARM D8.4.6, S2HD).
-            if c.hardwareDirty, c.hardwareAccessFlag, d.dbm, d.s2ap & 2 == 0, request.access.needsWrite, !request.instruction {
+            if c.hardwareDirty, c.hardwareAccessFlag, d.dbm, d.s2ap & 2 == 0, request.access.needsWrite {
                 updated |= 1 << 7
                 permissions.privileged.insert(.write)
                 permissions.unprivileged.insert(.write)
             }
             guard permissions.allows(request) else {
-                observer.note("S2AP \(d.s2ap) / XN \(d.s2xn) refuse the \(request.instruction ? "instruction fetch" : "\(request.access)")")
+                observer.note("S2AP \(d.s2ap) / XN \(d.s2xn) refuse the \(request.isInstructionFetch ? "instruction fetch" : "\(request.access)")")
                 return fault(.permission, level)
             }
             if updated != raw {

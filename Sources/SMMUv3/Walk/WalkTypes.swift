@@ -103,6 +103,9 @@ public struct WalkRequest: Sendable, Hashable {
     /// InD = 1: instruction fetch.
     public var instruction: Bool
 
+    /// An instruction read: InD with a read (writes and atomics are data, IHI 0070 §13.1.2).
+    @inlinable public var isInstructionFetch: Bool { instruction && access == .read }
+
     @inlinable
     public init(address: UInt64, access: AccessKind, privileged: Bool = false, instruction: Bool = false) {
         self.address = address
@@ -125,13 +128,14 @@ public struct StagePermissions: Sendable, Hashable, CustomStringConvertible {
 
     public static let all = StagePermissions(privileged: .all, unprivileged: .all)
 
-    /// Whether these rights allow `request`: an instruction fetch needs execute only (Arm ARM
-    /// permission checks: instruction fetches test the execute-never controls), a data access
-    /// needs read and/or write.
+    /// Whether these rights allow `request`: an instruction read needs execute only (Arm ARM D8.4:
+    /// instruction fetches test the execute-never controls), a data access needs read and/or write.
+    /// Writes and atomics are always data (IHI 0070 §13.1.2: incoming writes are Data; §13.1.1:
+    /// atomics need read and write).
     @inlinable @inline(__always)
     public func allows(_ request: WalkRequest) -> Bool {
         let p = request.privileged ? privileged : unprivileged
-        if request.instruction { return p.contains(.execute) }
+        if request.isInstructionFetch { return p.contains(.execute) }
         return p.allows(request.access)
     }
 
