@@ -82,9 +82,7 @@ extension SMMUv3Unit {
         case 3: instruction = true
         default: break
         }
-        // An instruction fetch is a read.
-        return WalkRequest(address: request.address, access: instruction ? .read : request.access, privileged: privileged,
-                           instruction: instruction)
+        return WalkRequest(address: request.address, access: request.access, privileged: privileged, instruction: instruction)
     }
 
     /// Ends a transaction in a configuration stop: records the event (unless suppressed).
