@@ -161,6 +161,30 @@ import Testing
         #expect(h.unit.readRegister(offset: ~0, size: 4) == 0)
     }
 
+    /// Reset: registers to their reset values, caches empty.
+    @Test func reset() {
+        var h = EndToEndTranslationTests.prepare(.stage1)
+        _ = h.translate(8, QTestTables.iova)
+        h.submit([.raw(opcode: 0)])
+        #expect(h.unit.tlb.count == 1 && h.unit.configCache.streams.count == 1 && h.unit.isActive(.commandQueue))
+        h.unit.reset()
+        #expect(h.unit.tlb.count == 0 && h.unit.configCache.streams.count == 0 && h.unit.configCache.contexts.count == 0)
+        #expect(h.read32(SMMURegisterOffset.cr0) == 0 && h.read32(SMMURegisterOffset.gerror) == 0)
+        #expect(h.read32(SMMURegisterOffset.gbpa) == 0x1000 && h.read64(SMMURegisterOffset.cmdqBase) == 19)
+        #expect(h.unit.takeEffects().isEmpty)
+    }
+
+    /// Queue pointers: index, wrap, advance, empty/full; any LOG2SIZE is clamped.
+    @Test func queuePointerArithmetic() {
+        let p = QueuePointer(log2Size: 2, value: 0xFFFF_FF07)
+        #expect(p.index == 3 && p.wrap && p.position == 7)
+        #expect(p.advanced == 0xFFFF_FF00)
+        #expect(QueuePointer.isFull(prod: QueuePointer(log2Size: 2, value: 4), cons: QueuePointer(log2Size: 2, value: 0)))
+        #expect(QueuePointer.isEmpty(prod: QueuePointer(log2Size: 2, value: 0x14), cons: QueuePointer(log2Size: 2, value: 4)))
+        #expect(QueuePointer(log2Size: -5, value: 3).index == 0)
+        #expect(QueuePointer(log2Size: 99, value: ~0).position == 0x1F_FFFF)
+    }
+
     /// The register map as data names every register once.
     @Test func descriptorsAreUnique() {
         let d = SMMUv3Configuration().registerDescriptors

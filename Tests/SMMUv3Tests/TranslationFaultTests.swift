@@ -92,6 +92,7 @@ import Testing
         #expect(r.fetchAddr == 0x7000_0000 + 8 * 2)  // L1 index 2
         #expect(r.dw3 == 0x7000_0010)
         #expect(r.dw2 == QTestTables.iova)
+        #expect(r.dw1 == 1 << 35 | 1 << 40)  // RnW = 1 (read), S2 = 0, CLASS = TT (stage-1 table fetch)
         #expect(r.rnw && !r.s2)
     }
 

@@ -155,17 +155,19 @@ public struct StreamTableConfig: Sendable, Hashable {
 public struct QueuePointer: Sendable, Hashable {
     public var log2Size: Int
     public var value: UInt32
+    /// `log2Size` is clamped to 0…20 (the PROD/CONS fields are 20 bits wide).
     public init(log2Size: Int, value: UInt32) {
-        self.log2Size = log2Size
+        self.log2Size = min(max(log2Size, 0), 20)
         self.value = value
     }
+    var shift: UInt32 { UInt32(truncatingIfNeeded: min(max(log2Size, 0), 20)) }
     /// Index and wrap flag together (bits LOG2SIZE:0).
-    public var position: UInt32 { value & ((UInt32(2) << UInt32(log2Size)) &- 1) }
-    public var index: UInt32 { value & ((UInt32(1) << UInt32(log2Size)) &- 1) }
-    public var wrap: Bool { (value >> UInt32(log2Size)) & 1 == 1 }
+    public var position: UInt32 { value & ((UInt32(2) << shift) &- 1) }
+    public var index: UInt32 { value & ((UInt32(1) << shift) &- 1) }
+    public var wrap: Bool { (value >> shift) & 1 == 1 }
     /// The next position (index + 1, wrap toggling past the end), other bits kept.
     public var advanced: UInt32 {
-        let mask = (UInt32(2) << UInt32(log2Size)) &- 1
+        let mask = (UInt32(2) << shift) &- 1
         return (value & ~mask) | ((position &+ 1) & mask)
     }
     /// Empty: same index and wrap. Full: same index, different wrap.

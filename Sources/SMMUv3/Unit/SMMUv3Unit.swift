@@ -36,6 +36,15 @@ public struct SMMUv3Unit: Sendable {
         tlb = TLB()
     }
 
+    /// Reset (IHI 0070 §6.3: registers to their reset values; the configuration cache and TLB
+    /// hold nothing after reset). The logs are kept.
+    public mutating func reset() {
+        registers = RegisterFile(descriptors: configuration.registerDescriptors, size: 0x1000)
+        configCache = ConfigurationCache(sets: configuration.configCacheSets, ways: configuration.configCacheWays)
+        tlb = TLB()
+        pendingEffects.removeAll()
+    }
+
     /// Removes and returns the queued effects.
     public mutating func takeEffects() -> [SMMUv3Effect] {
         defer { pendingEffects.removeAll(keepingCapacity: true) }
