@@ -79,8 +79,9 @@ func stage1Permissions(_ d: TranslationTableDescriptor, apTable: UInt64, pxnTabl
 func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1TableAddressing>(
     _ c: Stage1Context, _ request: WalkRequest, tables: inout Tables, bus: Bus, observer: inout Observer
 ) -> StageOutcome {
-    @inline(__always) func fault(_ kind: WalkFaultKind, _ level: Int, _ faultClass: FaultClass = .input) -> StageOutcome {
-        .fault(WalkFault(kind: kind, stage: .stage1, level: level, faultClass: faultClass))
+    @inline(__always) func fault(_ kind: WalkFaultKind, _ level: Int, _ faultClass: FaultClass = .input,
+                                 atomicWithoutRead: Bool = false) -> StageOutcome {
+        .fault(WalkFault(kind: kind, stage: .stage1, level: level, faultClass: faultClass, atomicWithoutRead: atomicWithoutRead))
     }
     let va = request.address
     let upper = va & (1 << 55) != 0
@@ -166,7 +167,7 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
                                                 pan: c.pan, writeOverride: dirtying)
             guard permissions.allows(request) else {
                 observer.note("AP \(d.ap), APTable \(apTable), PXN \(d.pxn), UXN \(d.uxn) refuse the \(request.privileged ? "privileged" : "unprivileged") \(request.isInstructionFetch ? "instruction fetch" : "\(request.access)")")
-                return fault(.permission, level)
+                return fault(.permission, level, atomicWithoutRead: permissions.refusesAtomicForLackOfRead(request))
             }
             if dirtying { updated &= ~(1 << 7) }
             if updated != raw {
