@@ -27,8 +27,9 @@ struct PhysicalTables: Stage1TableAddressing {
 }
 
 /// Nested: every stage-1 table IPA (the TTB and each next-level table) goes through stage 2 with
-/// read permission (IHI 0070 §3.3.? nested walks; Arm ARM D8.2 "stage 2 translation of stage 1
-/// table walks"); S2PTW makes Device memory there a stage-2 Permission fault.
+/// read permission (IHI 0070 §3.4.3: stage-1 walk addresses in a nested configuration are input to
+/// stage 2; Arm ARM D8.2 stage 2 translation of stage 1 table walks); S2PTW makes Device memory
+/// there a stage-2 Permission fault.
 struct Stage2TranslatedTables<Bus: MemoryBus>: Stage1TableAddressing {
     let stage2: Stage2Context
     let bus: Bus
