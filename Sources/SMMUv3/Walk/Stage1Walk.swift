@@ -186,7 +186,9 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
             let permissions = stage1Permissions(d, apTable: apTable, pxnTable: pxnTable, xnTable: xnTable, wxn: c.wxn,
                                                 pan: c.pan, writeOverride: dirtying)
             guard permissions.allows(request) else {
-                observer.note("AP \(d.ap), APTable \(apTable), PXN \(d.pxn), UXN \(d.uxn) refuse the \(request.privileged ? "privileged" : "unprivileged") \(request.isInstructionFetch ? "instruction fetch" : "\(request.access)")")
+                observer.note("AP \(d.ap), APTable \(apTable), PXN \(d.pxn), UXN \(d.uxn) refuse the "
+                    + (request.privileged ? "privileged " : "unprivileged ")
+                    + (request.isInstructionFetch ? "instruction fetch" : "\(request.access)"))
                 return fault(.permission, level, atomicWithoutRead: permissions.refusesAtomicForLackOfRead(request))
             }
             if dirtying { updated &= ~(1 << 7) }
