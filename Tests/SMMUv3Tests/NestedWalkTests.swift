@@ -164,3 +164,20 @@ private struct NestedRig {
         #expect(t.permissions.unprivileged == [.read, .execute])
     }
 }
+
+extension NestedWalkTests {
+    /// A hardware update of a stage-1 descriptor is a stage-2 write to the table: it needs stage-2
+    /// write permission (a stage-2 Permission fault with CLASS = TT otherwise).
+    @Test func stage1HardwareUpdateNeedsStage2Write() {
+        var rig = NestedRig()
+        rig.s1.hardwareAccessFlag = true
+        let leafTableIPA = NestedRig.tables[2] + NestedRig.offset
+        let old = D.page(NestedRig.dataIPA, ap: 0b01, af: false)
+        rig.ram.put(rig.s1Descriptors[2], old)
+        #expect(rig.walk(.read).fault == WalkFault(kind: .permission, stage: .stage2, level: 3, ipa: leafTableIPA, faultClass: .tableTranslation))
+        #expect(rig.ram.get(rig.s1Descriptors[2]) == old.rawValue)
+        rig.ram.put(rig.s2Leaves[2], D.stage2Page(NestedRig.tables[2], s2ap: 0b11))
+        #expect(rig.walk(.read).translation != nil)
+        #expect(rig.ram.get(rig.s1Descriptors[2]) == old.rawValue | 1 << 10)
+    }
+}

@@ -86,7 +86,8 @@ private typealias D = TranslationTableDescriptor
         if allowed {
             #expect(result.translation?.outputAddress == 0x5123)
         } else {
-            #expect(result.fault == WalkFault(kind: .permission, stage: .stage2, level: 3, ipa: ipa, faultClass: .input))
+            #expect(result.fault == WalkFault(kind: .permission, stage: .stage2, level: 3, ipa: ipa, faultClass: .input,
+                                              atomicWithoutRead: access == .atomic && s2ap == 0b10))
         }
     }
 
@@ -179,5 +180,48 @@ private typealias D = TranslationTableDescriptor
             == WalkFault(kind: .permission, stage: .stage2, level: 3, ipa: cdIPA, faultClass: .cd))
         b.map(c, ipa: cdIPA, leafLevel: 3, leaf: .stage2Page(0x1234_5000, s2ap: 0b01))
         #expect(translateStage2(c, ipa: cdIPA, faultClass: .cd, bus: ram).translation?.outputAddress == 0x1234_5040)
+    }
+}
+
+extension Stage2WalkTests {
+    /// IHI 0070 §13.1.1: an atomic refused for lack of read on a writable page is recorded with
+    /// RnW = 1; the fault marks that case.
+    @Test func atomicRefusedForLackOfRead() {
+        let ram = makeRAM()
+        let b = TableBuilder(ram: ram)
+        let c = b.stage2()
+        let ipa: UInt64 = 0x4567_8000
+        b.map(c, ipa: ipa, leafLevel: 3, leaf: .stage2Page(0x9000, s2ap: 0b10))
+        #expect(s2(c, ipa, .atomic, bus: ram).fault
+            == WalkFault(kind: .permission, stage: .stage2, level: 3, ipa: ipa, faultClass: .input, atomicWithoutRead: true))
+        b.map(c, ipa: ipa, leafLevel: 3, leaf: .stage2Page(0x9000, s2ap: 0b01))
+        #expect(s2(c, ipa, .atomic, bus: ram).fault?.atomicWithoutRead == false)
+        #expect(s2(c, ipa, .write, bus: ram).fault?.atomicWithoutRead == false)
+        let s1c = b.stage1()
+        b.map(s1c, va: 0x1000, leafLevel: 3, leaf: .page(0x9000, ap: 0b00))
+        #expect(s1(s1c, 0x1000, .atomic, privileged: false, bus: ram).fault?.atomicWithoutRead == false)
+        #expect(s1(s1c, 0x1000, .atomic, privileged: true, bus: ram).translation != nil)
+    }
+}
+
+/// What an `explain` sees: each step with its stage, purpose, level and meaning, the failing read.
+@Suite struct ObserverTests {
+    @Test func stepsOfAFailingNestedWalk() throws {
+        let ram = makeRAM()
+        QTestTables.write(into: ram, nested: true, s2Only: false)
+        // Break the stage-2 translation of the level-2 stage-1 table (IPA 0x4e4d2000).
+        ram.put(0x4e4d_3690, 0)
+        let (result, rec) = recorded {
+            walkNested(QTestTables.stage1, QTestTables.stage2, WalkRequest(address: QTestTables.iova, access: .write), bus: ram, observer: &$0)
+        }
+        #expect(result.fault == WalkFault(kind: .translation, stage: .stage2, level: 3, ipa: 0x4e4d_2000, faultClass: .tableTranslation))
+        let last = try #require(rec.steps.last)
+        #expect(last.stage == .stage2)
+        #expect(last.purpose == .tableTranslation)
+        #expect(last.kind == .invalid)
+        #expect(last.descriptorAddress == 0x4e4d_3690)
+        #expect(last.inputAddress == 0x4e4d_2000)
+        #expect(rec.steps.filter { $0.stage == .stage1 }.map(\.kind) == [.table, .table])
+        #expect(rec.events.contains { if case .note(let n) = $0 { n.contains("invalid") } else { false } })
     }
 }

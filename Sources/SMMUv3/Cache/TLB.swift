@@ -8,9 +8,10 @@ public enum SecurityState: UInt8, Sendable, Hashable, CaseIterable, CustomString
     public var description: String { self == .secure ? "Secure" : "Non-secure" }
 }
 
-/// The StreamWorld a TLB entry was inserted for (IHI 0070 §3.10.? "StreamWorld": Security state
-/// and translation regime, from STE.STRW and SMMU_CR2.E2H). TLB invalidation commands select
-/// entries by it.
+/// The StreamWorld a TLB entry was inserted for (IHI 0070 §3.17: cached translations are tagged
+/// with the translation regime given by the STE's StreamWorld, from STE.STRW and SMMU_CR2.E2H; an
+/// ASID where the regime has ASIDs; a VMID where stage 2 is implemented). TLB invalidation
+/// commands select entries by it (§4.4).
 public enum StreamWorld: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     /// NS-EL1 (STRW 0b00 in the Non-secure state): stage 1 with ASIDs, optional stage 2 with VMIDs.
     case nonSecureEL1

@@ -8,6 +8,11 @@ protocol Stage1TableAddressing {
     /// the stage-2 fault that stopped it (CLASS = TT).
     mutating func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, observer: inout Observer)
         -> (address: UInt64, fault: WalkFault?)
+
+    /// Before hardware updates a descriptor in the table at `tableAddress`: nil when the update may
+    /// be written, else the fault that stops it (nested: the table IPA needs stage-2 write
+    /// permission, Arm ARM D8.4.6 hardware updates of stage-1 descriptors are stage-2 writes).
+    mutating func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, observer: inout Observer) -> WalkFault?
 }
 
 /// Stage 1 alone: table addresses are physical.
@@ -16,11 +21,15 @@ struct PhysicalTables: Stage1TableAddressing {
     @inline(__always)
     func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, observer: inout Observer)
         -> (address: UInt64, fault: WalkFault?) { (tableAddress, nil) }
+
+    @inline(__always)
+    func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, observer: inout Observer) -> WalkFault? { nil }
 }
 
 /// Nested: every stage-1 table IPA (the TTB and each next-level table) goes through stage 2 with
-/// read permission (IHI 0070 §3.3.? nested walks; Arm ARM D8.2 "stage 2 translation of stage 1
-/// table walks"); S2PTW makes Device memory there a stage-2 Permission fault.
+/// read permission (IHI 0070 §3.4.3: stage-1 walk addresses in a nested configuration are input to
+/// stage 2; Arm ARM D8.2 stage 2 translation of stage 1 table walks); S2PTW makes Device memory
+/// there a stage-2 Permission fault.
 struct Stage2TranslatedTables<Bus: MemoryBus>: Stage1TableAddressing {
     let stage2: Stage2Context
     let bus: Bus
@@ -43,6 +52,17 @@ struct Stage2TranslatedTables<Bus: MemoryBus>: Stage1TableAddressing {
             }
             return (leaf.outputAddress, nil)
         }
+    }
+
+    @inline(__always)
+    func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, observer: inout Observer) -> WalkFault? {
+        let request = WalkRequest(address: tableAddress, access: .write, privileged: true)
+        if case .fault(let f) = stage2Walk(stage2, ipa: tableAddress, request: request, purpose: .tableTranslation, bus: bus,
+                                           observer: &observer) {
+            observer.note("the stage-1 descriptor update needs stage-2 write permission for table \(hex(tableAddress))")
+            return f
+        }
+        return nil
     }
 }
 
@@ -74,13 +94,14 @@ func stage1Permissions(_ d: TranslationTableDescriptor, apTable: UInt64, pxnTabl
 /// The stage-1 walk of `request.address` (Arm ARM D8.2; IHI 0070 §3.4 stage-1 checks, §5.4 CD
 /// fields): TTB0/TTB1 selection by VA[55] with the TxSZ range and TBI, EPDx, start level from
 /// TxSZ, table/block/page per level, hierarchical attributes, AF/AFFD/HA, AP/XN/PXN/UXN. Reads at
-/// most 4 descriptors (plus, nested, at most 4 × 4 stage-2 descriptors through `tables`).
+/// most 4 descriptors (plus, nested, at most 4 × 4 + 4 stage-2 descriptors through `tables`).
 @inline(__always)
 func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1TableAddressing>(
     _ c: Stage1Context, _ request: WalkRequest, tables: inout Tables, bus: Bus, observer: inout Observer
 ) -> StageOutcome {
-    @inline(__always) func fault(_ kind: WalkFaultKind, _ level: Int, _ faultClass: FaultClass = .input) -> StageOutcome {
-        .fault(WalkFault(kind: kind, stage: .stage1, level: level, faultClass: faultClass))
+    @inline(__always) func fault(_ kind: WalkFaultKind, _ level: Int, _ faultClass: FaultClass = .input,
+                                 atomicWithoutRead: Bool = false) -> StageOutcome {
+        .fault(WalkFault(kind: kind, stage: .stage1, level: level, faultClass: faultClass, atomicWithoutRead: atomicWithoutRead))
     }
     let va = request.address
     let upper = va & (1 << 55) != 0
@@ -165,11 +186,14 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
             let permissions = stage1Permissions(d, apTable: apTable, pxnTable: pxnTable, xnTable: xnTable, wxn: c.wxn,
                                                 pan: c.pan, writeOverride: dirtying)
             guard permissions.allows(request) else {
-                observer.note("AP \(d.ap), APTable \(apTable), PXN \(d.pxn), UXN \(d.uxn) refuse the \(request.privileged ? "privileged" : "unprivileged") \(request.isInstructionFetch ? "instruction fetch" : "\(request.access)")")
-                return fault(.permission, level)
+                observer.note("AP \(d.ap), APTable \(apTable), PXN \(d.pxn), UXN \(d.uxn) refuse the "
+                    + (request.privileged ? "privileged " : "unprivileged ")
+                    + (request.isInstructionFetch ? "instruction fetch" : "\(request.access)"))
+                return fault(.permission, level, atomicWithoutRead: permissions.refusesAtomicForLackOfRead(request))
             }
             if dirtying { updated &= ~(1 << 7) }
             if updated != raw {
+                if let f = tables.checkTableWrite(table, observer: &observer) { return .fault(f) }
                 guard writeDescriptor(address, old: raw, new: updated, bus: bus, observer: &observer) else {
                     return fault(.externalAbort(fetchAddress: address), level, .tableTranslation)
                 }

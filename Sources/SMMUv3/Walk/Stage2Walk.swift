@@ -52,8 +52,8 @@ func stage2Permissions(_ d: TranslationTableDescriptor, xnx: Bool) -> StagePermi
 func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
     _ c: Stage2Context, ipa: UInt64, request: WalkRequest, purpose: FaultClass, bus: Bus, observer: inout Observer
 ) -> StageOutcome {
-    @inline(__always) func fault(_ kind: WalkFaultKind, _ level: Int) -> StageOutcome {
-        .fault(WalkFault(kind: kind, stage: .stage2, level: level, ipa: ipa, faultClass: purpose))
+    @inline(__always) func fault(_ kind: WalkFaultKind, _ level: Int, atomicWithoutRead: Bool = false) -> StageOutcome {
+        .fault(WalkFault(kind: kind, stage: .stage2, level: level, ipa: ipa, faultClass: purpose, atomicWithoutRead: atomicWithoutRead))
     }
     let g = c.granule
     guard let start = c.startLevel, let startBits = c.startBits, startBits >= 1, startBits <= g.stride + 4 else {
@@ -126,7 +126,7 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
             }
             guard permissions.allows(request) else {
                 observer.note("S2AP \(d.s2ap) / XN \(d.s2xn) refuse the \(request.isInstructionFetch ? "instruction fetch" : "\(request.access)")")
-                return fault(.permission, level)
+                return fault(.permission, level, atomicWithoutRead: permissions.refusesAtomicForLackOfRead(request))
             }
             if updated != raw {
                 guard writeDescriptor(address, old: raw, new: updated, bus: bus, observer: &observer) else {

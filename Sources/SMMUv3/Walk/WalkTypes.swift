@@ -78,13 +78,19 @@ public struct WalkFault: Sendable, Hashable, CustomStringConvertible {
     public var ipa: UInt64
     /// CLASS of the event record.
     public var faultClass: FaultClass
+    /// F_PERMISSION of an atomic access on a page the faulting stage made writable but not
+    /// readable: the event records RnW = 1 (IHI 0070 §13.1.1; other atomic permission faults
+    /// record RnW = 0). False for every other fault.
+    public var atomicWithoutRead: Bool
 
-    public init(kind: WalkFaultKind, stage: TranslationStage, level: Int, ipa: UInt64 = 0, faultClass: FaultClass) {
+    public init(kind: WalkFaultKind, stage: TranslationStage, level: Int, ipa: UInt64 = 0, faultClass: FaultClass,
+                atomicWithoutRead: Bool = false) {
         self.kind = kind
         self.stage = stage
         self.level = level
         self.ipa = ipa
         self.faultClass = faultClass
+        self.atomicWithoutRead = atomicWithoutRead
     }
 
     public var description: String {
@@ -137,6 +143,17 @@ public struct StagePermissions: Sendable, Hashable, CustomStringConvertible {
         let p = request.privileged ? privileged : unprivileged
         if request.isInstructionFetch { return p.contains(.execute) }
         return p.allows(request.access)
+    }
+
+    /// The rights that apply to `request`'s privilege.
+    @inlinable public func rights(for request: WalkRequest) -> AccessPermissions {
+        request.privileged ? privileged : unprivileged
+    }
+
+    /// Whether refusing `request` is the atomic-without-read case of IHI 0070 §13.1.1.
+    @inlinable public func refusesAtomicForLackOfRead(_ request: WalkRequest) -> Bool {
+        let r = rights(for: request)
+        return request.access == .atomic && r.contains(.write) && !r.contains(.read)
     }
 
     /// Both sets of rights: what a combined stage-1 + stage-2 translation allows.

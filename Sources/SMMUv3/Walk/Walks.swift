@@ -2,8 +2,10 @@ import GuestMemory
 import IOMMUCore
 
 // The public walk entry points. Each is pure apart from hardware AF/dirty updates (HA/HD):
-// it reads descriptors through `bus`, is bounded (4 descriptor reads per stage, 4 × 5 nested),
-// and ends in a translation or a `WalkFault` that carries what the event record needs.
+// it reads descriptors through `bus`, is bounded (4 descriptor reads per stage; nested at most 28:
+// 4 stage-1 reads, a 4-read stage-2 walk per stage-1 table, one before a hardware descriptor
+// update and one for the output IPA), and ends in a translation or a `WalkFault` that carries
+// what the event record needs.
 
 /// Stage 1 alone (STE.Config = 0b101): `request.address` is a VA, the output a PA.
 public func walkStage1<Bus: MemoryBus, Observer: TableWalkObserver>(
