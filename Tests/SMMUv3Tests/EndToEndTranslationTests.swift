@@ -47,6 +47,26 @@ import Testing
         #expect(h.unit.configCache.contexts.counters.hits == (config == .stage2 ? 0 : 1))
     }
 
+    /// The observer sees every descriptor read of a nested walk: the CD's stage-2 walk (CLASS CD),
+    /// the stage-2 walks of each stage-1 table (TT), the stage-1 levels, and the final stage 2 (IN).
+    @Test func observedNestedWalk() throws {
+        var h = Self.prepare(.nested)
+        var recorder = TableWalkRecorder()
+        let result = h.unit.translate(SMMUTranslationRequest(streamID: Self.streamID, address: QTestTables.iova, access: .write),
+                                      memory: h.bus, observer: &recorder)
+        #expect(result.translation?.outputAddress == QTestTables.pa)
+        let steps = recorder.steps
+        #expect(steps.filter { $0.stage == .stage1 }.map(\.level) == [0, 1, 2, 3])
+        #expect(steps.filter { $0.purpose == .cd }.count == 4)
+        #expect(steps.filter { $0.purpose == .tableTranslation }.count == 16)
+        #expect(steps.filter { $0.stage == .stage2 && $0.purpose == .input }.count == 4)
+        // A second translation of the page is a TLB hit: no descriptor read.
+        var quiet = TableWalkRecorder()
+        _ = h.unit.translate(SMMUTranslationRequest(streamID: Self.streamID, address: QTestTables.iova, access: .read),
+                             memory: h.bus, observer: &quiet)
+        #expect(quiet.steps.isEmpty)
+    }
+
     /// The CD words of §9.3 decode to the fields the test means; the builder makes the same CD.
     @Test func qtestCDWords() {
         let cd = ContextDescriptor(dwords: [0x1e20_6204_c000_0010, 0x4e4d_0001, 0x1])
