@@ -50,10 +50,26 @@ private typealias D = TranslationTableDescriptor
         (Stage2Context(ttb: 0x1000, tsz: 16, sl0: 3, granule: .size16KB, outputSize: 48), .reservedSL0),
         (Stage2Context(ttb: 0x1000, tsz: 16, sl0: 0, granule: .size4KB, outputSize: 48), .inconsistentStartLevel(sl0: 0, s2t0sz: 16)),
         (Stage2Context(ttb: 1 << 44, tsz: 24, sl0: 1, granule: .size4KB, outputSize: 44), .ttbBeyondOutputSize(1 << 44)),
+        (Stage2Context(ttb: 0x1000, tsz: 24, sl0: 2, granule: .size4KB, outputSize: 40, ias: 40), .startLevelBeyondPASize(sl0: 2, pa: 40)),
+        (Stage2Context(ttb: 0x1000, tsz: 22, sl0: 2, granule: .size64KB, outputSize: 42, ias: 42), .startLevelBeyondPASize(sl0: 2, pa: 42)),
+        (Stage2Context(ttb: 0x1000, tsz: 24, sl0: 2, granule: .size16KB, outputSize: 40, ias: 40), .startLevelBeyondPASize(sl0: 2, pa: 40)),
     ])
     func validation(context: Stage2Context, problem: Stage2Context.Problem) {
         #expect(context.validate() == problem)
         #expect(!context.isValid)
+    }
+
+    /// AArch64.S2InvalidSL: the PA size decides whether the deepest start levels exist; the walk
+    /// of such a context is a Translation fault at level 0.
+    @Test func startLevelAgainstPASize() {
+        let ram = makeRAM()
+        var c = Stage2Context(ttb: 0x1000, tsz: 24, sl0: 2, granule: .size16KB, outputSize: 42, ias: 42)
+        #expect(c.validate() == nil)
+        c.ias = 41
+        #expect(!c.startLevelSupported)
+        #expect(s2(c, 0x1000, bus: ram).fault == WalkFault(kind: .translation, stage: .stage2, level: 0, ipa: 0x1000, faultClass: .input))
+        // The qtest's stage 2 (4KB, start level 0) with QEMU's 44-bit OAS is fine.
+        #expect(QTestTables.stage2.startLevelSupported)
     }
 
     /// Arm ARM D8.4.2: S2AP[0] read, S2AP[1] write; D8.4.3 stage-2 XN with and without FEAT_XNX.
@@ -120,12 +136,15 @@ private typealias D = TranslationTableDescriptor
         #expect(s2(c, 1 << 44, bus: ram).fault == WalkFault(kind: .addressSize, stage: .stage1, level: 0, faultClass: .input))
         #expect(s2(c, 1 << 36, bus: ram).fault == WalkFault(kind: .translation, stage: .stage2, level: 0, ipa: 1 << 36, faultClass: .input))
         // The stage-2 range is capped to the IAS.
-        c.tsz = 16
-        c.sl0 = 2
+        c.tsz = 22
+        c.sl0 = 1
         c.ias = 40
         #expect(c.validate() == nil)
-        let capped = translateStage2(c, ipa: 1 << 41, faultClass: .input, bus: ram)
-        #expect(capped.fault == WalkFault(kind: .translation, stage: .stage2, level: 0, ipa: 1 << 41, faultClass: .input))
+        #expect(c.concatenatedTables == 8)
+        let capped = translateStage2(c, ipa: 1 << 40, faultClass: .input, bus: ram)
+        #expect(capped.fault == WalkFault(kind: .translation, stage: .stage2, level: 0, ipa: 1 << 40, faultClass: .input))
+        // Below the cap the walk reads the concatenated start tables (here: an invalid entry at level 1).
+        #expect(translateStage2(c, ipa: (1 << 40) - 1, faultClass: .input, bus: ram).fault?.level == 1)
     }
 
     @Test func accessFlagAndHardwareUpdates() throws {

@@ -56,8 +56,9 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
         .fault(WalkFault(kind: kind, stage: .stage2, level: level, ipa: ipa, faultClass: purpose, atomicWithoutRead: atomicWithoutRead))
     }
     let g = c.granule
-    guard let start = c.startLevel, let startBits = c.startBits, startBits >= 1, startBits <= g.stride + 4 else {
-        observer.note("S2SL0 \(c.sl0) is reserved or does not fit S2T0SZ \(c.tsz)")
+    guard let start = c.startLevel, let startBits = c.startBits, startBits >= 1, startBits <= g.stride + 4,
+          c.startLevelSupported else {
+        observer.note("S2SL0 \(c.sl0) is reserved, beyond the PA size or does not fit S2T0SZ \(c.tsz)")
         return fault(.translation, 0)
     }
     // Input range: 2^(64 − S2T0SZ), capped to the IAS (IHI 0070 §3.4, stage 2 check 1).

@@ -181,6 +181,18 @@ public struct Stage2Context: Sendable, Hashable {
         }
     }
 
+    /// Whether the PA size allows the start level (Arm ARM AArch64.S2InvalidSL): a level-0 start
+    /// with 4KB and a level-1 start with 64KB need a PA size of at least 44 bits, a level-1 start
+    /// with 16KB at least 42. The SMMU's PA size is its OAS, which equals `ias` for VMSAv8-64.
+    @inlinable public var startLevelSupported: Bool {
+        switch (granule, sl0 & 3) {
+        case (_, 3): false
+        case (.size4KB, 2), (.size64KB, 2): ias >= 44
+        case (.size16KB, 2): ias >= 42
+        default: true
+        }
+    }
+
     /// Input bits the start level resolves (more than a table's stride means concatenated tables),
     /// or nil when the start level is reserved.
     @inlinable public var startBits: Int? {
@@ -205,6 +217,8 @@ public struct Stage2Context: Sendable, Hashable {
         case s2t0sz(Int)
         /// S2SL0 = 0b11 (reserved without FEAT_TTST / FEAT_LPA2).
         case reservedSL0
+        /// S2SL0 selects a start level the PA size (OAS) does not allow (`startLevelSupported`).
+        case startLevelBeyondPASize(sl0: UInt64, pa: Int)
         /// S2SL0 and S2T0SZ disagree: the start level resolves no input bit, or would need more
         /// than 16 concatenated tables (Arm ARM D8.2.7).
         case inconsistentStartLevel(sl0: UInt64, s2t0sz: Int)
@@ -217,6 +231,7 @@ public struct Stage2Context: Sendable, Hashable {
             case .outputSize(let b): "effective S2PS of \(b) bits not supported"
             case .s2t0sz(let v): "S2T0SZ = \(v) outside 16...39"
             case .reservedSL0: "S2SL0 = 3 is reserved"
+            case .startLevelBeyondPASize(let s, let pa): "S2SL0 = \(s) needs a larger PA size than \(pa) bits"
             case .inconsistentStartLevel(let s, let t): "S2SL0 = \(s) does not fit S2T0SZ = \(t) (needs 1-16 start tables)"
             case .ttbBeyondOutputSize(let a): "S2TTB \(hex(a)) beyond the output size"
             }
@@ -229,6 +244,7 @@ public struct Stage2Context: Sendable, Hashable {
         guard (32...48).contains(outputSize) else { return .outputSize(outputSize) }
         guard Stage1TranslationTable.validTxSZ.contains(tsz) else { return .s2t0sz(tsz) }
         guard startLevel != nil else { return .reservedSL0 }
+        guard startLevelSupported else { return .startLevelBeyondPASize(sl0: sl0, pa: ias) }
         guard concatenatedTables > 0 else { return .inconsistentStartLevel(sl0: sl0, s2t0sz: tsz) }
         guard ttb >> UInt64(outputSize) == 0 else { return .ttbBeyondOutputSize(ttb) }
         return nil
