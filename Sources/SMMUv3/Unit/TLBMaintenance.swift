@@ -1,0 +1,53 @@
+import IOMMUCore
+
+extension SMMUSecurityState {
+    /// The TLB's Security state for this stream state (Realm has none yet: its entries would be
+    /// kept apart when the Realm interface arrives; until then no Realm stream translates).
+    var tlbSecurityState: SecurityState { self == .secure ? .secure : .nonSecure }
+}
+
+/// TLB invalidation commands (IHI 0070 §4.4), forwarded to the TLB.
+extension SMMUv3Unit {
+    /// Performs a TLBI command of the Non-secure queue; CERROR_ILL for a Reserved range encoding
+    /// (§4.4.1.1: TG ≠ 0 with NUM = SCALE = TTL = 0).
+    mutating func invalidateTLB(_ command: SMMUCommand, opcode: CommandOpcode) -> CommandError {
+        // VMID applies when stage 2 is implemented; otherwise every VMID.
+        let vmid: UInt16? = configuration.stages.stage2Supported ? command.vmid : nil
+        let range = TLBIAddressRange(address: opcode == .tlbiS2IPA ? command.ipa : command.address, tg: command.tg,
+                                     ttl: command.ttl, num: command.num, scale: command.scale, leaf: command.leaf)
+        switch opcode {
+        case .tlbiNHAll:
+            tlb.invalidateNHAll(vmid: vmid)
+        case .tlbiNHASID:
+            tlb.invalidateNHASID(asid: command.asid, vmid: vmid)
+        case .tlbiNHVA:
+            guard !range.isReserved else { return .illegal }
+            tlb.invalidateNHVA(asid: command.asid, vmid: vmid, range: range)
+        case .tlbiNHVAA:
+            guard !range.isReserved else { return .illegal }
+            tlb.invalidateNHVAA(vmid: vmid, range: range)
+        case .tlbiS12VMAll:
+            tlb.invalidateS12VMAll(vmid: command.vmid)
+        case .tlbiS2IPA:
+            guard !range.isReserved else { return .illegal }
+            tlb.invalidateS2IPA(vmid: command.vmid, range: range)
+        case .tlbiNSNHAll:
+            tlb.invalidateNonHypAll()
+        case .tlbiEL2All:
+            tlb.invalidateEL2All()
+        case .tlbiEL2ASID:
+            tlb.invalidateEL2ASID(asid: command.asid)
+        case .tlbiEL2VA:
+            tlb.invalidateEL2VA(asid: command.asid, range: range, e2h: false)
+        case .tlbiEL2VAA:
+            tlb.invalidateEL2VAA(range: range, e2h: false)
+        case .tlbiEL3All:
+            tlb.invalidateEL3All()
+        case .tlbiEL3VA:
+            tlb.invalidateEL3VA(range: range)
+        default:
+            break
+        }
+        return .none
+    }
+}

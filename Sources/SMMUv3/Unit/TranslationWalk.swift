@@ -1,0 +1,122 @@
+import GuestMemory
+import IOMMUCore
+
+/// The translation step after configuration: the TLB, then the walk and the TLB fill.
+extension SMMUv3Unit {
+    /// Translates through `context` (stage 1) and/or the stream's stage 2.
+    mutating func walk<Bus: MemoryBus, Observer: TableWalkObserver>(
+        _ request: SMMUTranslationRequest, _ walkRequest: WalkRequest, stream: CachedStream, context: CachedContext?,
+        security: SMMUSecurityState, memory: Bus, observer: inout Observer
+    ) -> SMMUTranslationResult {
+        let path: SMMUTranslation.Path
+        switch (context != nil, stream.stage2 != nil) {
+        case (true, true): path = .nested
+        case (true, false): path = .stage1
+        case (false, true): path = .stage2
+        case (false, false): path = .bypass
+        }
+        guard path != .bypass else {
+            return .translated(SMMUTranslation(outputAddress: request.address, addressMask: ~0, permissions: .all,
+                                               outputSpace: security.outputSpace, path: .bypass))
+        }
+        let world = StreamWorld.el1(security.tlbSecurityState)
+        let vmid = vmid(of: stream)
+        let asid = context?.stage1.asid
+        let sizes = Self.leafSizes(stream: stream, context: context)
+        let tlbAddress = context?.stage1.tlbAddress(request.address) ?? request.address
+        if let hit = tlb.lookup(world: world, vmid: vmid, asid: asid, address: tlbAddress, sizes: sizes),
+           hit.translation.permissions.allows(walkRequest) {
+            observer.note("TLB hit: \(hex(hit.inputBase)) → \(hex(hit.outputAddress(for: hit.inputBase))), 2^\(hit.translation.sizeShift) bytes")
+            if configuration.strictInvalidation {
+                checkStaleTranslation(request, walkRequest, stream: stream, context: context, path: path, cached: hit,
+                                      memory: memory)
+            }
+            let p = hit.translation.permissions
+            return .translated(SMMUTranslation(
+                outputAddress: hit.outputAddress(for: request.address), addressMask: hit.size &- 1,
+                permissions: walkRequest.privileged ? p.privileged : p.unprivileged, outputSpace: security.outputSpace, path: path))
+        }
+        let result = performWalk(walkRequest, stream: stream, context: context, memory: memory, observer: &observer)
+        switch result {
+        case .translated(let t):
+            tlb.insert(world: world, vmid: vmid, asid: asid, address: tlbAddress, translation: t)
+            return .translated(SMMUTranslation(
+                outputAddress: t.outputAddress, addressMask: t.size &- 1,
+                permissions: walkRequest.privileged ? t.permissions.privileged : t.permissions.unprivileged,
+                outputSpace: security.outputSpace, path: path))
+        case .fault(let f):
+            return finish(faultStop(f, request: request, stream: stream, context: context), memory: memory)
+        }
+    }
+
+    /// The leaf sizes a TLB lookup tries for a stream's translations.
+    static func leafSizes(stream: CachedStream, context: CachedContext?) -> TLBPageSizes {
+        var sizes: TLBPageSizes = []
+        if let c = context {
+            if !c.stage1.ttb0.walksDisabled { sizes.formUnion(.leaves(of: c.stage1.ttb0.granule)) }
+            if !c.stage1.ttb1.walksDisabled { sizes.formUnion(.leaves(of: c.stage1.ttb1.granule)) }
+        }
+        if let s2 = stream.stage2 { sizes.formUnion(.leaves(of: s2.granule)) }
+        return sizes
+    }
+
+    /// The walk itself (no caches).
+    func performWalk<Bus: MemoryBus, Observer: TableWalkObserver>(
+        _ walkRequest: WalkRequest, stream: CachedStream, context: CachedContext?, memory: Bus, observer: inout Observer
+    ) -> WalkResult {
+        switch (context, stream.stage2) {
+        case (let c?, let s2?): walkNested(c.stage1, s2, walkRequest, bus: memory, observer: &observer)
+        case (let c?, nil): walkStage1(c.stage1, walkRequest, bus: memory, observer: &observer)
+        case (nil, let s2?): walkStage2(s2, walkRequest, bus: memory, observer: &observer)
+        case (nil, nil):
+            // Not reached: `walk` answers configurations without a translating stage itself.
+            .fault(WalkFault(kind: .translation, stage: .stage1, level: 0, faultClass: .input))
+        }
+    }
+
+    /// Strict mode: a TLB entry is about to be used; walk again (reading only) and compare.
+    mutating func checkStaleTranslation<Bus: MemoryBus>(
+        _ request: SMMUTranslationRequest, _ walkRequest: WalkRequest, stream: CachedStream, context: CachedContext?,
+        path: SMMUTranslation.Path, cached: TLBEntry, memory: Bus
+    ) {
+        var quiet = NoTableWalkObserver()
+        let fresh = performWalk(walkRequest, stream: stream, context: context, memory: ReadOnlyBus(base: memory), observer: &quiet)
+        let mask = cached.size &- 1
+        let cachedPage = cached.translation.outputAddress & ~mask
+        let stale = "\(hex(cachedPage)) \(cached.translation.permissions)"
+        let current: String
+        var stage2Changed = path == .stage2
+        switch fresh {
+        case .translated(let t):
+            guard t.outputAddress & ~mask != cachedPage || t.permissions != cached.translation.permissions else { return }
+            current = "\(hex(t.outputAddress & ~mask)) \(t.permissions)"
+            if path == .nested, let s1 = t.stage1, let old = cached.translation.stage1 {
+                stage2Changed = s1.outputAddress & ~mask == old.outputAddress & ~mask && s1.permissions == old.permissions
+            }
+        case .fault(let f):
+            current = "fault \(f)"
+            if path == .nested {
+                if f.stage == .stage1 {
+                    stage2Changed = false
+                } else if f.faultClass == .input, let old = cached.translation.stage1 {
+                    // The final IPA faulted at stage 2: stage 2 changed only if stage 1 still
+                    // gives the IPA it gave before.
+                    let shift = UInt64(old.sizeShift & 63)
+                    stage2Changed = f.ipa >> shift == old.outputAddress >> shift
+                } else {
+                    stage2Changed = true
+                }
+            }
+        }
+        let vmid = vmid(of: stream)
+        let missing: SMMUCommand
+        switch (path, stage2Changed) {
+        case (.stage2, _): missing = .tlbiS2IPA(vmid: vmid, ipa: request.address & ~mask)
+        case (_, true): missing = .tlbiS12VMAll(vmid: vmid)
+        default: missing = .tlbiNHVA(asid: context?.stage1.asid ?? 0, vmid: vmid, address: request.address & ~mask)
+        }
+        addDiagnostic(SMMUStaleCacheDiagnostic(
+            cache: .tlb, security: .nonSecure, streamID: request.streamID, substreamID: request.substreamID,
+            address: request.address, stale: stale, current: current, missingCommand: missing))
+    }
+}
