@@ -241,16 +241,18 @@ final class QTestLineChannel {
         }
     }
 
-    /// Sends `line` and returns every line up to and including the answer (asynchronous `IRQ`
-    /// lines come first).
-    func ask(_ line: String) throws -> [String] {
+    /// Sends `line` and returns every line up to and including the `answers`-th answer
+    /// (asynchronous `IRQ` lines come first; `line` may hold several lines).
+    func ask(_ line: String, answers: Int = 1) throws -> [String] {
         try send(line + "\n")
         var lines: [String] = []
-        while true {
+        var answered = 0
+        while answered < answers {
             let reply = try readLine()
             lines.append(reply)
-            if !reply.hasPrefix("IRQ ") { return lines }
+            if !reply.hasPrefix("IRQ ") { answered += 1 }
         }
+        return lines
     }
 }
 
@@ -394,10 +396,10 @@ final class QEMUProcess {
         unlink(errorFile)
     }
 
-    /// Sends one command; the answer lines.
-    func ask(_ line: String) throws -> [String] {
+    /// Sends one command; the answer lines (`answers` of them for a `line` of several lines).
+    func ask(_ line: String, answers: Int = 1) throws -> [String] {
         do {
-            return try channel.ask(line)
+            return try channel.ask(line, answers: answers)
         } catch {
             throw OracleError("\(error) after '\(line)'; QEMU said: \(finish().stderr)")
         }
