@@ -43,23 +43,30 @@ struct MachineSetup: Sendable, CustomStringConvertible {
         }.joined(separator: ",")
     }
 
-    /// Everything but the machine type and the qtest chardev.
-    func commonArguments(for reference: Reference) -> [String] {
+    /// Everything but the machine type and the qtest chardev, with `iommu` as the
+    /// `intel-iommu` properties.
+    func commonArguments(iommu: String?) -> [String] {
         var arguments = ["-accel", "qtest", "-m", "512", "-display", "none"]
         if noDefaults { arguments.append("-nodefaults") }
-        if let iommu = iommuProperties(for: reference) { arguments += ["-device", iommu.isEmpty ? "intel-iommu" : "intel-iommu,\(iommu)"] }
+        if let iommu { arguments += ["-device", iommu.isEmpty ? "intel-iommu" : "intel-iommu,\(iommu)"] }
         if let edu { arguments += ["-device", edu.isEmpty ? "edu" : "edu,\(edu)"] }
         for device in devices { arguments += ["-device", device] }
         return arguments + extraArguments
     }
 
     /// QEMU's command line: `-machine q35` (QEMU 11's newest q35, or 7.2's `pc-q35-7.2`).
-    func qemuArguments(for reference: Reference) -> [String] { ["-machine", "q35"] + commonArguments(for: reference) }
+    func qemuArguments(for reference: Reference) -> [String] {
+        ["-machine", "q35"] + commonArguments(iommu: iommuProperties(for: reference))
+    }
 
     /// IOMMUKit's: the same, with the machine type that describes that QEMU (`q35` for QEMU 11,
-    /// `pc-q35-7.2` for QEMU 7.2's defaults and quirks).
+    /// `pc-q35-7.2` for QEMU 7.2's defaults and quirks). Against QEMU 11 IOMMUKit gets the
+    /// properties as the script spells them (old `x-` names included: its `q35` takes every
+    /// spelling); against 7.2 the names 7.2 knows, as its `pc-q35-7.2` accepts only those.
     func iommukitArguments(for reference: Reference) -> [String] {
-        ["-machine", reference == .qemu11 ? "q35" : "pc-q35-7.2"] + commonArguments(for: reference)
+        reference == .qemu11
+            ? ["-machine", "q35"] + commonArguments(iommu: iommu)
+            : ["-machine", "pc-q35-7.2"] + commonArguments(iommu: iommuProperties(for: .qemu72))
     }
 
     var description: String {
