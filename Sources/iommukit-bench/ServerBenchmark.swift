@@ -165,7 +165,14 @@ enum ServerBenchmark {
                 let hasQEMU = present.count == 2
                 let microseconds = echoRate.map { 1e6 / $0 }
                 for result in results {
-                    let floorText = microseconds.map { "; floor of its \(result.lines) lockstep lines at the echo rate: \(fixed(Double(result.lines) * $0 / 1000, 2)) ms" } ?? ""
+                    let floor = microseconds.map { Double(result.lines) * $0 / 1000 }
+                    var floorText = ""
+                    var shareText = ""
+                    if let floor, let ours = result.wall.last, floor > 0 {
+                        floorText = "; floor (its \(result.lines) lockstep lines × one echo round trip, same run): \(fixed(floor, 2)) ms; "
+                            + (hasQEMU ? "QEMU at \(fixed((result.wall.first ?? 0) / floor, 1))×, " : "") + "iommukit-qemu at \(fixed(ours / floor, 1))× the floor"
+                        shareText = "; iommukit-qemu's wall time above the floor: \(fixed(max(0, ours - floor), 2)) ms (process start and exit, QMP, and its own work)"
+                    }
                     rows.append(Row(
                         name: "VT-d qtest \(result.name) end to end", unit: "ms", smallerIsBetter: true,
                         qemu: hasQEMU ? result.wall.first : nil, ours: result.wall.last, target: nil,
@@ -173,7 +180,7 @@ enum ServerBenchmark {
                     rows.append(Row(
                         name: "VT-d qtest \(result.name), emulator CPU time", unit: "ms", smallerIsBetter: true,
                         qemu: hasQEMU ? result.cpu.first : nil, ours: result.cpu.last, target: nil,
-                        method: "user + system time of the emulator process over the same case (wait4): the part of the wall time the emulator itself spends"))
+                        method: "user + system time of the emulator process over the same case (wait4): the part of the wall time the emulator itself spends\(shareText)"))
                 }
             } catch {
                 BenchmarkRunner.printError("iommukit-bench: seed cases: \(error)")
