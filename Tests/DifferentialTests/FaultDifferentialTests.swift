@@ -1,6 +1,6 @@
 import Testing
 
-/// Fault recording (FSTS, FECTL, FRCD) for faulting edu DMAs, compared with QEMU 7.2.
+/// Fault recording (FSTS, FECTL, FRCD) for faulting edu DMAs, compared with QEMU 11 and 7.2.
 @Suite(.enabled(if: QEMU.available, Comment(rawValue: QEMU.unavailableReason)))
 struct FaultDifferentialTests {
     /// edu's source id (00:01.0).

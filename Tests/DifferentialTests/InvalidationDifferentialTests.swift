@@ -1,6 +1,6 @@
 import Testing
 
-/// The invalidation queue, compared with QEMU 7.2: wait descriptors writing their status word,
+/// The invalidation queue, compared with QEMU 11 and 7.2: wait descriptors writing their status word,
 /// the completion event, descriptor errors, IQA/IQT/ICS rules.
 @Suite(.enabled(if: QEMU.available, Comment(rawValue: QEMU.unavailableReason)))
 struct InvalidationDifferentialTests {

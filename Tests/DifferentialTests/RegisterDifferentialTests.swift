@@ -1,6 +1,6 @@
 import Testing
 
-/// Register reads and write rules, compared answer for answer with QEMU 7.2.
+/// Register reads and write rules, compared answer for answer with QEMU 11 and 7.2.
 @Suite(.enabled(if: QEMU.available, Comment(rawValue: QEMU.unavailableReason)))
 struct RegisterDifferentialTests {
     /// The `intel-iommu` option sets of VT-d facts §2.3's 7.2 table, and the ones only QEMU 11

@@ -32,7 +32,7 @@ enum Testdev {
     static let badAttrs: UInt32 = 0xDEAD_0006
 
     /// The `-device intel-iommu` properties of each seed case, in QEMU 11's spelling (IOMMUKit
-    /// is given the same line; `MachineSetup` renames for 7.2).
+    /// is given the same line).
     enum Mode: String, Sendable, CaseIterable, CustomStringConvertible {
         case legacyPassThrough = "legacy-pt"
         case legacyTranslated = "legacy-trans"
@@ -67,7 +67,10 @@ enum Testdev {
 
     /// Little-endian data of a 4-byte `write` (libqos's `qpci_io_writel` on the PC bus).
     static func wireBytes(_ value: UInt32) -> String {
-        "0x" + (0..<4).map { String(format: "%02x", (value >> (8 * $0)) & 0xFF) }.joined()
+        "0x" + (0..<4).map { index in
+            let byte = UInt8(truncatingIfNeeded: value >> UInt32(8 * index))
+            return (byte < 0x10 ? "0" : "") + String(byte, radix: 16)
+        }.joined()
     }
 }
 
