@@ -81,6 +81,12 @@ public struct MachineConfiguration: Sendable, Hashable {
     public var firstDeviceSlot: UInt8 = 2
     /// Settings of `devices[i]`, by index (missing entries use the defaults).
     public var deviceOptions: [DeviceOptions] = []
+    /// The functions QEMU's q35 adds on its own (VGA, NIC, ICH9), modelled as configuration
+    /// headers only; none by default (a QEMU command line sets them, see `QEMUCommandLine`).
+    public var q35DefaultFunctions: [Q35DefaultFunction] = []
+    /// QEMU 11's port I/O at the PCI host ports: an access that QEMU 7.2 would split across two
+    /// of its regions (or that is misaligned in its region) reads 0 and writes nothing.
+    public var unsplitHostPortAccesses = false
 
     /// The options of `devices[index]`.
     public func options(forDevice index: Int) -> DeviceOptions {
@@ -165,6 +171,7 @@ public final class Machine: DMAContext {
             addressSpaces.smm = smm
         }
         addFunction(HostBridge(), devfn: 0)
+        addQ35DefaultFunctions()
         var slot = configuration.firstDeviceSlot
         for (index, kind) in configuration.devices.enumerated() {
             let options = configuration.options(forDevice: index)
@@ -193,9 +200,11 @@ public final class Machine: DMAContext {
         }
     }
 
-    func addFunction(_ function: any PCIFunction, devfn: UInt8) {
+    func addFunction(_ function: any PCIFunction, devfn: UInt8, finishing finish: ((inout PCIConfigSpace) -> Void)? = nil) {
         functions[devfn] = function
-        configSpaces[devfn] = PCIConfigSpace(identity: function.identity, bars: function.bars)
+        var space = PCIConfigSpace(identity: function.identity, bars: function.bars)
+        finish?(&space)
+        configSpaces[devfn] = space
         var map: [Int: Int] = [:]
         for (i, bar) in function.bars.enumerated() {
             guard let bar, !bar.isIO else { continue }
@@ -254,6 +263,7 @@ public final class Machine: DMAContext {
             if let (_, handler) = ioPortHandlers.first(where: { $0.key.contains(port) }) { return handler(port, size, nil) & ones }
             return ones
         }
+        if configuration.unsplitHostPortAccesses, hostPortPieceCount(port: port, size: size) > 1 { return 0 }
         var value: UInt32 = 0
         forEachHostPortPiece(port: port, size: size) { piecePort, pieceSize, shift in
             let mask: UInt32 = pieceSize == 4 ? 0xFFFF_FFFF : (1 << UInt32(8 * pieceSize)) - 1
@@ -282,6 +292,7 @@ public final class Machine: DMAContext {
             if let (_, handler) = ioPortHandlers.first(where: { $0.key.contains(port) }) { _ = handler(port, size, value) }
             return
         }
+        if configuration.unsplitHostPortAccesses, hostPortPieceCount(port: port, size: size) > 1 { return }
         forEachHostPortPiece(port: port, size: size) { piecePort, pieceSize, shift in
             let piece = value >> UInt32(shift)
             switch piecePort {
@@ -295,6 +306,16 @@ public final class Machine: DMAContext {
                 ioWrite(port: piecePort, size: pieceSize, value: piece)
             }
         }
+    }
+
+    /// How many pieces QEMU 7.2 splits an access at the PCI host ports into. QEMU 11 dispatches
+    /// `in`/`out` whole to the region of its first port (`address_space_ld*`/`st*`), where a
+    /// misaligned access is refused: reads give 0, writes are dropped — exactly the accesses 7.2
+    /// splits (observed with 11.1.3: `inl 0xcfa`, `inw 0xcfb`, `inl 0xcfd` read 0).
+    private func hostPortPieceCount(port: UInt16, size: Int) -> Int {
+        var count = 0
+        forEachHostPortPiece(port: port, size: size) { _, _, _ in count += 1 }
+        return count
     }
 
     /// Splits an access at the PCI host ports into the pieces QEMU dispatches: each piece goes

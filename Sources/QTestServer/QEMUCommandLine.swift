@@ -72,7 +72,7 @@ public struct QEMUChardev: Sendable, Hashable {
 public struct QEMUMachineSelection: Sendable, Hashable {
     /// The name as written (`q35`, `pc-q35-7.2`, `none`).
     public var requestedName: String
-    /// The versioned type name it resolves to (`pc-q35-10.2`, `pc-q35-7.2`, `none`).
+    /// The versioned type name it resolves to (`pc-q35-11.1`, `pc-q35-7.2`, `none`).
     public var typeName: String
     /// The kind of board.
     public var kind: QEMUMachineCatalog.Kind
@@ -184,7 +184,7 @@ public enum QEMUQTestLog: Sendable, Hashable {
 /// | `-qtest-log FILE\|none` | ``qtestLog`` |
 /// | `-chardev BACKEND,id=ID[,path=…\|fd=…\|host=…,port=…][,server=on][,wait=off]` | ``chardevs`` |
 /// | `-mon chardev=ID,mode=control`, `-object monitor-qmp,id=…,chardev=ID`, `-qmp SPEC` | ``qmp`` |
-/// | `-machine`/`-M TYPE[,accel=A[:B]][,k=v…]` (`q35`, `pc-q35-10.2`, `pc-q35-7.2`, `none`) | ``machine`` |
+/// | `-machine`/`-M TYPE[,accel=A[:B]][,k=v…]` (`q35`, `pc-q35-11.1`, `pc-q35-7.2`, `none`) | ``machine`` |
 /// | `-accel qtest\|tcg[,…]` (others are known but unavailable) | ``accelerators`` |
 /// | `-m 512`, `-m 1G`, `-m size=…[,slots=…,maxmem=…]` | ``ramBytes`` |
 /// | `-smp N` / `-smp cpus=N,…` | ``cpus`` |
