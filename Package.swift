@@ -103,7 +103,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "VTd"], swiftSettings: strict),
-        .testTarget(name: "DevicesTests", dependencies: ["Devices", "VTd", "GuestMemory"], swiftSettings: strict),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "GuestMemory"], swiftSettings: strict),
         .testTarget(
             name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
         .testTarget(
