@@ -48,10 +48,10 @@ let package = Package(
         .target(name: "IOMMUCore", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
-        .target(name: "HostIOMMU", dependencies: ["VTd"], swiftSettings: strict),
-        .target(name: "Devices", dependencies: ["GuestMemory", "VTd"], swiftSettings: strict),
-        .target(name: "WalkRendering", dependencies: ["VTd"], swiftSettings: strict),
-        .target(name: "QTestProtocol", dependencies: ["Devices", "WalkRendering"], swiftSettings: strict),
+        .target(name: "HostIOMMU", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "WalkRendering", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "QTestProtocol", dependencies: ["Devices", "IOMMUCore", "WalkRendering"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [
@@ -62,13 +62,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "Scenarios", dependencies: ["Devices"], swiftSettings: strict),
-        .target(name: "Fuzzing", dependencies: ["VTd", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
+        .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestServer", "Scenarios",
+                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestServer", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "iommukit-bench",
             dependencies: [
-                "VTd", "Devices", "Scenarios", "QTestProtocol",
+                "IOMMUCore", "VTd", "Devices", "Scenarios", "QTestProtocol",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             swiftSettings: strict
@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"], swiftSettings: strict),
         .testTarget(
             name: "VTdTests",
-            dependencies: ["VTd", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["VTd", "IOMMUCore", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(
@@ -102,7 +102,7 @@ let package = Package(
             dependencies: ["SMMUv3", "IOMMUCore", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "VTd"], swiftSettings: strict),
+        .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd"], swiftSettings: strict),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "GuestMemory"], swiftSettings: strict),
         .testTarget(
             name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
@@ -115,10 +115,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ScenariosTests",
-            dependencies: ["Scenarios", "Devices", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "IOMMUCore", "VTd"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
             dependencies: ["QTestServer", "QTestProtocol", "Devices", "VTd"],

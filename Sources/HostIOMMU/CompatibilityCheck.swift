@@ -1,3 +1,4 @@
+import IOMMUCore
 import VTd
 
 /// Who enforces a compatibility rule.

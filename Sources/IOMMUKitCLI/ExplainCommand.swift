@@ -2,6 +2,7 @@ import ArgumentParser
 import Devices
 import Foundation
 import Scenarios
+import IOMMUCore
 import VTd
 
 /// `iommukit explain`: why a DMA translated or faulted, step by step, as text, JSON or SVG.

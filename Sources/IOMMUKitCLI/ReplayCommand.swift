@@ -3,6 +3,7 @@ import Devices
 import Foundation
 import QTestProtocol
 import QTestServer
+import IOMMUCore
 import VTd
 
 // MARK: - Reading a log

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import QTestProtocol
 import QTestServer
+import IOMMUCore
 import VTd
 
 /// `iommukit serve`: a qtest server on a unix socket (or loopback TCP); every connection drives

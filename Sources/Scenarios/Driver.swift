@@ -1,5 +1,6 @@
 import Devices
 import GuestMemory
+import IOMMUCore
 import VTd
 
 /// Programs the remapping unit through its MMIO registers in the order real drivers use

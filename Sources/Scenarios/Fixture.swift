@@ -1,5 +1,6 @@
 import Devices
 import GuestMemory
+import IOMMUCore
 import VTd
 
 /// The seed layout of QEMU's iommu-intel-test (VT-d facts §7.7): where tables live and which

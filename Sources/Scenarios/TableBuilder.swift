@@ -1,5 +1,6 @@
 import Devices
 import GuestMemory
+import IOMMUCore
 import VTd
 
 /// Lays out VT-d structures in guest memory, the way a driver (or QEMU's libqos) does.

@@ -1,3 +1,4 @@
+import IOMMUCore
 import VTd
 
 /// Renders a `WalkTrace` as text, JSON-compatible values, and SVG.

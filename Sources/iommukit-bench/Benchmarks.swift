@@ -1,6 +1,7 @@
 import Devices
 import GuestMemory
 import Scenarios
+import IOMMUCore
 import VTd
 
 /// The requester every benchmark uses: 00:02.0, where the machine puts the iommu-testdev.

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 import VTd
 
 /// Writes VT-d structures and page tables into guest memory for the benchmarks.

@@ -1,6 +1,7 @@
 import Foundation
 @testable import IOMMUKitCLI
 import Testing
+import IOMMUCore
 import VTd
 
 /// The recorded QEMU 7.2 log (Tests/DifferentialTests/Fixtures) and the machine it was made on.

@@ -1,3 +1,4 @@
+import IOMMUCore
 // In-memory structures of DMA remapping (VT-d spec chapter 9), as raw-bit wrappers with
 // spec-named fields. Every wrapper has a `fields` table for decoders.
 

@@ -1,3 +1,4 @@
+import IOMMUCore
 /// An invalidation the unit performed, by the spec's granularities (VT-d §6.5).
 /// Register-based (CCMD, IOTLB_REG) and queued descriptors both produce these.
 public enum Invalidation: Sendable, Hashable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// A strict-mode diagnostic: a cached structure was about to be used although guest memory had
 /// changed and no invalidation covering it was processed since.

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// Translation through the caches, with fault recording and strict-mode checks.
 extension RemappingUnit {

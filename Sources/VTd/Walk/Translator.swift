@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// The interrupt address window 0xFEE0_0000–0xFEEF_FFFF.
 public let interruptWindow: ClosedRange<UInt64> = 0xFEE0_0000...0xFEEF_FFFF
