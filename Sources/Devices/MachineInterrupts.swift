@@ -12,19 +12,6 @@ public enum IRQEvent: Sendable, Hashable {
 }
 
 extension Machine {
-    /// Number of IOAPIC inputs (q35's IOAPIC has 24).
-    public static let ioapicPinCount = 24
-
-    /// The IOAPIC input a bus-0 device's INTA# drives.
-    ///
-    /// IOMMUKit follows the q35 default swizzle for slots outside the ICH9 block: INTA# of slot
-    /// *S* goes to PIRQ E–H by `(S + pin) mod 4`, and PIRQ E–H are GSI 20–23 (so GSI `20 + S mod 4`;
-    /// `edu` at 00:01.0 → GSI 21, at 00:02.0 → GSI 22; the differential tests check 00:01.0
-    /// against QEMU 7.2).
-    public static func intxInput(devfn: UInt8) -> Int {
-        20 + Int((devfn >> 3) & 3)
-    }
-
     /// Registers `body` to be told about every interrupt-line change; returns a token for
     /// ``removeIRQObserver(_:)``.
     @discardableResult
