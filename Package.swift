@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "WalkRendering", targets: ["WalkRendering"]),
         .library(name: "QTestProtocol", targets: ["QTestProtocol"]),
         .library(name: "QTestServer", targets: ["QTestServer"]),
+        .library(name: "QEMUFrontend", targets: ["QEMUFrontend"]),
         .library(name: "Scenarios", targets: ["Scenarios"]),
         .library(name: "IOMMUKitCLI", targets: ["IOMMUKitCLI"]),
         .executable(name: "iommukit", targets: ["iommukit"]),
@@ -62,23 +63,33 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // QEMU's face: the command line per target, QMP, the instance (no Foundation, like QTestServer).
+        .target(
+            name: "QEMUFrontend",
+            dependencies: [
+                "QTestServer", "QTestProtocol", "Devices", "IOMMUCore", "VTd",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd"], swiftSettings: strict),
         .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestServer", "Scenarios",
+                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestServer", "QEMUFrontend", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(name: "iommukit", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
-        // Only the server and its dependencies, as a fully static executable on Linux (see
-        // `qemuEntryLinkFlags` at the top).
+        // Only the server side (the QEMU front end and below), as a fully static executable on
+        // Linux (see `qemuEntryLinkFlags` at the top).
         .executableTarget(
-            name: "iommukit-qemu", dependencies: ["QTestServer"], swiftSettings: strict,
+            name: "iommukit-qemu", dependencies: ["QEMUFrontend"], swiftSettings: strict,
             linkerSettings: [.unsafeFlags(qemuEntryLinkFlags, .when(platforms: [.linux]))]
         ),
         .executableTarget(
@@ -109,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "QTestServerTests",
             dependencies: [
-                "QTestServer", "QTestProtocol", "Devices", "VTd",
+                "QTestServer", "QEMUFrontend", "QTestProtocol", "Devices", "VTd",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict),
@@ -118,10 +129,10 @@ let package = Package(
             dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "IOMMUCore", "VTd", "QEMUFrontend"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
-            dependencies: ["QTestServer", "QTestProtocol", "Devices", "VTd"],
+            dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "Devices", "VTd"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

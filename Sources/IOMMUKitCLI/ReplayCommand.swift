@@ -2,6 +2,7 @@ import ArgumentParser
 import Devices
 import Foundation
 import QTestProtocol
+import QEMUFrontend
 import QTestServer
 import IOMMUCore
 import VTd

@@ -3,6 +3,7 @@ import Devices
 import Foundation
 import Logging
 import QTestProtocol
+import QEMUFrontend
 import QTestServer
 import IOMMUCore
 import VTd

@@ -1,3 +1,5 @@
+import QTestServer
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
