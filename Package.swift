@@ -46,6 +46,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "GuestMemory", swiftSettings: strict),
+        // The one unix-socket address helper (no Foundation; the static iommukit-qemu links it).
+        .target(name: "PosixSockets", swiftSettings: strict),
         .target(name: "IOMMUCore", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
@@ -56,7 +58,7 @@ let package = Package(
         .target(
             name: "QTestServer",
             dependencies: [
-                "QTestProtocol",
+                "QTestProtocol", "PosixSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,7 +69,7 @@ let package = Package(
         .target(
             name: "QEMUFrontend",
             dependencies: [
-                "QTestServer", "QTestProtocol", "Devices", "IOMMUCore", "VTd",
+                "QTestServer", "QTestProtocol", "PosixSockets", "Devices", "IOMMUCore", "VTd",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -95,13 +97,13 @@ let package = Package(
         .executableTarget(
             name: "iommukit-bench",
             dependencies: [
-                "IOMMUCore", "VTd", "Devices", "Scenarios", "QTestProtocol",
+                "IOMMUCore", "VTd", "Devices", "Scenarios", "QTestProtocol", "PosixSockets",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             swiftSettings: strict
         ),
         // Load test against a running `iommukit serve` (sockets and /proc only; build with -c release).
-        .executableTarget(name: "iommukit-load", swiftSettings: strict),
+        .executableTarget(name: "iommukit-load", dependencies: ["PosixSockets"], swiftSettings: strict),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"], swiftSettings: strict),
         .testTarget(
             name: "VTdTests",
@@ -120,7 +122,7 @@ let package = Package(
         .testTarget(
             name: "QTestServerTests",
             dependencies: [
-                "QTestServer", "QEMUFrontend", "QTestProtocol", "Devices", "VTd",
+                "QTestServer", "QEMUFrontend", "QTestProtocol", "PosixSockets", "Devices", "VTd",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict),
@@ -132,7 +134,7 @@ let package = Package(
         .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "IOMMUCore", "VTd", "QEMUFrontend"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
-            dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "Devices", "VTd"],
+            dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "PosixSockets", "Devices", "VTd"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),
