@@ -17,6 +17,8 @@ public protocol IOMMUAttachment: AnyObject {
     var typeName: String { get }
     /// The requesters it translates for.
     var requesters: RequesterSet { get }
+    /// Whether it translates for `requester`.
+    func owns(_ requester: RequesterID) -> Bool
     /// Interrupt-controller input (IOAPIC pin on q35, GIC SPI on Arm) of each wired output line.
     var interruptInputs: [Int] { get }
     /// Translates through the model in the machine's ``Machine/withIOMMU(_:_:)`` step; nil
@@ -31,19 +33,35 @@ public protocol IOMMUAttachment: AnyObject {
 }
 
 /// An IOMMU model attached to a machine.
+///
+/// The machine calls it through ``IOMMUAttachment``; the DMA step is a closure made in `init`,
+/// which ``Machine/attach(_:registerBase:requesters:interruptInputs:)`` runs with the concrete
+/// model type, so the per-page path is specialised (no generic metadata, no value witnesses).
 public final class IOMMUSlot<Model: IOMMUModel>: IOMMUAttachment {
+    public let requesters: RequesterSet
+    public let interruptInputs: [Int]
+    private let translateStep: (IOMMUSlot<Model>, IOMMURequest, Machine) -> IOMMUOutcome<DMABlocked>?
     /// The model; nil only while ``Machine/withIOMMU(_:_:)`` runs it (so a re-entrant access
     /// from its own table walk sees no unit instead of a half-updated one).
     public internal(set) var model: Model?
-    public let requesters: RequesterSet
-    public let interruptInputs: [Int]
     public var typeName: String { Model.typeName }
 
     init(model: Model, requesters: RequesterSet, interruptInputs: [Int]) {
-        self.model = model
         self.requesters = requesters
         self.interruptInputs = interruptInputs
+        translateStep = { slot, request, machine in
+            machine.withIOMMU(slot) { model, memory in
+                switch model.translate(request, memory: memory) {
+                case .translated(let t): .translated(t)
+                case .interruptRequest(let t): .interruptRequest(t)
+                case .fault: .fault(DMABlocked(iommu: Model.typeName))
+                }
+            }
+        }
+        self.model = model
     }
+
+    public func owns(_ requester: RequesterID) -> Bool { requesters.contains(requester) }
 
     /// Replaces the model (e.g. with a copy a test prepared); ignored while it runs.
     public func replace(with model: Model) {
@@ -52,13 +70,7 @@ public final class IOMMUSlot<Model: IOMMUModel>: IOMMUAttachment {
     }
 
     public func translate(_ request: IOMMURequest, on machine: Machine) -> IOMMUOutcome<DMABlocked>? {
-        machine.withIOMMU(self) { model, memory in
-            switch model.translate(request, memory: memory) {
-            case .translated(let t): .translated(t)
-            case .interruptRequest(let t): .interruptRequest(t)
-            case .fault: .fault(DMABlocked(iommu: Model.typeName))
-            }
-        }
+        translateStep(self, request, machine)
     }
 
     public func remapInterrupt(address: UInt64, data: UInt32, requester: RequesterID, on machine: Machine) -> InterruptRemapping? {
@@ -103,7 +115,7 @@ extension Machine {
 
     /// The IOMMU that translates for `requester`, if any.
     public func iommu(owning requester: RequesterID) -> (any IOMMUAttachment)? {
-        for attachment in iommus where attachment.requesters.contains(requester) { return attachment }
+        for attachment in iommus where attachment.owns(requester) { return attachment }
         return nil
     }
 

@@ -18,6 +18,16 @@ extension AddressSpaces: MemorySpaces {
     @inlinable public var normal: AddressSpace { system }
 }
 
+extension MemorySpaces {
+    /// `normal` as the concrete `AddressSpace` when that is what it is (a machine's spaces), so a
+    /// model can call its entry points specialised for it rather than its generic walk, in which
+    /// every read goes through a witness table.
+    @inlinable @inline(__always)
+    public var normalAddressSpace: AddressSpace? {
+        normal as? AddressSpace
+    }
+}
+
 /// One bus for every security space.
 public struct SingleMemorySpace<Bus: MemoryBus>: MemorySpaces {
     public let bus: Bus

@@ -55,12 +55,22 @@ extension RemappingUnit: IOMMUModel {
     }
 
     public mutating func writeRegister<Memory: MemorySpaces>(offset: UInt64, size: Int, value: UInt64, memory: Memory) {
-        writeRegister(offset: offset, size: size, value: value, bus: memory.normal)
+        if let space = memory.normalAddressSpace {
+            writeRegister(offset: offset, size: size, value: value, bus: space)
+        } else {
+            writeRegister(offset: offset, size: size, value: value, bus: memory.normal)
+        }
     }
 
+    /// Runs the unit's specialised entry point for a machine's `AddressSpace` (ConcreteBuses.swift).
     @inlinable
     public mutating func translate<Memory: MemorySpaces>(_ request: IOMMURequest, memory: Memory) -> IOMMUOutcome<TranslationFault> {
-        switch translate(DMARequest(request), bus: memory.normal) {
+        let result = if let space = memory.normalAddressSpace {
+            translate(DMARequest(request), bus: space)
+        } else {
+            translate(DMARequest(request), bus: memory.normal)
+        }
+        switch result {
         case .translated(let t):
             let neutral = IOMMUTranslation(outputAddress: t.address, pageSize: t.pageSize, permissions: t.permissions, outputAttrs: request.attrs)
             return t.mode == .interruptRequest ? .interruptRequest(neutral) : .translated(neutral)
