@@ -7,11 +7,19 @@ public struct RootEntry: Sendable, Hashable {
     public var lo: UInt64
     public var hi: UInt64
     public init(lo: UInt64, hi: UInt64 = 0) { self.lo = lo; self.hi = hi }
+    /// An all-zero (not present) entry, to be filled in through the field setters.
+    public init() { self.init(lo: 0, hi: 0) }
 
     /// P: present.
-    public var present: Bool { lo.bit(0) }
+    public var present: Bool {
+        get { lo.bit(0) }
+        set { lo = lo.setting(0, newValue) }
+    }
     /// CTP: context-table pointer (4 KiB aligned).
-    public var contextTablePointer: UInt64 { lo & .mask(63, 12) }
+    public var contextTablePointer: UInt64 {
+        get { lo & .mask(63, 12) }
+        set { lo = (lo & ~UInt64.mask(63, 12)) | (newValue & .mask(63, 12)) }
+    }
 
     /// Reserved bits for a unit whose host address width is `haw`; non-zero means LRT.3.
     public func reservedBits(haw: Int) -> UInt64 {
@@ -29,15 +37,29 @@ public struct ScalableRootEntry: Sendable, Hashable {
     public var lo: UInt64
     public var hi: UInt64
     public init(lo: UInt64, hi: UInt64) { self.lo = lo; self.hi = hi }
+    /// An all-zero (not present) entry, to be filled in through the field setters.
+    public init() { self.init(lo: 0, hi: 0) }
 
     /// LP: lower context table present.
-    public var lowerPresent: Bool { lo.bit(0) }
+    public var lowerPresent: Bool {
+        get { lo.bit(0) }
+        set { lo = lo.setting(0, newValue) }
+    }
     /// LCTP: lower context-table pointer.
-    public var lowerContextTablePointer: UInt64 { lo & .mask(63, 12) }
+    public var lowerContextTablePointer: UInt64 {
+        get { lo & .mask(63, 12) }
+        set { lo = (lo & ~UInt64.mask(63, 12)) | (newValue & .mask(63, 12)) }
+    }
     /// UP: upper context table present.
-    public var upperPresent: Bool { hi.bit(0) }
+    public var upperPresent: Bool {
+        get { hi.bit(0) }
+        set { hi = hi.setting(0, newValue) }
+    }
     /// UCTP: upper context-table pointer.
-    public var upperContextTablePointer: UInt64 { hi & .mask(63, 12) }
+    public var upperContextTablePointer: UInt64 {
+        get { hi & .mask(63, 12) }
+        set { hi = (hi & ~UInt64.mask(63, 12)) | (newValue & .mask(63, 12)) }
+    }
 
     /// Reserved bits of the half that serves `devfn`.
     public func reservedBits(haw: Int, devfn: UInt8) -> UInt64 {
@@ -70,19 +92,39 @@ public struct LegacyContextEntry: Sendable, Hashable {
     public var lo: UInt64
     public var hi: UInt64
     public init(lo: UInt64, hi: UInt64) { self.lo = lo; self.hi = hi }
+    /// An all-zero (not present) entry, to be filled in through the field setters.
+    public init() { self.init(lo: 0, hi: 0) }
 
     /// P: present.
-    public var present: Bool { lo.bit(0) }
+    public var present: Bool {
+        get { lo.bit(0) }
+        set { lo = lo.setting(0, newValue) }
+    }
     /// FPD: fault processing disable.
-    public var fpd: Bool { lo.bit(1) }
+    public var fpd: Bool {
+        get { lo.bit(1) }
+        set { lo = lo.setting(1, newValue) }
+    }
     /// TT: translation type.
-    public var translationType: LegacyTranslationType { LegacyTranslationType(rawValue: UInt8(lo.bits(3, 2))) ?? .reserved }
+    public var translationType: LegacyTranslationType {
+        get { LegacyTranslationType(rawValue: UInt8(lo.bits(3, 2))) ?? .reserved }
+        set { lo = lo.setting(3, 2, to: UInt64(newValue.rawValue)) }
+    }
     /// SSPTPTR (SLPTPTR): second-stage page-table pointer.
-    public var secondStagePageTablePointer: UInt64 { lo & .mask(63, 12) }
+    public var secondStagePageTablePointer: UInt64 {
+        get { lo & .mask(63, 12) }
+        set { lo = (lo & ~UInt64.mask(63, 12)) | (newValue & .mask(63, 12)) }
+    }
     /// AW: address width (1 = 39-bit/3-level, 2 = 48-bit/4-level, 3 = 57-bit/5-level).
-    public var addressWidth: UInt8 { UInt8(hi.bits(2, 0)) }
+    public var addressWidth: UInt8 {
+        get { UInt8(hi.bits(2, 0)) }
+        set { hi = hi.setting(2, 0, to: UInt64(newValue)) }
+    }
     /// DID: domain identifier.
-    public var domainID: UInt16 { UInt16(hi.bits(23, 8)) }
+    public var domainID: UInt16 {
+        get { UInt16(hi.bits(23, 8)) }
+        set { hi = hi.setting(23, 8, to: UInt64(newValue)) }
+    }
 
     /// Reserved bits; non-zero means LCT.3.
     public func reservedBits(haw: Int) -> UInt64 {
@@ -106,28 +148,57 @@ public struct ScalableContextEntry: Sendable, Hashable {
     public var qw1: UInt64
     public var qw2: UInt64
     public var qw3: UInt64
+    /// An all-zero (not present) entry, to be filled in through the field setters.
+    public init() { self.init(qw0: 0) }
     public init(qw0: UInt64, qw1: UInt64 = 0, qw2: UInt64 = 0, qw3: UInt64 = 0) {
         self.qw0 = qw0; self.qw1 = qw1; self.qw2 = qw2; self.qw3 = qw3
     }
 
     /// P: present.
-    public var present: Bool { qw0.bit(0) }
+    public var present: Bool {
+        get { qw0.bit(0) }
+        set { qw0 = qw0.setting(0, newValue) }
+    }
     /// FPD: fault processing disable.
-    public var fpd: Bool { qw0.bit(1) }
+    public var fpd: Bool {
+        get { qw0.bit(1) }
+        set { qw0 = qw0.setting(1, newValue) }
+    }
     /// DTE: device-TLB enable.
-    public var dte: Bool { qw0.bit(2) }
+    public var dte: Bool {
+        get { qw0.bit(2) }
+        set { qw0 = qw0.setting(2, newValue) }
+    }
     /// PASIDE: requests-with-PASID enable.
-    public var pasidEnable: Bool { qw0.bit(3) }
+    public var pasidEnable: Bool {
+        get { qw0.bit(3) }
+        set { qw0 = qw0.setting(3, newValue) }
+    }
     /// PRE: page-request enable.
-    public var pre: Bool { qw0.bit(4) }
+    public var pre: Bool {
+        get { qw0.bit(4) }
+        set { qw0 = qw0.setting(4, newValue) }
+    }
     /// PDTS: the PASID directory has 2^(PDTS+7) entries.
-    public var pdts: UInt64 { qw0.bits(11, 9) }
+    public var pdts: UInt64 {
+        get { qw0.bits(11, 9) }
+        set { qw0 = qw0.setting(11, 9, to: newValue) }
+    }
     /// PASIDDIRPTR: PASID-directory pointer.
-    public var pasidDirectoryPointer: UInt64 { qw0 & .mask(63, 12) }
+    public var pasidDirectoryPointer: UInt64 {
+        get { qw0 & .mask(63, 12) }
+        set { qw0 = (qw0 & ~UInt64.mask(63, 12)) | (newValue & .mask(63, 12)) }
+    }
     /// RID_PASID: PASID used for requests without PASID (when ECAP.RPS).
-    public var ridPASID: UInt32 { UInt32(qw1.bits(19, 0)) }
+    public var ridPASID: UInt32 {
+        get { UInt32(qw1.bits(19, 0)) }
+        set { qw1 = qw1.setting(19, 0, to: UInt64(newValue)) }
+    }
     /// RID_PRIV: privilege of requests without PASID (when ECAP.RPRIVS).
-    public var ridPriv: Bool { qw1.bit(20) }
+    public var ridPriv: Bool {
+        get { qw1.bit(20) }
+        set { qw1 = qw1.setting(20, newValue) }
+    }
 
     /// Number of PASID-directory entries (2^(PDTS+7)).
     public var pasidDirectoryEntries: UInt64 { 1 << (pdts + 7) }
@@ -154,13 +225,24 @@ public struct ScalableContextEntry: Sendable, Hashable {
 public struct PASIDDirectoryEntry: Sendable, Hashable {
     public var rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
+    /// An all-zero (not present) entry, to be filled in through the field setters.
+    public init() { self.init(rawValue: 0) }
 
     /// P: present.
-    public var present: Bool { rawValue.bit(0) }
+    public var present: Bool {
+        get { rawValue.bit(0) }
+        set { rawValue = rawValue.setting(0, newValue) }
+    }
     /// FPD: fault processing disable (meaningful even when not present).
-    public var fpd: Bool { rawValue.bit(1) }
+    public var fpd: Bool {
+        get { rawValue.bit(1) }
+        set { rawValue = rawValue.setting(1, newValue) }
+    }
     /// SMPTBLPTR: scalable-mode PASID-table pointer.
-    public var pasidTablePointer: UInt64 { rawValue & .mask(63, 12) }
+    public var pasidTablePointer: UInt64 {
+        get { rawValue & .mask(63, 12) }
+        set { rawValue = (rawValue & ~UInt64.mask(63, 12)) | (newValue & .mask(63, 12)) }
+    }
 
     /// Reserved bits; non-zero means SPD.3.
     public func reservedBits(haw: Int) -> UInt64 {
@@ -198,41 +280,91 @@ public struct PASIDEntry: Sendable, Hashable {
     public var qw1: UInt64
     public var qw2: UInt64
     public init(qw0: UInt64, qw1: UInt64 = 0, qw2: UInt64 = 0) { self.qw0 = qw0; self.qw1 = qw1; self.qw2 = qw2 }
+    /// An all-zero (not present) entry, to be filled in through the field setters.
+    public init() { self.init(qw0: 0) }
 
     /// P: present.
-    public var present: Bool { qw0.bit(0) }
+    public var present: Bool {
+        get { qw0.bit(0) }
+        set { qw0 = qw0.setting(0, newValue) }
+    }
     /// FPD: fault processing disable.
-    public var fpd: Bool { qw0.bit(1) }
+    public var fpd: Bool {
+        get { qw0.bit(1) }
+        set { qw0 = qw0.setting(1, newValue) }
+    }
     /// AW: second-stage address width (levels = 2 + AW).
-    public var addressWidth: UInt8 { UInt8(qw0.bits(4, 2)) }
+    public var addressWidth: UInt8 {
+        get { UInt8(qw0.bits(4, 2)) }
+        set { qw0 = qw0.setting(4, 2, to: UInt64(newValue)) }
+    }
     /// SSEE: second-stage execute enable.
-    public var ssee: Bool { qw0.bit(5) }
+    public var ssee: Bool {
+        get { qw0.bit(5) }
+        set { qw0 = qw0.setting(5, newValue) }
+    }
     /// PGTT raw value (bits 8:6).
-    public var pgttRaw: UInt8 { UInt8(qw0.bits(8, 6)) }
+    public var pgttRaw: UInt8 {
+        get { UInt8(qw0.bits(8, 6)) }
+        set { qw0 = qw0.setting(8, 6, to: UInt64(newValue)) }
+    }
     /// PGTT: PASID-granular translation type, nil when reserved.
     public var pgtt: PASIDGranularTranslationType? { PASIDGranularTranslationType(rawValue: pgttRaw) }
     /// SSADE: second-stage accessed/dirty enable.
-    public var ssade: Bool { qw0.bit(9) }
+    public var ssade: Bool {
+        get { qw0.bit(9) }
+        set { qw0 = qw0.setting(9, newValue) }
+    }
     /// SSPTPTR: second-stage page-table pointer.
-    public var secondStagePageTablePointer: UInt64 { qw0 & .mask(63, 12) }
+    public var secondStagePageTablePointer: UInt64 {
+        get { qw0 & .mask(63, 12) }
+        set { qw0 = (qw0 & ~UInt64.mask(63, 12)) | (newValue & .mask(63, 12)) }
+    }
     /// DID: domain identifier.
-    public var domainID: UInt16 { UInt16(qw1.bits(15, 0)) }
+    public var domainID: UInt16 {
+        get { UInt16(qw1.bits(15, 0)) }
+        set { qw1 = qw1.setting(15, 0, to: UInt64(newValue)) }
+    }
     /// PWSNP: page-walk snoop.
-    public var pwsnp: Bool { qw1.bit(23) }
+    public var pwsnp: Bool {
+        get { qw1.bit(23) }
+        set { qw1 = qw1.setting(23, newValue) }
+    }
     /// PGSNP: page snoop.
-    public var pgsnp: Bool { qw1.bit(24) }
+    public var pgsnp: Bool {
+        get { qw1.bit(24) }
+        set { qw1 = qw1.setting(24, newValue) }
+    }
     /// SRE: supervisor requests enable.
-    public var sre: Bool { qw2.bit(0) }
+    public var sre: Bool {
+        get { qw2.bit(0) }
+        set { qw2 = qw2.setting(0, newValue) }
+    }
     /// ERE: execute requests enable.
-    public var ere: Bool { qw2.bit(1) }
+    public var ere: Bool {
+        get { qw2.bit(1) }
+        set { qw2 = qw2.setting(1, newValue) }
+    }
     /// FSPM: first-stage paging mode (0 = 4-level, 1 = 5-level).
-    public var fspm: UInt8 { UInt8(qw2.bits(3, 2)) }
+    public var fspm: UInt8 {
+        get { UInt8(qw2.bits(3, 2)) }
+        set { qw2 = qw2.setting(3, 2, to: UInt64(newValue)) }
+    }
     /// WPE: write-protect enable (supervisor writes honour R/W).
-    public var wpe: Bool { qw2.bit(4) }
+    public var wpe: Bool {
+        get { qw2.bit(4) }
+        set { qw2 = qw2.setting(4, newValue) }
+    }
     /// EAFE: extended-accessed flag enable.
-    public var eafe: Bool { qw2.bit(7) }
+    public var eafe: Bool {
+        get { qw2.bit(7) }
+        set { qw2 = qw2.setting(7, newValue) }
+    }
     /// FSPTPTR: first-stage page-table pointer.
-    public var firstStagePageTablePointer: UInt64 { qw2 & .mask(63, 12) }
+    public var firstStagePageTablePointer: UInt64 {
+        get { qw2 & .mask(63, 12) }
+        set { qw2 = (qw2 & ~UInt64.mask(63, 12)) | (newValue & .mask(63, 12)) }
+    }
 
     /// Reserved bits (memory-type fields count as reserved, the model has no ECAP.MTS); non-zero means SPT.3.
     public func reservedBits(haw: Int) -> UInt64 {
@@ -266,25 +398,54 @@ public struct PASIDEntry: Sendable, Hashable {
 public struct SecondStageEntry: RawRepresentable, Sendable, Hashable {
     public var rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
+    /// An all-zero (not present) entry, to be filled in through the field setters.
+    public init() { self.init(rawValue: 0) }
 
     /// R: read permission.
-    public var read: Bool { rawValue.bit(0) }
+    public var read: Bool {
+        get { rawValue.bit(0) }
+        set { rawValue = rawValue.setting(0, newValue) }
+    }
     /// W: write permission.
-    public var write: Bool { rawValue.bit(1) }
+    public var write: Bool {
+        get { rawValue.bit(1) }
+        set { rawValue = rawValue.setting(1, newValue) }
+    }
     /// X: execute permission.
-    public var execute: Bool { rawValue.bit(2) }
+    public var execute: Bool {
+        get { rawValue.bit(2) }
+        set { rawValue = rawValue.setting(2, newValue) }
+    }
     /// PS: page size (leaf at level 2 or 3).
-    public var pageSize: Bool { rawValue.bit(7) }
+    public var pageSize: Bool {
+        get { rawValue.bit(7) }
+        set { rawValue = rawValue.setting(7, newValue) }
+    }
     /// A: accessed.
-    public var accessed: Bool { rawValue.bit(8) }
+    public var accessed: Bool {
+        get { rawValue.bit(8) }
+        set { rawValue = rawValue.setting(8, newValue) }
+    }
     /// D: dirty.
-    public var dirty: Bool { rawValue.bit(9) }
+    public var dirty: Bool {
+        get { rawValue.bit(9) }
+        set { rawValue = rawValue.setting(9, newValue) }
+    }
     /// SNP: snoop.
-    public var snoop: Bool { rawValue.bit(11) }
+    public var snoop: Bool {
+        get { rawValue.bit(11) }
+        set { rawValue = rawValue.setting(11, newValue) }
+    }
     /// TM: transient mapping.
-    public var transientMapping: Bool { rawValue.bit(62) }
+    public var transientMapping: Bool {
+        get { rawValue.bit(62) }
+        set { rawValue = rawValue.setting(62, newValue) }
+    }
     /// ADDR: next-table or page address (bits 51:12; reserved bits above HAW are checked separately).
-    public var address: UInt64 { rawValue & .mask(51, 12) }
+    public var address: UInt64 {
+        get { rawValue & .mask(51, 12) }
+        set { rawValue = (rawValue & ~UInt64.mask(51, 12)) | (newValue & .mask(51, 12)) }
+    }
     /// An entry with neither R nor W is not present.
     public var present: Bool { rawValue & 0b11 != 0 }
 
@@ -307,25 +468,54 @@ public struct SecondStageEntry: RawRepresentable, Sendable, Hashable {
 public struct FirstStageEntry: RawRepresentable, Sendable, Hashable {
     public var rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
+    /// An all-zero (not present) entry, to be filled in through the field setters.
+    public init() { self.init(rawValue: 0) }
 
     /// P: present.
-    public var present: Bool { rawValue.bit(0) }
+    public var present: Bool {
+        get { rawValue.bit(0) }
+        set { rawValue = rawValue.setting(0, newValue) }
+    }
     /// R/W: writes allowed.
-    public var readWrite: Bool { rawValue.bit(1) }
+    public var readWrite: Bool {
+        get { rawValue.bit(1) }
+        set { rawValue = rawValue.setting(1, newValue) }
+    }
     /// U/S: user accesses allowed.
-    public var userSupervisor: Bool { rawValue.bit(2) }
+    public var userSupervisor: Bool {
+        get { rawValue.bit(2) }
+        set { rawValue = rawValue.setting(2, newValue) }
+    }
     /// A: accessed.
-    public var accessed: Bool { rawValue.bit(5) }
+    public var accessed: Bool {
+        get { rawValue.bit(5) }
+        set { rawValue = rawValue.setting(5, newValue) }
+    }
     /// D: dirty.
-    public var dirty: Bool { rawValue.bit(6) }
+    public var dirty: Bool {
+        get { rawValue.bit(6) }
+        set { rawValue = rawValue.setting(6, newValue) }
+    }
     /// PS: page size (leaf at level 2 or 3).
-    public var pageSize: Bool { rawValue.bit(7) }
+    public var pageSize: Bool {
+        get { rawValue.bit(7) }
+        set { rawValue = rawValue.setting(7, newValue) }
+    }
     /// EA: extended accessed.
-    public var extendedAccessed: Bool { rawValue.bit(10) }
+    public var extendedAccessed: Bool {
+        get { rawValue.bit(10) }
+        set { rawValue = rawValue.setting(10, newValue) }
+    }
     /// XD: execute disable.
-    public var executeDisable: Bool { rawValue.bit(63) }
+    public var executeDisable: Bool {
+        get { rawValue.bit(63) }
+        set { rawValue = rawValue.setting(63, newValue) }
+    }
     /// ADDR: next-table or page address (bits 51:12).
-    public var address: UInt64 { rawValue & .mask(51, 12) }
+    public var address: UInt64 {
+        get { rawValue & .mask(51, 12) }
+        set { rawValue = (rawValue & ~UInt64.mask(51, 12)) | (newValue & .mask(51, 12)) }
+    }
 
     public static let fields: [FieldDescriptor] = [
         .init("P", 0, 0, "present"),
