@@ -29,7 +29,7 @@ public struct ScenarioFailure: Error, Sendable, CustomStringConvertible {
 /// A machine with a VT-d unit and an iommu-testdev, plus the drivers a scenario uses.
 public final class Fixture {
     public let machine: Machine
-    public var tables: TableBuilder
+    public var tables: TableBuilder<AddressSpace>
     public let driver: VTdDriver
     public let device: TestDeviceDriver
     /// The device's source id (bus 0, its devfn).
