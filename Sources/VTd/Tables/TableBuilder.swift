@@ -38,7 +38,7 @@ public struct TableBuilder<Bus: MemoryBus> {
         var entry = RootEntry()
         entry.contextTablePointer = contextTable
         entry.present = present
-        write(entry, at: root + UInt64(bus) * 16)
+        write(entry, at: RootEntry.address(table: root, bus: bus))
     }
 
     /// Legacy context entry.
@@ -51,8 +51,9 @@ public struct TableBuilder<Bus: MemoryBus> {
         entry.secondStagePageTablePointer = secondStage
         entry.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
         entry.domainID = domainID
-        write64(table + UInt64(devfn) * 16, entry.lo)
-        write64(table + UInt64(devfn) * 16 + 8, entry.hi)
+        let at = LegacyContextEntry.address(table: table, devfn: devfn)
+        write64(at, entry.lo)
+        write64(at + 8, entry.hi)
     }
 
     /// Writes a root entry (both halves) at `address`.
@@ -74,8 +75,9 @@ public struct TableBuilder<Bus: MemoryBus> {
             entry.upperContextTablePointer = upper
             entry.upperPresent = true
         }
-        write64(root + UInt64(bus) * 16, entry.lo)
-        write64(root + UInt64(bus) * 16 + 8, entry.hi)
+        let at = RootEntry.address(table: root, bus: bus)
+        write64(at, entry.lo)
+        write64(at + 8, entry.hi)
     }
 
     /// Scalable context entry (256 bit).
@@ -88,7 +90,7 @@ public struct TableBuilder<Bus: MemoryBus> {
         entry.pdts = pdts
         entry.pasidDirectoryPointer = pasidDirectory
         entry.ridPASID = ridPASID
-        let at = table + UInt64(devfn & 0x7F) * 32
+        let at = ScalableContextEntry.address(table: table, devfn: devfn)
         write64(at, entry.qw0)
         write64(at + 8, entry.qw1)
         write64(at + 16, entry.qw2)
@@ -101,7 +103,7 @@ public struct TableBuilder<Bus: MemoryBus> {
         entry.present = present
         entry.fpd = fpd
         entry.pasidTablePointer = pasidTable
-        write64(directory + index * 8, entry.rawValue)
+        write64(PASIDDirectoryEntry.address(directory: directory, index: index), entry.rawValue)
     }
 
     /// PASID-table entry for PASID[5:0] = `index`.
@@ -120,7 +122,7 @@ public struct TableBuilder<Bus: MemoryBus> {
         entry.fspm = UInt8(truncatingIfNeeded: fspm)
         entry.wpe = wpe
         entry.firstStagePageTablePointer = firstStage
-        let at = table + index * 64
+        let at = PASIDEntry.address(table: table, index: index)
         write64(at, entry.qw0)
         write64(at + 8, entry.qw1)
         write64(at + 16, entry.qw2)

@@ -160,7 +160,7 @@ public struct Translator: Sendable {
             return .fault(.pasidRequestInLegacyMode, faultProcessingDisabled: false)
         }
         let sid = request.sourceID
-        let rootAddress = state.rootTableAddress &+ UInt64(sid.bus) &* 16
+        let rootAddress = RootEntry.address(table: state.rootTableAddress, bus: sid.bus)
         let (rlo, r1) = bus.read(rootAddress, size: 8, attrs: .unspecified)
         let (rhi, r2) = bus.read(rootAddress &+ 8, size: 8, attrs: .unspecified)
         guard r1.isOK, r2.isOK else {
@@ -180,7 +180,7 @@ public struct Translator: Sendable {
             return .fault(.rootEntryReserved, faultProcessingDisabled: false)
         }
         let contextTable = root.contextTablePointer
-        let contextAddress = contextTable &+ UInt64(sid.devfn) &* 16
+        let contextAddress = LegacyContextEntry.address(table: contextTable, devfn: sid.devfn)
         let (clo, c1) = bus.read(contextAddress, size: 8, attrs: .unspecified)
         let (chi, c2) = bus.read(contextAddress &+ 8, size: 8, attrs: .unspecified)
         guard c1.isOK, c2.isOK else {
@@ -247,7 +247,7 @@ public struct Translator: Sendable {
         _ request: DMARequest, bus: Bus, observer: inout Observer
     ) -> (ScalableContextEntry?, root: (UInt64, UInt64), fault: FaultReason?) {
         let sid = request.sourceID
-        let rootAddress = state.rootTableAddress &+ UInt64(sid.bus) &* 16
+        let rootAddress = RootEntry.address(table: state.rootTableAddress, bus: sid.bus)
         let (rlo, r1) = bus.read(rootAddress, size: 8, attrs: .unspecified)
         let (rhi, r2) = bus.read(rootAddress &+ 8, size: 8, attrs: .unspecified)
         guard r1.isOK, r2.isOK else {
@@ -268,7 +268,7 @@ public struct Translator: Sendable {
         }
         let contextTable = upper ? root.upperContextTablePointer : root.lowerContextTablePointer
         let contextIndex = UInt64(sid.devfn & 0x7F)
-        let contextAddress = contextTable &+ contextIndex &* 32
+        let contextAddress = ScalableContextEntry.address(table: contextTable, devfn: sid.devfn)
         let (q0, e0) = bus.read(contextAddress, size: 8, attrs: .unspecified)
         let (q1, e1) = bus.read(contextAddress &+ 8, size: 8, attrs: .unspecified)
         let (q2, e2) = bus.read(contextAddress &+ 16, size: 8, attrs: .unspecified)
@@ -321,7 +321,7 @@ public struct Translator: Sendable {
         }
         // PASID directory entry.
         let directory = context.pasidDirectoryPointer
-        let directoryAddress = directory &+ directoryIndex &* 8
+        let directoryAddress = PASIDDirectoryEntry.address(directory: directory, index: directoryIndex)
         let (dRaw, dResult) = bus.read(directoryAddress, size: 8, attrs: .unspecified)
         guard dResult.isOK else {
             observer.didFailRead(.pasidDirectoryEntry, address: directoryAddress)
@@ -342,7 +342,7 @@ public struct Translator: Sendable {
         // PASID-table entry (words 0-2 are used).
         let pasidTable = dirEntry.pasidTablePointer
         let pasidIndex = UInt64(pasid & 0x3F)
-        let pasidAddress = pasidTable &+ pasidIndex &* 64
+        let pasidAddress = PASIDEntry.address(table: pasidTable, index: pasidIndex)
         let (p0, e0) = bus.read(pasidAddress, size: 8, attrs: .unspecified)
         let (p1, e1) = bus.read(pasidAddress &+ 8, size: 8, attrs: .unspecified)
         let (p2, e2) = bus.read(pasidAddress &+ 16, size: 8, attrs: .unspecified)
