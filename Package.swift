@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "QTestServer", targets: ["QTestServer"]),
         .library(name: "QEMUFrontend", targets: ["QEMUFrontend"]),
         .library(name: "Scenarios", targets: ["Scenarios"]),
+        .library(name: "Inspect", targets: ["Inspect"]),
         .library(name: "IOMMUKitCLI", targets: ["IOMMUKitCLI"]),
         .executable(name: "iommukit", targets: ["iommukit"]),
         .executable(name: "iommukit-qemu", targets: ["iommukit-qemu"]),
@@ -75,13 +76,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Replay of QEMU qtest logs and the documented QEMU differences.
+        .target(
+            name: "Inspect", dependencies: ["Devices", "IOMMUCore", "VTd", "QTestProtocol", "QEMUFrontend"], swiftSettings: strict),
         .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd"], swiftSettings: strict),
         .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestServer", "QEMUFrontend", "Scenarios",
+                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -131,7 +135,7 @@ let package = Package(
             dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "IOMMUCore", "VTd", "QEMUFrontend"], swiftSettings: strict),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "QEMUFrontend"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
             dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "PosixSockets", "Devices", "VTd"],

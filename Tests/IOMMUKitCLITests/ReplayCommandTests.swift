@@ -1,5 +1,6 @@
 import Foundation
 @testable import IOMMUKitCLI
+@testable import Inspect
 import Testing
 import IOMMUCore
 import VTd

@@ -1,0 +1,218 @@
+import ArgumentParser
+import Devices
+import Foundation
+import IOMMUCore
+import Inspect
+import QEMUFrontend
+import QTestProtocol
+import VTd
+import WalkRendering
+
+extension QTestReplay {
+    /// The trace of one request on the replayed machine, as `iommukit explain` prints it (walked
+    /// from memory; caches, fault records and A/D bits are left alone).
+    public static func explain(_ result: ReplayResult, sid: String, iova: String, pasid: UInt32?, write: Bool) throws -> WalkTrace {
+        guard let unit = result.machine.vtd else { throw ValidationError("the replayed machine has no VT-d unit (add -device intel-iommu)") }
+        guard let source = SourceID(parsing: sid) else { throw ValidationError("--explain-sid: '\(sid)' is not bb:dd.f or a number") }
+        guard let address = parseNumber(iova) else { throw ValidationError("--explain-iova: '\(iova)' is not a number") }
+        if let pasid, pasid >= 1 << 20 { throw ValidationError("--explain-pasid: \(pasid) does not fit in 20 bits") }
+        let request = DMARequest(sourceID: source, pasid: pasid, address: address, access: write ? .write : .read)
+        return unit.explain(request, bus: result.machine.system)
+    }
+}
+
+// MARK: - The command
+
+/// The machine options `replay` shares with `serve`, plus `--qemu-args`.
+public struct ReplayMachineOptions: ParsableArguments {
+    @Option(name: .long, help: "Machine type: q35 (upstream QEMU) or pc-q35-7.2 (QEMU 7.2 defaults and protocol).")
+    var machine = "q35"
+
+    @Option(name: .customLong("device"), help: "A device, as QEMU's -device (repeatable; default intel-iommu and iommu-testdev).")
+    var devices: [String] = []
+
+    @Option(name: [.customShort("m"), .customLong("memory")], help: "Guest RAM size, as QEMU's -m.")
+    var memory = "512M"
+
+    @Option(name: .customLong("global"), help: "A global property, as QEMU's -global DRIVER.PROP=VALUE (repeatable).")
+    var globals: [String] = []
+
+    @Flag(name: .long, help: "No default devices: the first device goes to 00:01.0.")
+    var nodefaults = false
+
+    @Option(name: .long, help: "The whole QEMU command line in one string instead (the binary name may lead; -accel qtest is implied).")
+    var qemuArgs: String?
+
+    @Option(name: .long, help: "The QEMU that wrote the log: qemu72 makes q35 mean pc-q35-7.2 (default: only pc-q35-7.2 does).")
+    var qemu: QEMUCompatibility?
+
+    public init() {}
+
+    /// The QEMU arguments these options describe.
+    func arguments() throws -> [String] {
+        if let qemuArgs {
+            let touched = machine != "q35" || !devices.isEmpty || memory != "512M" || !globals.isEmpty || nodefaults
+            if touched { throw ValidationError("give --qemu-args or --machine/--device/-m/--global/--nodefaults, not both") }
+            do {
+                return try QTestReplay.arguments(qemuArgs: qemuArgs)
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
+        return QTestReplay.arguments(machine: machine, devices: devices, memory: memory, globals: globals, nodefaults: nodefaults)
+    }
+}
+
+/// `iommukit replay LOG`: runs a recorded qtest conversation (QEMU's `-qtest-log`, or `>`/`<`
+/// lines) against a fresh machine, reports every answer and each one that differs from the
+/// log, then can explain a request on the final state.
+public struct ReplayCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a qtest log (QEMU's -qtest-log, or '>'/'<' lines) on a fresh machine and compare every answer.",
+        discussion: """
+        The machine comes from QEMU-style options (--machine pc-q35-7.2 --nodefaults --device intel-iommu,aw-bits=48 \
+        --device edu,dma_mask=0xffffffffffffffff) or from --qemu-args "…" (with --qemu qemu72 when QEMU 7.2's \
+        own command line says -machine q35). Answers that differ as \
+        docs/qemu-differences.md (or, for parts of QEMU's machine IOMMUKit leaves out, docs/qtest-extensions.md) \
+        documents are reported as documented differences; any other difference is a mismatch and the exit status is 1. \
+        --explain-sid/--explain-iova then show how the final state translates one request, as `iommukit explain` does.
+        """)
+
+    @Argument(help: "The log to replay.")
+    var log: String
+
+    @OptionGroup var machineOptions: ReplayMachineOptions
+
+    @Flag(name: .long, help: "Strict invalidation checking on the VT-d unit.")
+    var strict = false
+
+    @Flag(name: .long, help: "List only the requests whose answers differ (the summary always follows).")
+    var differencesOnly = false
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    @Option(name: .long, help: "After the replay, explain a request of this requester id (bb:dd.f or a number).")
+    var explainSid: String?
+
+    @Option(name: .long, help: "The input address of the request to explain.")
+    var explainIova: String?
+
+    @Option(name: .long, help: "The PASID of the request to explain (default: a request without PASID).")
+    var explainPasid: UInt32?
+
+    @Flag(name: .long, help: "The request to explain is a write (default: read).")
+    var explainWrite = false
+
+    public init() {}
+
+    /// Replays the log and renders the report (and the explanation); exit code 1 when an answer
+    /// differs without a documented reason.
+    public func render() throws -> CommandOutput {
+        if (explainSid == nil) != (explainIova == nil) {
+            throw ValidationError("give --explain-sid and --explain-iova together")
+        }
+        let result: ReplayResult
+        do {
+            result = try QTestReplay.run(file: log, arguments: try machineOptions.arguments(), binary: machineOptions.qemu, strict: strict)
+        } catch let error as ReplayError {
+            throw ValidationError(error.message)
+        }
+        var trace: WalkTrace?
+        if let explainSid, let explainIova {
+            trace = try QTestReplay.explain(result, sid: explainSid, iova: explainIova, pasid: explainPasid, write: explainWrite)
+        }
+        let text = format == .json ? Self.json(result, log: log, trace: trace) : Self.text(result, log: log, trace: trace, differencesOnly: differencesOnly)
+        return CommandOutput(text: text, exitCode: result.mismatches.isEmpty ? 0 : 1)
+    }
+
+    public func run() throws {
+        try render().emit()
+    }
+
+    // MARK: Rendering
+
+    static func joined(_ answers: [String]) -> String {
+        answers.isEmpty ? "(no answer)" : answers.joined(separator: " ⏎ ")
+    }
+
+    /// The report: one line per request (line number in the log, request, IOMMUKit's answer),
+    /// a note under each one that differs, the summary, the mismatches again, the explanation.
+    static func text(_ result: ReplayResult, log: String, trace: WalkTrace?, differencesOnly: Bool) -> String {
+        var lines: [String] = []
+        let width = min(48, max(24, result.outcomes.map { $0.entry.command.count }.max() ?? 0))
+        lines.append("\(pad("line", 6))  \(pad("request", width))  answer (IOMMUKit)")
+        for outcome in result.outcomes where !differencesOnly || outcome.status == .documented || outcome.status == .mismatch {
+            var command = outcome.entry.command
+            if command.count > width { command = String(command.prefix(width - 3)) + "..." }
+            let number = String(outcome.entry.line)
+            lines.append("\(String(repeating: " ", count: max(0, 6 - number.count)))\(number)  \(pad(command, width))  \(joined(outcome.answers))")
+            let indent = String(repeating: " ", count: 8)
+            switch outcome.status {
+            case .documented:
+                lines.append("\(indent)documented difference, the log has \(joined(outcome.entry.answers)) (\(outcome.difference?.description ?? ""))")
+            case .mismatch:
+                lines.append("\(indent)MISMATCH: the log has \(joined(outcome.entry.answers))")
+            case .unanswered:
+                lines.append("\(indent)(the log has no answer)")
+            case .match:
+                break
+            }
+        }
+        let documented = result.outcomes.compactMap(\.difference)
+        let rows = Set(documented.flatMap(\.rows)).sorted()
+        var documentedText = "\(result.count(.documented)) documented difference\(result.count(.documented) == 1 ? "" : "s")"
+        if !documented.isEmpty {
+            var places = rows.map { "row \($0)" }
+            if documented.contains(where: \.rows.isEmpty) { places.append("not modelled") }
+            documentedText += " (\(places.joined(separator: ", ")))"
+        }
+        var summary = "\(result.outcomes.count) requests replayed from \(log) on \(result.arguments.joined(separator: " ")): "
+        summary += "\(result.count(.match)) as logged, \(documentedText), \(result.count(.mismatch)) mismatch\(result.count(.mismatch) == 1 ? "" : "es")"
+        if result.count(.unanswered) > 0 { summary += ", \(result.count(.unanswered)) without an answer in the log" }
+        lines.append("")
+        lines.append(summary)
+        if !result.mismatches.isEmpty {
+            lines.append("mismatches:")
+            for outcome in result.mismatches {
+                lines.append("  line \(outcome.entry.line): \(outcome.entry.command): log \(joined(outcome.entry.answers)), IOMMUKit \(joined(outcome.answers))")
+            }
+        }
+        if let trace {
+            lines.append("")
+            lines.append(TraceRendering.text(trace))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The report as JSON: `requests` (line, request, answers, logged, status, documented),
+    /// `summary`, `mismatches` (their line numbers), `explain` (the trace, as `iommukit explain
+    /// --format json`).
+    static func json(_ result: ReplayResult, log: String, trace: WalkTrace?) -> String {
+        var requests: [[String: Any]] = []
+        for outcome in result.outcomes {
+            var item: [String: Any] = [
+                "line": outcome.entry.line, "request": outcome.entry.command, "answers": outcome.answers,
+                "logged": outcome.entry.answers, "status": outcome.status.rawValue,
+            ]
+            if let difference = outcome.difference {
+                item["documented"] = ["document": difference.document, "rows": difference.rows, "area": difference.area] as [String: Any]
+            }
+            requests.append(item)
+        }
+        var object: [String: Any] = [
+            "log": log, "format": result.transcript.format.rawValue, "arguments": result.arguments, "requests": requests,
+            "summary": [
+                "requests": result.outcomes.count, "matched": result.count(.match), "documented": result.count(.documented),
+                "mismatches": result.count(.mismatch), "unanswered": result.count(.unanswered),
+            ],
+            "mismatches": result.mismatches.map(\.entry.line),
+        ]
+        if let trace { object["explain"] = TraceRendering.json(trace) }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
+            return "{}"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
