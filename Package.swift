@@ -49,12 +49,14 @@ let package = Package(
         .target(name: "GuestMemory", swiftSettings: strict),
         // The one unix-socket address helper (no Foundation; the static iommukit-qemu links it).
         .target(name: "PosixSockets", swiftSettings: strict),
+        // The one typed JSON value, writer (QMP and sorted-compact styles) and parser (no Foundation).
+        .target(name: "JSONText", swiftSettings: strict),
         .target(name: "IOMMUCore", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "HostIOMMU", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd"], swiftSettings: strict),
-        .target(name: "WalkRendering", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd"], swiftSettings: strict),
         .target(name: "QTestProtocol", dependencies: ["Devices", "IOMMUCore", "WalkRendering"], swiftSettings: strict),
         .target(
             name: "QTestServer",
@@ -70,7 +72,7 @@ let package = Package(
         .target(
             name: "QEMUFrontend",
             dependencies: [
-                "QTestServer", "QTestProtocol", "PosixSockets", "Devices", "IOMMUCore", "VTd",
+                "QTestServer", "QTestProtocol", "PosixSockets", "JSONText", "Devices", "IOMMUCore", "VTd",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -135,7 +137,7 @@ let package = Package(
             dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "QEMUFrontend"], swiftSettings: strict),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "QEMUFrontend", "JSONText"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
             dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "PosixSockets", "Devices", "VTd"],
