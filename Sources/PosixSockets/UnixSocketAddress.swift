@@ -33,3 +33,15 @@ public func streamSocket(_ family: Int32) -> Int32 {
     socket(family, Int32(SOCK_STREAM.rawValue), 0)
     #endif
 }
+
+/// A connected pair of unix stream sockets, or nil with `errno` set.
+public func unixStreamSocketPair() -> (Int32, Int32)? {
+    var ends: [Int32] = [-1, -1]
+    #if canImport(Darwin)
+    let type = SOCK_STREAM
+    #else
+    let type = Int32(SOCK_STREAM.rawValue)
+    #endif
+    guard socketpair(AF_UNIX, type, 0, &ends) == 0 else { return nil }
+    return (ends[0], ends[1])
+}

@@ -274,12 +274,6 @@ final class TCPListener {
 
 /// A connected pair of unix stream sockets (for `fd=N` chardevs).
 func unixSocketPair() throws -> (Int32, Int32) {
-    var ends: [Int32] = [-1, -1]
-    #if canImport(Darwin)
-    let type = SOCK_STREAM
-    #else
-    let type = Int32(SOCK_STREAM.rawValue)
-    #endif
-    guard socketpair(AF_UNIX, type, 0, &ends) == 0 else { throw SocketTestError("socketpair: \(errnoText())") }
-    return (ends[0], ends[1])
+    guard let pair = PosixSockets.unixStreamSocketPair() else { throw SocketTestError("socketpair: \(errnoText())") }
+    return pair
 }
