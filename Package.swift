@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "Devices", targets: ["Devices"]),
         .library(name: "WalkRendering", targets: ["WalkRendering"]),
         .library(name: "QTestProtocol", targets: ["QTestProtocol"]),
+        .library(name: "QTestSessions", targets: ["QTestSessions"]),
         .library(name: "QTestServer", targets: ["QTestServer"]),
         .library(name: "QEMUFrontend", targets: ["QEMUFrontend"]),
         .library(name: "Scenarios", targets: ["Scenarios"]),
@@ -57,11 +58,15 @@ let package = Package(
         .target(name: "HostIOMMU", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd"], swiftSettings: strict),
         .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd"], swiftSettings: strict),
-        .target(name: "QTestProtocol", dependencies: ["Devices", "IOMMUCore", "WalkRendering"], swiftSettings: strict),
+        // The sans-IO qtest codec: no machines.
+        .target(name: "QTestProtocol", dependencies: ["GuestMemory"], swiftSettings: strict),
+        // A qtest session applies commands to a machine.
+        .target(
+            name: "QTestSessions", dependencies: ["QTestProtocol", "Devices", "IOMMUCore", "VTd", "WalkRendering"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [
-                "QTestProtocol", "PosixSockets",
+                "QTestProtocol", "QTestSessions", "PosixSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -72,7 +77,7 @@ let package = Package(
         .target(
             name: "QEMUFrontend",
             dependencies: [
-                "QTestServer", "QTestProtocol", "PosixSockets", "JSONText", "Devices", "IOMMUCore", "VTd",
+                "QTestServer", "QTestProtocol", "QTestSessions", "PosixSockets", "JSONText", "Devices", "IOMMUCore", "VTd",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -80,14 +85,14 @@ let package = Package(
         ),
         // Replay of QEMU qtest logs and the documented QEMU differences.
         .target(
-            name: "Inspect", dependencies: ["Devices", "IOMMUCore", "VTd", "QTestProtocol", "QEMUFrontend"], swiftSettings: strict),
+            name: "Inspect", dependencies: ["Devices", "IOMMUCore", "VTd", "QTestProtocol", "QTestSessions", "QEMUFrontend"], swiftSettings: strict),
         .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd"], swiftSettings: strict),
-        .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
+        .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "GuestMemory", "Devices", "QTestProtocol", "QTestSessions"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
+                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestSessions", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -103,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "iommukit-bench",
             dependencies: [
-                "IOMMUCore", "VTd", "Devices", "Scenarios", "QTestProtocol", "PosixSockets",
+                "IOMMUCore", "VTd", "Devices", "Scenarios", "QTestProtocol", "QTestSessions", "PosixSockets",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             swiftSettings: strict
@@ -124,11 +129,11 @@ let package = Package(
         .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd"], swiftSettings: strict),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "GuestMemory"], swiftSettings: strict),
         .testTarget(
-            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
+            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "QTestSessions", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
             dependencies: [
-                "QTestServer", "QEMUFrontend", "QTestProtocol", "PosixSockets", "Devices", "VTd",
+                "QTestServer", "QEMUFrontend", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices", "VTd",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict),
@@ -140,7 +145,7 @@ let package = Package(
         .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "QEMUFrontend", "JSONText"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
-            dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "PosixSockets", "Devices", "VTd"],
+            dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices", "VTd"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

@@ -3,6 +3,7 @@ import Foundation
 import IOMMUCore
 import QEMUFrontend
 import QTestProtocol
+import QTestSessions
 import VTd
 
 // MARK: - Reading a log

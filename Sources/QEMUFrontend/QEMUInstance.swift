@@ -2,6 +2,7 @@ import Devices
 import Logging
 import NIOConcurrencyHelpers
 import QTestProtocol
+import QTestSessions
 import QTestServer
 import IOMMUCore
 import VTd

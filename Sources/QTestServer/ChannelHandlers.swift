@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import QTestProtocol
+import QTestSessions
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import QTestProtocol
+import QTestSessions
 
 /// The one transport pump of the qtest servers: framing, batching and backpressure between a
 /// connection's bytes and its ``QTestSession``, used by the NIO server (`iommukit serve`) and

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import PosixSockets
 import QTestProtocol
+import QTestSessions
 
 #if canImport(Glibc)
 import Glibc
