@@ -64,7 +64,7 @@ public final class IOMMUSlot<Model: IOMMUModel>: IOMMUAttachment {
     public func owns(_ requester: RequesterID) -> Bool { requesters.contains(requester) }
 
     /// Replaces the model (e.g. with a copy a test prepared); ignored while it runs.
-    public func replace(with model: Model) {
+    func replace(with model: Model) {
         guard self.model != nil else { return }
         self.model = model
     }

@@ -11,7 +11,7 @@ import Darwin
 ///
 /// The one place IOMMUKit builds a unix socket address: the NIO server's liveness probe, the
 /// QEMU drop-in's chardevs, the load generator, the server benchmark and the socket tests.
-public func withUnixSocketAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R? {
+package func withUnixSocketAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) rethrows -> R? {
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
@@ -26,7 +26,7 @@ public func withUnixSocketAddress<R>(_ path: String, _ body: (UnsafePointer<sock
 }
 
 /// A new stream socket of `family` (`AF_UNIX`, `AF_INET` …), or -1 with `errno` set.
-public func streamSocket(_ family: Int32) -> Int32 {
+package func streamSocket(_ family: Int32) -> Int32 {
     #if canImport(Darwin)
     socket(family, SOCK_STREAM, 0)
     #else
@@ -35,7 +35,7 @@ public func streamSocket(_ family: Int32) -> Int32 {
 }
 
 /// A connected pair of unix stream sockets, or nil with `errno` set.
-public func unixStreamSocketPair() -> (Int32, Int32)? {
+package func unixStreamSocketPair() -> (Int32, Int32)? {
     var ends: [Int32] = [-1, -1]
     #if canImport(Darwin)
     let type = SOCK_STREAM

@@ -11,15 +11,15 @@ import QTestSessions
 /// transport stops feeding while its peer is not taking answers (`while`), so a client cannot
 /// make the server build many large answers at once (a few bytes of `read 0x0 0x1000000` each
 /// ask for 32 MiB) or buffer answers without bound.
-public struct QTestPump {
+package struct QTestPump {
     /// Answers are written once this many bytes have accumulated (and at the end of each pump).
-    public static let answerBatchBytes = 64 << 10
+    package static let answerBatchBytes = 64 << 10
 
     /// The session the bytes go to.
-    public let session: QTestSession
+    package let session: QTestSession
     private var answers: [UInt8] = []
 
-    public init(session: QTestSession) {
+    package init(session: QTestSession) {
         self.session = session
         answers.reserveCapacity(4096)
     }
@@ -28,7 +28,7 @@ public struct QTestPump {
     /// writing full batches of answers and then the rest. Returns how many bytes were consumed
     /// (the transport keeps the others for later) and whether every `write` succeeded (false:
     /// the peer is gone; stop serving).
-    public mutating func pump(
+    package mutating func pump(
         _ input: UnsafeRawBufferPointer, while mayContinue: () -> Bool = { true }, write: ([UInt8]) -> Bool
     ) -> (consumed: Int, written: Bool) {
         let bytes = input.bindMemory(to: UInt8.self)
