@@ -104,3 +104,30 @@ import VTd
         #expect(descriptor == InvalidationDescriptor(qw0: 0xBEEF_0022, qw1: 0))
     }
 }
+
+/// The builders give the words the tests' own encoder (`Desc`, written from the spec's tables) gives.
+@Suite struct InvalidationDescriptorBuildersTests {
+    @Test(arguments: [
+        (InvalidationDescriptor.contextCacheInvalidate(granularity: 1), Desc.contextGlobal),
+        (.contextCacheInvalidate(granularity: 3, domainID: 7, sourceID: SourceID(rawValue: 0x10), functionMask: 2),
+         Desc.context(g: 3, did: 7, sid: 0x10, fm: 2)),
+        (.iotlbInvalidate(granularity: 1), Desc.iotlbGlobal),
+        (.iotlbInvalidate(granularity: 3, domainID: 5, address: 0x12_3000, addressMask: 9, invalidationHint: true),
+         Desc.iotlb(g: 3, did: 5, address: 0x12_3000, am: 9, ih: true)),
+        (.deviceTLBInvalidate(sourceID: SourceID(rawValue: 0x18), address: 0x4000, size: true),
+         Desc.deviceTLB(sid: 0x18, address: 0x4000, size: true)),
+        (.interruptEntryCacheInvalidate(), Desc.interruptEntry()),
+        (.interruptEntryCacheInvalidate(index: 0x42, indexMask: 3), Desc.interruptEntry(index: 0x42, im: 3)),
+        (.invalidationWait(statusAddress: 0x7000_0004, statusData: 0xCAFE_F00D, interrupt: true, fence: true),
+         Desc.wait(sw: true, interrupt: true, fence: true, data: 0xCAFE_F00D, address: 0x7000_0004)),
+        (.invalidationWait(interrupt: true), Desc.wait(interrupt: true)),
+        (.pasidIOTLBInvalidate(granularity: 3, domainID: 2, pasid: 0x1_2345, address: 0x8000, addressMask: 1),
+         Desc.pasidIOTLB(g: 3, did: 2, pasid: 0x1_2345, address: 0x8000, am: 1)),
+        (.pasidCacheInvalidate(granularity: 1, domainID: 4, pasid: 9), Desc.pasidCache(g: 1, did: 4, pasid: 9)),
+        (.pasidDeviceTLBInvalidate(sourceID: SourceID(rawValue: 0x20), pasid: 3, allPASIDs: true, address: 0x9000, size: true),
+         Desc.pasidDeviceTLB(sid: 0x20, pasid: 3, allPASIDs: true, address: 0x9000, size: true)),
+    ] as [(InvalidationDescriptor, InvalidationDescriptor)])
+    func builderMatchesTheSpecTable(built: InvalidationDescriptor, expected: InvalidationDescriptor) {
+        #expect(built == expected)
+    }
+}
