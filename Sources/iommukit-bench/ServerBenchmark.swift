@@ -1,3 +1,5 @@
+import PosixSockets
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -507,13 +509,8 @@ enum ServerBenchmark {
     /// Round trips per second of the lockstep client against `cat` as an echo peer on a unix
     /// socket pair: the machine's floor for one command in flight (median of `repetitions`).
     static func echoFloor(operations: Int, repetitions: Int) throws(ServerBenchError) -> Double {
-        var ends: [Int32] = [-1, -1]
-        #if canImport(Darwin)
-        let type = SOCK_STREAM
-        #else
-        let type = Int32(SOCK_STREAM.rawValue)
-        #endif
-        guard socketpair(AF_UNIX, type, 0, &ends) == 0 else { throw ServerBenchError("socketpair: \(String(cString: strerror(errno)))") }
+        guard let pair = unixStreamSocketPair() else { throw ServerBenchError("socketpair: \(String(cString: strerror(errno)))") }
+        let ends = [pair.0, pair.1]
         let process: SpawnedProcess
         do {
             process = try SpawnedProcess(executable: "/bin/cat", arguments: [], errorFile: "/dev/null", standardIO: ends[1])

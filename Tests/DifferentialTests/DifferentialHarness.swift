@@ -1,6 +1,8 @@
 import Devices
 import Foundation
 import QTestProtocol
+import QTestSessions
+import QEMUFrontend
 import QTestServer
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import PosixSockets
 
 #if canImport(Glibc)
 import Glibc
@@ -163,27 +164,12 @@ private func sysClose(_ fd: Int32) { _ = close(fd) }
 private func sysShutdown(_ fd: Int32) { _ = shutdown(fd, Int32(SHUT_RDWR)) }
 private func sysSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, _ flags: Int32) -> Int { send(fd, bytes, count, flags) }
 
-private func streamSocket() -> Int32 {
-    #if canImport(Darwin)
-    socket(AF_UNIX, SOCK_STREAM, 0)
-    #else
-    socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    #endif
-}
+private func streamSocket() -> Int32 { PosixSockets.streamSocket(AF_UNIX) }
 
 /// Fills a `sockaddr_un` for `path` and passes it to `body`.
 private func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) throws -> R {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw OracleError("socket path too long: \(path)") }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        raw.copyBytes(from: bytes)
-        raw[bytes.count] = 0
-    }
-    return withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
+    guard let result = withUnixSocketAddress(path, body) else { throw OracleError("socket path too long: \(path)") }
+    return result
 }
 
 /// One end of a qtest connection: sends lines, reads lines, with a receive timeout as guard.

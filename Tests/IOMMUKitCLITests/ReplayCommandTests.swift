@@ -1,6 +1,8 @@
 import Foundation
 @testable import IOMMUKitCLI
+@testable import Inspect
 import Testing
+import IOMMUCore
 import VTd
 
 /// The recorded QEMU 7.2 log (Tests/DifferentialTests/Fixtures) and the machine it was made on.

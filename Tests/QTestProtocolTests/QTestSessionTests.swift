@@ -1,6 +1,7 @@
 import Devices
 import GuestMemory
 import QTestProtocol
+import QTestSessions
 import Testing
 import VTd
 

@@ -1,6 +1,7 @@
 import Devices
 import QTestProtocol
-import QTestServer
+import QEMUFrontend
+import QTestSessions
 import Testing
 
 /// What a QEMU command line puts on bus 0 besides the `-device` ones, and QEMU 11's port I/O at

@@ -1,4 +1,5 @@
 import QTestProtocol
+import QEMUFrontend
 import QTestServer
 import Testing
 import VTd

@@ -1,4 +1,5 @@
 import QTestProtocol
+import QTestServer
 import VTd
 
 /// A command line IOMMUKit cannot honour; ``message`` is worded like QEMU's (`-foo: invalid option`)
@@ -161,16 +162,6 @@ public struct QEMUGlobalProperty: Sendable, Hashable {
         self.property = property
         self.value = value
     }
-}
-
-/// Where `-qtest-log` sends the protocol log.
-public enum QEMUQTestLog: Sendable, Hashable {
-    /// No `-qtest-log`: QEMU writes the log to standard error.
-    case standardError
-    /// `-qtest-log none`: no log.
-    case none
-    /// `-qtest-log FILE` (libqtest passes `/dev/null`, or `/dev/fd/2` with `QTEST_LOG`).
-    case file(String)
 }
 
 /// A QEMU command line as libqtest, QEMU's Python `qtest.py` and people write it, parsed into

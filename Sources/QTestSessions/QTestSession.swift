@@ -1,5 +1,7 @@
 import Devices
 import GuestMemory
+import IOMMUCore
+import QTestProtocol
 import VTd
 import WalkRendering
 
