@@ -139,7 +139,7 @@ import Testing
         let off = SMMUv3Configuration()
         #expect(!off.secureImpl)
         #expect(off.registerDescriptors.allSatisfy { !$0.name.hasPrefix("S_") })
-        #expect(off.idr1 & (1 << 27) == 0)
+        #expect(off.idr1 & (1 << 26) == 0)
         #expect(off.secureIDR1 == 0)
         #expect(off.registerStorageSize == 0x1000)
         var h = UnitHarness()
@@ -149,7 +149,7 @@ import Testing
         }
         var on = off
         on.secureImpl = true
-        #expect(on.idr1 == off.idr1 | 1 << 27)
+        #expect(on.idr1 == off.idr1 | 1 << 26)
         #expect(on.registerDescriptors.count == off.registerDescriptors.count + on.secureRegisterDescriptors.count)
         #expect(SMMUv3Unit.storageOffset(0x8004) == nil)
         #expect(SMMUv3Unit.storageOffset(0x8004, secureImpl: true, secureAccess: true) == 0x8004)

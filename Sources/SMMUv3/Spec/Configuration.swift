@@ -72,11 +72,11 @@ public struct SMMUv3Configuration: Sendable, Hashable {
     }
 
     /// SMMU_IDR1 (§6.3.2): SIDSIZE 16, SSIDSIZE, EVENTQS 19, CMDQS 19; with `secureImpl` also
-    /// ATTR_PERMS_OVR (bit 27), so that STE.NSCFG and S_GBPA.NSCFG are honoured (§5.2, §6.3.63).
+    /// ATTR_PERMS_OVR (bit 26), so that STE.NSCFG and S_GBPA.NSCFG are honoured (§5.2, §6.3.63).
     public var idr1: UInt32 {
         var v = UInt32(streamIDBits) | UInt32(min(max(substreamIDBits, 0), 20)) << 6 | UInt32(eventQueueMaxLog2) << 16
             | UInt32(commandQueueMaxLog2) << 21
-        if secureImpl { v |= 1 << 27 }
+        if secureImpl { v |= 1 << 26 }
         return v
     }
 
