@@ -87,8 +87,8 @@ import Testing
     @Test func controlAcknowledgements() {
         var h = SecureHarness()
         h.write32(S.sCR0, 0xFFFF_FFFF, secure: true)
-        #expect(h.read32(S.sCR0, secure: true) == 0xD)
-        #expect(h.read32(S.sCR0ACK, secure: true) == 0xD)
+        #expect(h.read32(S.sCR0, secure: true) == 0x2D)
+        #expect(h.read32(S.sCR0ACK, secure: true) == 0x2D)
         #expect(h.read32(SMMURegisterOffset.cr0ack) == 0)
         #expect(h.unit.isTranslationEnabled(.secure))
         #expect(!h.unit.isTranslationEnabled(.nonSecure))

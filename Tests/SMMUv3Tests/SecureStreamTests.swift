@@ -276,4 +276,54 @@ enum SecureFixtures {
         _ = h.translate(Self.sid, Self.iova, secure: true)
         #expect(h.unit.diagnostics.count == 2)
     }
+
+    /// S_CR0.SIF (§6.3.57): a Secure instruction fetch whose output is Non-secure is a stage-1
+    /// F_PERMISSION (CLASS = IN, S2 = 0) with SMMUEN = 1, an abort without event with SMMUEN = 0;
+    /// data accesses and Secure outputs are not affected.
+    @Test func secureInstructionFetch() throws {
+        var h = SecureHarness.enabled()
+        var bypass = StreamTableEntry.bypass()
+        bypass.nscfg = 3
+        h.putSTE(bypass, streamID: 1, secure: true)
+        let tables = TableBuilder(ram: h.nsRAM, firstTable: 0x4900_0000)
+        let c = tables.stage1()
+        tables.map(c, va: 0x1000, leafLevel: 3, leaf: .page(0x4a00_0000, ns: true, ap: 0b01))
+        tables.map(c, va: 0x2000, leafLevel: 3, leaf: .page(0x4a00_1000, ns: false, ap: 0b01))
+        h.putCD(.stage1(ttb0: c.ttb0.ttb, ips: 4), at: SecureHarness.secureContextDescriptor)
+        h.putSTE(.stage1(s1ContextPtr: SecureHarness.secureContextDescriptor), streamID: 2, secure: true)
+        // SIF = 0: Secure streams may fetch instructions from Non-secure memory.
+        #expect(h.translate(1, 0x5000, .read, secure: true, instruction: true).translation?.outputSpace == .nonSecure)
+        #expect(h.translate(2, 0x1000, .read, secure: true, instruction: true).translation?.outputSpace == .nonSecure)
+        h.write32(S.sCR0, 0x2D, secure: true)
+        // Bypass: F_PERMISSION recorded on the Secure queue.
+        let bypassFault = try #require(h.translate(1, 0x5000, .read, secure: true, instruction: true).abort)
+        #expect(bypassFault.reason == .event(.permission))
+        #expect(bypassFault.recorded)
+        let record = try #require(h.events(.secure).last)
+        #expect(record.type == .permission)
+        #expect(record.s2 == false)
+        #expect(record.faultClass == .input)
+        // Stage 1: the NS page (a TLB hit: it was cached above) faults, the Secure page does not.
+        #expect(h.translate(2, 0x1000, .read, secure: true, instruction: true).abort?.reason == .event(.permission))
+        #expect(h.translate(2, 0x2000, .read, secure: true, instruction: true).translation?.outputSpace == .secure)
+        // A fresh walk (no TLB entry) faults the same way.
+        h.submit([.tlbiNHAll(vmid: 0)], secure: true)
+        #expect(h.translate(2, 0x1000, .read, secure: true, instruction: true).abort?.reason == .event(.permission))
+        // Data accesses are not instruction fetches.
+        #expect(h.translate(2, 0x1000, .read, secure: true).translation?.outputSpace == .nonSecure)
+        #expect(h.translate(1, 0x5000, .write, secure: true).translation?.outputSpace == .nonSecure)
+        #expect(h.events(.secure).count == 3)
+        // SMMUEN = 0 with S_GBPA.NSCFG = Non-secure: an abort without an event.
+        h.write32(S.sCR0, 0x2C, secure: true)
+        h.write32(S.sGBPA, 0x8000_C000, secure: true)
+        #expect(h.translate(1, 0x5000, .read, secure: true, instruction: true).abort?.reason == .secureInstructionFetch)
+        #expect(h.translate(1, 0x5000, .read, secure: true).translation?.outputSpace == .nonSecure)
+        // S_GBPA.INSTCFG = data makes the fetch a data read.
+        h.write32(S.sGBPA, 0x8008_C000, secure: true)
+        #expect(h.translate(1, 0x5000, .read, secure: true, instruction: true).translation?.outputSpace == .nonSecure)
+        #expect(h.events(.secure).count == 3)
+        // Non-secure streams are never affected.
+        h.putSTE(bypass, streamID: 1, secure: false)
+        #expect(h.translate(1, 0x5000, .read, secure: false, instruction: true).translation?.outputSpace == .nonSecure)
+    }
 }

@@ -112,6 +112,11 @@ public enum ControlRegister0 {
     public static let commandQueueEnable: UInt32 = 1 << 3
     /// The fields this SMMU implements (ATSCHK, VMW, DPT_WALK_EN are RES0 without ATS, VMW, DPT).
     public static let implemented: UInt32 = smmuEnable | eventQueueEnable | commandQueueEnable
+    /// SMMU_S_CR0.SIF, bit 5 (§6.3.57): a Secure stream's instruction fetch whose output is
+    /// Non-secure is a stage-1 Permission fault (an abort without event while S_CR0.SMMUEN = 0).
+    public static let secureInstructionFetch: UInt32 = 1 << 5
+    /// The S_CR0 fields this SMMU implements (NSSTALLD and VMW are RES0 without stalls and VMW).
+    public static let secureImplemented: UInt32 = implemented | secureInstructionFetch
 }
 
 /// SMMU_IRQ_CTRL / SMMU_IRQ_CTRLACK fields (§6.3.16).
@@ -301,7 +306,7 @@ extension SMMUv3Configuration {
     /// The Secure register bank as data (IHI 0070 §6.3.53–§6.3.78), present with `secureImpl`.
     /// Reset values as the Non-secure bank's (S_GBPA bypasses with SHCFG = use incoming, like GBPA;
     /// the architecture leaves them IMPLEMENTATION DEFINED or UNKNOWN). S_CR0: SMMUEN, EVENTQEN,
-    /// CMDQEN (SIF, NSSTALLD and VMW are RES0 here: see docs/secure-smmu.md). S_CR2: RECINVSID
+    /// CMDQEN, SIF (NSSTALLD and VMW are RES0 here: see docs/secure-smmu.md). S_CR2: RECINVSID
     /// (E2H needs SEL2, PTM BTM). S_GERRORN: no PRIQ errors in the Secure bank.
     public var secureRegisterDescriptors: [RegisterDescriptor] {
         typealias S = SMMUSecureRegisterOffset
@@ -314,7 +319,7 @@ extension SMMUv3Configuration {
             .init("S_IDR2", S.sIDR2, width: 4),
             .init("S_IDR3", S.sIDR3, width: 4),
             .init("S_IDR4", S.sIDR4, width: 4),
-            .init("S_CR0", S.sCR0, width: 4, writable: UInt64(ControlRegister0.implemented)),
+            .init("S_CR0", S.sCR0, width: 4, writable: UInt64(ControlRegister0.secureImplemented)),
             .init("S_CR0ACK", S.sCR0ACK, width: 4),
             .init("S_CR1", S.sCR1, width: 4, writable: 0xFFF),
             .init("S_CR2", S.sCR2, width: 4, writable: 0x2),

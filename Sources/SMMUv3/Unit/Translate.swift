@@ -25,6 +25,12 @@ extension SMMUv3Unit {
             }
             // S_GBPA.NSCFG overrides the NS attribute of Secure bypass traffic (§6.3.63).
             let space = security == .secure ? Self.overriddenSpace(nscfg: UInt64(gbpa.nscfg)) : security.outputSpace
+            // S_GBPA.INSTCFG: 0b10 data, 0b11 instruction (reads only), else incoming.
+            let instruction = request.access == .read && (gbpa.instCfg == 3 || (gbpa.instCfg != 2 && request.instruction))
+            if refusesSecureInstructionFetch(instruction: instruction, space: space, security: security) {
+                observer.note("S_CR0.SIF = 1: a Secure instruction fetch bypassing to the Non-secure PA space aborts")
+                return .aborted(SMMUAbort(reason: .secureInstructionFetch))
+            }
             observer.note("\(security) stream: \(bank)CR0.SMMUEN = 0: \(bank)GBPA bypass to the \(space.name) PA space")
             return .translated(SMMUTranslation(outputAddress: request.address, addressMask: ~0, permissions: .all,
                                                outputSpace: space, path: .globalBypass))
@@ -41,6 +47,10 @@ extension SMMUv3Unit {
             return .aborted(SMMUAbort(reason: .streamAbort))
         case .bypass:
             let space = bypassSpace(stream, security: security)
+            if let stop = secureInstructionFetchFault(request, walkRequest, space: space, security: security, context: nil) {
+                observer.note("S_CR0.SIF = 1: a Secure instruction fetch bypassing to the Non-secure PA space is a Permission fault")
+                return finish(stop, memory: memory, security: security)
+            }
             observer.note("STE.Config = bypass to the \(space.name) PA space")
             return .translated(SMMUTranslation(outputAddress: request.address, addressMask: ~0, permissions: .all,
                                                outputSpace: space, path: .bypass))
@@ -58,6 +68,10 @@ extension SMMUv3Unit {
                     return walk(request, walkRequest, stream: stream, context: nil, security: security, memory: memory, observer: &observer)
                 }
                 let space = bypassSpace(stream, security: security)
+                if let stop = secureInstructionFetchFault(request, walkRequest, space: space, security: security, context: nil) {
+                    observer.note("S_CR0.SIF = 1: a Secure instruction fetch bypassing to the Non-secure PA space is a Permission fault")
+                    return finish(stop, memory: memory, security: security)
+                }
                 observer.note("no SubstreamID and S1DSS = bypass: stage 1 bypassed to the \(space.name) PA space")
                 return .translated(SMMUTranslation(outputAddress: request.address, addressMask: ~0, permissions: .all,
                                                    outputSpace: space, path: .bypass))
@@ -82,6 +96,25 @@ extension SMMUv3Unit {
     /// 0b11 Non-secure, 0b10 Secure, 0b0x the incoming NS attribute (Secure: see docs/secure-smmu.md).
     static func overriddenSpace(nscfg: UInt64) -> MemTxAttrs.SecuritySpace {
         nscfg == 0b11 ? .nonSecure : .secure
+    }
+
+    /// S_CR0.SIF (IHI 0070 §6.3.57): whether a Secure stream's instruction fetch (after INSTCFG)
+    /// to the Non-secure PA space must be refused.
+    func refusesSecureInstructionFetch(instruction: Bool, space: MemTxAttrs.SecuritySpace, security: SMMUSecurityState) -> Bool {
+        security == .secure && instruction && space == .nonSecure
+            && acknowledgedControl(.secure) & ControlRegister0.secureInstructionFetch != 0
+    }
+
+    /// With SMMUEN = 1, S_CR0.SIF's refusal is a stage-1 F_PERMISSION with CLASS = IN and S2 = 0,
+    /// recorded unless stage 1 translated and CD.R = 0; nil when SIF does not apply.
+    func secureInstructionFetchFault(_ request: SMMUTranslationRequest, _ walkRequest: WalkRequest, space: MemTxAttrs.SecuritySpace,
+                                     security: SMMUSecurityState, context: CachedContext?) -> ConfigStop? {
+        guard refusesSecureInstructionFetch(instruction: walkRequest.isInstructionFetch, space: space, security: security)
+        else { return nil }
+        let record = EventRecord.translationFault(
+            .permission, streamID: request.streamID, substreamID: request.substreamID, pnu: walkRequest.privileged,
+            ind: true, rnw: true, s2: false, faultClass: .input, inputAddr: request.address, ipa: 0)
+        return .event(record, record: context?.cd.r ?? true)
     }
 
     /// The output space with stage 1 bypassed (STE.Config bypass or S1DSS bypass; §5.2 NSCFG:

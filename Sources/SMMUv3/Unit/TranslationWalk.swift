@@ -33,19 +33,27 @@ extension SMMUv3Unit {
                                       security: security, memory: memory)
             }
             let p = hit.translation.permissions
+            let space = Self.outputSpace(hit.translation, security: security)
+            if let stop = secureInstructionFetchFault(request, walkRequest, space: space, security: security, context: context) {
+                return finish(stop, memory: memory, security: security)
+            }
             return .translated(SMMUTranslation(
                 outputAddress: hit.outputAddress(for: request.address), addressMask: hit.size &- 1,
-                permissions: walkRequest.privileged ? p.privileged : p.unprivileged,
-                outputSpace: Self.outputSpace(hit.translation, security: security), path: path))
+                permissions: walkRequest.privileged ? p.privileged : p.unprivileged, outputSpace: space, path: path))
         }
         let result = performWalk(walkRequest, stream: stream, context: context, memory: memory, observer: &observer)
         switch result {
         case .translated(let t):
             tlb.insert(world: world, vmid: vmid, asid: asid, address: tlbAddress, translation: t)
+            let space = Self.outputSpace(t, security: security)
+            if let stop = secureInstructionFetchFault(request, walkRequest, space: space, security: security, context: context) {
+                observer.note("S_CR0.SIF = 1: a Secure instruction fetch to the Non-secure PA space is a Permission fault")
+                return finish(stop, memory: memory, security: security)
+            }
             return .translated(SMMUTranslation(
                 outputAddress: t.outputAddress, addressMask: t.size &- 1,
                 permissions: walkRequest.privileged ? t.permissions.privileged : t.permissions.unprivileged,
-                outputSpace: Self.outputSpace(t, security: security), path: path))
+                outputSpace: space, path: path))
         case .fault(let f):
             return finish(faultStop(f, request: request, stream: stream, context: context), memory: memory, security: security)
         }
