@@ -55,8 +55,14 @@ import Testing
         (S.sStrtabBase, 8, 1 << 62 | UInt64.mask(55, 6)), (S.sStrtabBaseCfg, 4, 0x3_07FF),
         (S.sCMDQBase, 8, 1 << 62 | UInt64.mask(55, 0)), (S.sCMDQProd, 4, 0xF_FFFF), (S.sCMDQCons, 4, 0xF_FFFF),
         (S.sEventQBase, 8, 1 << 62 | UInt64.mask(55, 0)), (S.sEventQProd, 4, 0x800F_FFFF), (S.sEventQCons, 4, 0x800F_FFFF),
-        (S.sGERRORIRQCfg0, 8, 0), (S.sEventQIRQCfg1, 4, 0),
-        (S.sIDR0, 4, 1 << 24), (S.sIDR1, 4, 0x8000_0010), (S.sGERROR, 4, 0), (S.sCR0ACK, 4, 0), (S.sIRQCtrlAck, 4, 0),
+        // Without IDR0.MSI the IRQ configuration registers are RES0.
+        (S.sGERRORIRQCfg0, 8, 0), (S.sGERRORIRQCfg1, 4, 0), (S.sGERRORIRQCfg2, 4, 0),
+        (S.sEventQIRQCfg0, 8, 0), (S.sEventQIRQCfg1, 4, 0), (S.sEventQIRQCfg2, 4, 0),
+        // Read-only: ID registers, S_GERROR, the acknowledgements.
+        (S.sIDR0, 4, 1 << 24), (S.sIDR1, 4, 0x8000_0010), (S.sIDR2, 4, 0), (S.sIDR3, 4, 0), (S.sIDR4, 4, 0),
+        (S.sGERROR, 4, 0), (S.sCR0ACK, 4, 0), (S.sIRQCtrlAck, 4, 0),
+        // Unmodelled Secure offsets (S_S2PII, S_AGBPA, S_GATOS_CTRL, S_IDR6) read as zero.
+        (0x8030, 4, 0), (0x8048, 4, 0), (0x8100, 4, 0), (0x8190, 4, 0),
     ])
     func writeRule(offset: UInt64, width: Int, expected: UInt64) {
         var h = SecureHarness()

@@ -326,4 +326,48 @@ enum SecureFixtures {
         h.putSTE(bypass, streamID: 1, secure: false)
         #expect(h.translate(1, 0x5000, .read, secure: false, instruction: true).translation?.outputSpace == .nonSecure)
     }
+
+    /// With IDR0.MSI, Secure interrupts are MSIs from S_*_IRQ_CFG0–2 marked Secure; a CMD_SYNC on
+    /// the Secure queue completes with a Secure MSI.
+    @Test func secureMessageSignalledInterrupts() throws {
+        var c = SecureHarness.secureConfiguration()
+        c.msi = true
+        var h = SecureHarness.enabled(c)
+        h.write64(S.sEventQIRQCfg0, 0x0e7f_0000, secure: true)
+        h.write32(S.sEventQIRQCfg1, 0x55, secure: true)
+        h.write32(S.sIRQCtrl, 0x4, secure: true)
+        _ = h.unit.takeEffects()
+        #expect(h.translate(9, 0x1000, secure: true).abort?.recorded == true)
+        #expect(h.unit.takeEffects() == [.messageSignalled(SMMUMSIWrite(address: 0x0e7f_0000, data: 0x55, attributes: 0,
+                                                                        source: .eventQueue, secure: true))])
+        h.submit([.sync(cs: .irq, msiAddress: 0x0e7f_0100, msiData: 7)], secure: true)
+        let effects = h.unit.takeEffects()
+        #expect(effects.count == 1)
+        if case .messageSignalled(let m) = effects.first {
+            #expect(m.secure)
+            #expect(m.address == 0x0e7f_0100)
+            #expect(m.source == .commandSync)
+            #expect(m.description.hasPrefix("Secure MSI"))
+        } else {
+            Issue.record("expected a Secure MSI, got \(effects)")
+        }
+    }
+
+    /// A 2-level Secure stream table (S_STRTAB_BASE_CFG.FMT = 1): the L1 descriptor and the STE are
+    /// read from Secure memory.
+    @Test func secureTwoLevelStreamTable() throws {
+        var h = SecureHarness.enabled()
+        // LOG2SIZE 8, SPLIT 6: 4 L1 descriptors; StreamID 0x45 → L1[1], STE 5 of its level-2 table.
+        h.write32(S.sStrtabBaseCfg, 1 << 16 | 6 << 6 | 8, secure: true)
+        let l2: UInt64 = 0x0e04_0000
+        h.secureRAM.put(SecureHarness.secureStreamTable + 8, Level1StreamTableDescriptor.make(l2Ptr: l2, span: 7).rawValue)
+        var ste = StreamTableEntry.bypass()
+        ste.nscfg = 3
+        for (i, w) in ste.dwords.enumerated() { h.secureRAM.put(l2 + 64 * 5 + UInt64(8 * i), w) }
+        h.recorder.accesses.removeAll()
+        let t = try #require(h.translate(0x45, 0x1000, secure: true).translation)
+        #expect(t.outputSpace == .nonSecure)
+        #expect(h.recorder.accesses.map(\.address).prefix(2) == [SecureHarness.secureStreamTable + 8, l2 + 64 * 5])
+        #expect(h.recorder.accesses.allSatisfy { $0.space == .secure })
+    }
 }
