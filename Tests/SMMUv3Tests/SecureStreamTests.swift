@@ -370,4 +370,32 @@ enum SecureFixtures {
         #expect(h.recorder.accesses.map(\.address).prefix(2) == [SecureHarness.secureStreamTable + 8, l2 + 64 * 5])
         #expect(h.recorder.accesses.allSatisfy { $0.space == .secure })
     }
+
+    /// Strict mode on a Secure TLB entry: the diagnostic names the Secure state and the
+    /// CMD_TLBI_NH_VA (or, for an EL3 stream, CMD_TLBI_EL3_ALL) the Secure queue needs; the
+    /// Non-secure queue's TLBI does not cover it.
+    @Test func strictModeSecureTLB() throws {
+        var h = SecureFixtures.translating(strict: true)
+        var el3 = StreamTableEntry.stage1(s1ContextPtr: SecureHarness.secureContextDescriptor)
+        el3.strw = 1
+        h.putSTE(el3, streamID: 4, secure: true)
+        _ = try #require(h.translate(Self.sid, Self.iova, secure: true).translation)
+        _ = try #require(h.translate(4, Self.iova, secure: true).translation)
+        // Remap the Secure page without invalidation.
+        let leaf = try #require(h.recorder.accesses.last { !$0.write && $0.space == .secure }?.address)
+        h.secureRAM.put(leaf, TranslationTableDescriptor.page(0x0e90_0000, ap: 0b01, nG: true).rawValue)
+        h.submit([.tlbiNHAll(vmid: 0)], secure: false)
+        _ = h.translate(Self.sid, Self.iova, secure: true)
+        let d = try #require(h.unit.diagnostics.last)
+        #expect(d.cache == .tlb)
+        #expect(d.security == .secure)
+        #expect(d.missingCommand.opcode == .tlbiNHVA)
+        #expect(d.description.contains("on the Secure command queue"))
+        _ = h.translate(4, Self.iova, secure: true)
+        #expect(h.unit.diagnostics.last?.missingCommand.opcode == .tlbiEL3All)
+        #expect(h.unit.diagnostics.count == 2)
+        h.submit([.tlbiNHAll(vmid: 0)], secure: true)
+        #expect(h.translate(Self.sid, Self.iova, secure: true).translation?.outputAddress == 0x0e90_0678)
+        #expect(h.unit.diagnostics.count == 2)
+    }
 }
