@@ -143,6 +143,41 @@ import VTd
         #expect(board.smmuRead(SMMURegisterOffset.eventqProd) == 1)
     }
 
+    /// With IDR0.MSI and EVENTQ_IRQ_CFG0.ADDR set, the event interrupt is a message (recorded in
+    /// the machine's message log, as q35 records MSIs) instead of the wired SPI.
+    @Test func anEventMSIIsRecordedInsteadOfTheSPI() throws {
+        var smmu = SMMUv3Configuration()
+        smmu.msi = true
+        let board = try ArmVirtBoard(smmu: smmu)
+        board.placeBAR0()
+        board.smmuWrite(SMMURegisterOffset.eventqIRQCfg0, size: 8, 0x0809_0040)
+        board.smmuWrite(SMMURegisterOffset.eventqIRQCfg1, 0x2A)
+        board.programSMMU(.nonSecure, irqControl: 1 << 2)
+        #expect(board.dma(iova: QTestLayout.iova, gpa: QTestLayout.nonSecure.pa, attrs: ArmVirtBoard.nonSecureDMA)
+            == IOMMUTestDevice.Result.transferFailed)
+        let messages = board.machine.interrupts.messages
+        #expect(messages.map(\.address) == [0x0809_0040])
+        #expect(messages.map(\.data) == [0x2A])
+        #expect(messages.map(\.origin) == ["arm-smmuv3 eventq"])
+        #expect(board.irqEvents.isEmpty)
+    }
+
+    /// A Secure stream's event goes to the Secure event queue; `virt` wires none of the Secure
+    /// interface's interrupt outputs, so no SPI moves.
+    @Test func aSecureEventLandsOnTheSecureQueueAndRaisesNoSPI() throws {
+        let board = try ArmVirtBoard(smmu: ArmVirtSMMUTests.secureImplConfiguration(), secure: true)
+        board.placeBAR0()
+        board.programSMMU(.secure, secure: true, irqControl: 1 << 2)
+        #expect(board.dma(iova: QTestLayout.iova, gpa: QTestLayout.secure.pa, attrs: ArmVirtBoard.secureDMA)
+            == IOMMUTestDevice.Result.transferFailed)
+        let event = board.firstEvent(.secure, secure: true)
+        #expect(event.number == EventType.badSTE.rawValue)
+        #expect(event.streamID == UInt32(ArmVirtBoard.testdev))
+        #expect(board.smmuRead(SMMUSecureRegisterOffset.sEventQProd, secure: true) == 1)
+        #expect(board.firstEvent(.nonSecure).number == 0)
+        #expect(board.irqEvents.isEmpty)
+    }
+
     @Test func eventsWithoutEVENTQIRQENRaiseNoSPI() throws {
         let board = try ArmVirtBoard()
         board.placeBAR0()
