@@ -1,3 +1,5 @@
+import NumberText
+
 /// How ``JSONValue/text(style:)`` prints a value.
 public enum JSONStyle: Sendable, Hashable {
     /// As QEMU's QMP prints it: members in order, a space after `:` and after `,`, DEL escaped.
@@ -324,15 +326,8 @@ private struct JSONParser {
         guard bytes.count - position >= 4 else { return nil }
         var value: UInt32 = 0
         for _ in 0..<4 {
-            let byte = bytes[position]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a")) + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A")) + 10
-            default: return nil
-            }
-            value = value << 4 | digit
+            guard let digit = NumberText.digitValue(bytes[position], radix: 16) else { return nil }
+            value = value << 4 | UInt32(digit)
             position += 1
         }
         return value

@@ -1,3 +1,5 @@
+import VTd
+
 /// Lowercase hex with `0x`, as libqtest writes numbers.
 func hx(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
@@ -161,7 +163,8 @@ extension Script {
 }
 
 /// Writes second-stage page tables (VT-d facts §4.2) as `writeq` lines, allocating one 4 KiB
-/// table per new (level, prefix) from ``Layout/pageTables`` upwards.
+/// table per new (level, prefix) from ``Layout/pageTables`` upwards. The entries are encoded by
+/// VT-d's `SecondStageEntry` setters; every level is written again on each call, as the seed does.
 struct SecondStageTables {
     let levels: Int
     private(set) var root: UInt64
@@ -190,11 +193,19 @@ struct SecondStageTables {
                 next += 0x1000
                 tables[key] = child
             }
-            script.memWriteq(table + 8 * Self.index(iova, level: level), child | 0x3)
+            var entry = SecondStageEntry()
+            entry.read = true
+            entry.write = true
+            entry.address = child
+            script.memWriteq(table + 8 * Self.index(iova, level: level), entry.rawValue)
             table = child
         }
-        let large: UInt64 = leafLevel > 1 ? 1 << 7 : 0
-        script.memWriteq(table + 8 * Self.index(iova, level: leafLevel), address | large | permissions)
+        var leaf = SecondStageEntry()
+        leaf.read = permissions & 0x1 != 0
+        leaf.write = permissions & 0x2 != 0
+        leaf.pageSize = leafLevel > 1
+        leaf.address = address
+        script.memWriteq(table + 8 * Self.index(iova, level: leafLevel), leaf.rawValue)
     }
 }
 
@@ -204,10 +215,19 @@ extension Script {
     ///   - translationType: TT (0 translated, 2 pass-through).
     ///   - addressWidth: AW (1: 3-level, 2: 4-level).
     mutating func legacyContext(translationType: UInt64, addressWidth: UInt64, tables: UInt64 = Layout.pageTables, domain: UInt64 = 1, present: Bool = true) {
-        memWriteq(Layout.rootTable, Layout.contextTable | 1)
-        let entry = Layout.contextTable + 16 * Layout.eduDevfn
-        memWriteq(entry, (translationType == 2 ? 0 : tables) | translationType << 2 | (present ? 1 : 0))
-        memWriteq(entry + 8, domain << 8 | addressWidth)
+        var root = RootEntry()
+        root.present = true
+        root.contextTablePointer = Layout.contextTable
+        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0), root.lo)
+        var context = LegacyContextEntry()
+        context.present = present
+        context.translationType = LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved
+        if translationType != 2 { context.secondStagePageTablePointer = tables }
+        context.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
+        context.domainID = UInt16(truncatingIfNeeded: domain)
+        let entry = LegacyContextEntry.address(table: Layout.contextTable, devfn: UInt8(truncatingIfNeeded: Layout.eduDevfn))
+        memWriteq(entry, context.lo)
+        memWriteq(entry + 8, context.hi)
     }
 
     /// Scalable root, context, PASID directory and PASID-0 entry for edu (VT-d facts §3.4–§3.6).
@@ -215,12 +235,27 @@ extension Script {
     ///   - pgtt: PASID-entry translation type (2 second stage, 4 pass-through).
     ///   - addressWidth: AW of the PASID entry.
     mutating func scalableContext(pgtt: UInt64, addressWidth: UInt64, tables: UInt64 = Layout.pageTables, domain: UInt64 = 1, contextPresent: Bool = true) {
-        memWriteq(Layout.rootTable, Layout.contextTable | 1)
-        let entry = Layout.contextTable + 32 * Layout.eduDevfn
-        memWriteq(entry, Layout.pasidDirectory | (contextPresent ? 1 : 0))
-        memWriteq(Layout.pasidDirectory, Layout.pasidTable | 1)
-        memWriteq(Layout.pasidTable, (pgtt == 4 ? 0 : tables) | pgtt << 6 | addressWidth << 2 | 1)
-        memWriteq(Layout.pasidTable + 8, domain)
+        var root = ScalableRootEntry()
+        root.lowerPresent = true
+        root.lowerContextTablePointer = Layout.contextTable
+        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0), root.lo)
+        var context = ScalableContextEntry()
+        context.present = contextPresent
+        context.pasidDirectoryPointer = Layout.pasidDirectory
+        memWriteq(ScalableContextEntry.address(table: Layout.contextTable, devfn: UInt8(truncatingIfNeeded: Layout.eduDevfn)), context.qw0)
+        var directoryEntry = PASIDDirectoryEntry()
+        directoryEntry.present = true
+        directoryEntry.pasidTablePointer = Layout.pasidTable
+        memWriteq(PASIDDirectoryEntry.address(directory: Layout.pasidDirectory, index: 0), directoryEntry.rawValue)
+        var pasidEntry = PASIDEntry()
+        pasidEntry.present = true
+        pasidEntry.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
+        pasidEntry.pgttRaw = UInt8(truncatingIfNeeded: pgtt)
+        if pgtt != 4 { pasidEntry.secondStagePageTablePointer = tables }
+        pasidEntry.domainID = UInt16(truncatingIfNeeded: domain)
+        let at = PASIDEntry.address(table: Layout.pasidTable, index: 0)
+        memWriteq(at, pasidEntry.qw0)
+        memWriteq(at + 8, pasidEntry.qw1)
     }
 
     /// RTADDR, SRTP, then TE, with GSTS read after each command (VT-d facts §7.7).
