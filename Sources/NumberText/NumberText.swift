@@ -3,11 +3,11 @@
 /// hex, decimal and size suffixes), the qtest session's byte fast path and the JSON parser's
 /// `\u` escapes. Each surface keeps its own rules (prefixes, signs, suffixes, white space) and
 /// its own messages; only the digits are read here, so they are read the same way everywhere.
-public enum NumberText {
+package enum NumberText {
     /// The value of the ASCII digit `byte` (`0`–`9`, `a`–`f`, `A`–`F`) when it is a digit of
     /// `radix` (2 to 16), else nil.
     @inlinable
-    public static func digitValue(_ byte: UInt8, radix: UInt64) -> UInt64? {
+    package static func digitValue(_ byte: UInt8, radix: UInt64) -> UInt64? {
         let value: UInt64
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt64(byte &- UInt8(ascii: "0"))
@@ -19,7 +19,7 @@ public enum NumberText {
     }
 
     /// What a run of digits is worth.
-    public enum Digits: Sendable, Hashable {
+    package enum Digits: Sendable, Hashable {
         /// Every byte is a digit of the radix (or a separator) and the value fits 64 bits.
         case value(UInt64)
         /// Every byte is a digit (or a separator), but the value needs more than 64 bits.
@@ -34,7 +34,7 @@ public enum NumberText {
     /// - Parameter separator: a byte that may stand anywhere between the digits and is skipped
     ///   (the command line's `_`); nil when every byte must be a digit.
     @inlinable
-    public static func value<Bytes: Collection>(
+    package static func value<Bytes: Collection>(
         ofDigits bytes: Bytes, radix: UInt64, separator: UInt8? = nil
     ) -> Digits where Bytes.Element == UInt8 {
         var value: UInt64 = 0

@@ -193,18 +193,10 @@ struct SecondStageTables {
                 next += 0x1000
                 tables[key] = child
             }
-            var entry = SecondStageEntry()
-            entry.read = true
-            entry.write = true
-            entry.address = child
-            script.memWriteq(table + 8 * Self.index(iova, level: level), entry.rawValue)
+            script.memWriteq(table + 8 * Self.index(iova, level: level), SecondStageEntry(address: child, read: true, write: true).rawValue)
             table = child
         }
-        var leaf = SecondStageEntry()
-        leaf.read = permissions & 0x1 != 0
-        leaf.write = permissions & 0x2 != 0
-        leaf.pageSize = leafLevel > 1
-        leaf.address = address
+        let leaf = SecondStageEntry(address: address, read: permissions & 0x1 != 0, write: permissions & 0x2 != 0, pageSize: leafLevel > 1)
         script.memWriteq(table + 8 * Self.index(iova, level: leafLevel), leaf.rawValue)
     }
 }
@@ -215,16 +207,11 @@ extension Script {
     ///   - translationType: TT (0 translated, 2 pass-through).
     ///   - addressWidth: AW (1: 3-level, 2: 4-level).
     mutating func legacyContext(translationType: UInt64, addressWidth: UInt64, tables: UInt64 = Layout.pageTables, domain: UInt64 = 1, present: Bool = true) {
-        var root = RootEntry()
-        root.present = true
-        root.contextTablePointer = Layout.contextTable
-        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0), root.lo)
-        var context = LegacyContextEntry()
-        context.present = present
-        context.translationType = LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved
-        if translationType != 2 { context.secondStagePageTablePointer = tables }
-        context.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
-        context.domainID = UInt16(truncatingIfNeeded: domain)
+        writeRootEntryLow()
+        let context = LegacyContextEntry(
+            present: present, translationType: LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved,
+            secondStagePageTablePointer: translationType == 2 ? 0 : tables, addressWidth: UInt8(truncatingIfNeeded: addressWidth),
+            domainID: UInt16(truncatingIfNeeded: domain))
         let entry = LegacyContextEntry.address(table: Layout.contextTable, devfn: UInt8(truncatingIfNeeded: Layout.eduDevfn))
         memWriteq(entry, context.lo)
         memWriteq(entry + 8, context.hi)
@@ -235,10 +222,7 @@ extension Script {
     ///   - pgtt: PASID-entry translation type (2 second stage, 4 pass-through).
     ///   - addressWidth: AW of the PASID entry.
     mutating func scalableContext(pgtt: UInt64, addressWidth: UInt64, tables: UInt64 = Layout.pageTables, domain: UInt64 = 1, contextPresent: Bool = true) {
-        var root = ScalableRootEntry()
-        root.lowerPresent = true
-        root.lowerContextTablePointer = Layout.contextTable
-        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0), root.lo)
+        writeRootEntryLow()
         var context = ScalableContextEntry()
         context.present = contextPresent
         context.pasidDirectoryPointer = Layout.pasidDirectory
@@ -247,15 +231,21 @@ extension Script {
         directoryEntry.present = true
         directoryEntry.pasidTablePointer = Layout.pasidTable
         memWriteq(PASIDDirectoryEntry.address(directory: Layout.pasidDirectory, index: 0), directoryEntry.rawValue)
-        var pasidEntry = PASIDEntry()
-        pasidEntry.present = true
-        pasidEntry.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
-        pasidEntry.pgttRaw = UInt8(truncatingIfNeeded: pgtt)
-        if pgtt != 4 { pasidEntry.secondStagePageTablePointer = tables }
-        pasidEntry.domainID = UInt16(truncatingIfNeeded: domain)
+        let pasidEntry = PASIDEntry(
+            pgttRaw: UInt8(truncatingIfNeeded: pgtt), addressWidth: UInt8(truncatingIfNeeded: addressWidth),
+            domainID: UInt16(truncatingIfNeeded: domain), secondStagePageTablePointer: pgtt == 4 ? 0 : tables)
         let at = PASIDEntry.address(table: Layout.pasidTable, index: 0)
         memWriteq(at, pasidEntry.qw0)
         memWriteq(at + 8, pasidEntry.qw1)
+    }
+
+    /// The low qword of bus 0's root entry: P (LP in scalable mode, the same bit) and the context
+    /// table (its pointer field has the same place in both modes).
+    mutating func writeRootEntryLow() {
+        var root = RootEntry()
+        root.present = true
+        root.contextTablePointer = Layout.contextTable
+        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0), root.lo)
     }
 
     /// RTADDR, SRTP, then TE, with GSTS read after each command (VT-d facts §7.7).

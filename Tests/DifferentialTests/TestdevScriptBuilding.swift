@@ -84,28 +84,16 @@ struct TestdevTables {
 
     /// A non-leaf entry pointing at `table`: R+W (second stage) or P+RW+US+A (first stage).
     func nonLeaf(_ table: UInt64) -> UInt64 {
-        if firstStage {
-            var entry = FirstStageEntry()
-            entry.present = true
-            entry.readWrite = true
-            entry.userSupervisor = true
-            entry.accessed = true
-            entry.address = table
-            return entry.rawValue
-        }
-        var entry = SecondStageEntry()
-        entry.read = true
-        entry.write = true
-        entry.address = table
-        return entry.rawValue
+        firstStage
+            ? FirstStageEntry(address: table, readWrite: true, userSupervisor: true, accessed: true).rawValue
+            : SecondStageEntry(address: table, read: true, write: true).rawValue
     }
 
     /// A leaf entry mapping `page`: R+W, or P+RW+US+A+D.
     func leaf(_ page: UInt64) -> UInt64 {
-        guard firstStage else { return nonLeaf(page) }
-        var entry = FirstStageEntry(rawValue: nonLeaf(page))
-        entry.dirty = true
-        return entry.rawValue
+        firstStage
+            ? FirstStageEntry(address: page, readWrite: true, userSupervisor: true, accessed: true, dirty: true).rawValue
+            : SecondStageEntry(address: page, read: true, write: true).rawValue
     }
 
     /// The upper levels down to L1, as the seed writes them (all for IOVA page 0x1020_0000).
@@ -208,14 +196,9 @@ extension Script {
             }
             memWriteq(at + 8, entry.qw1)
         } else {
-            var entry = LegacyContextEntry()
-            entry.present = true
-            if mode.passThrough {
-                entry.translationType = .passThrough
-            } else {
-                entry.secondStagePageTablePointer = TestdevTables.levels[0]
-            }
-            entry.addressWidth = 2
+            let entry = LegacyContextEntry(
+                translationType: mode.passThrough ? .passThrough : .untranslatedOnly,
+                secondStagePageTablePointer: mode.passThrough ? 0 : TestdevTables.levels[0], addressWidth: 2, domainID: 0)
             let at = LegacyContextEntry.address(table: Layout.contextTable, devfn: devfn)
             memWriteq(at, entry.lo)
             memWriteq(at + 8, entry.hi)

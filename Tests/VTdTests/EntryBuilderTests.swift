@@ -140,3 +140,24 @@ import VTd
         #expect(built == expected)
     }
 }
+
+/// The whole-entry initialisers give the words the field setters give.
+@Suite struct EntryInitializerTests {
+    @Test func pageTableEntries() {
+        #expect(SecondStageEntry(address: 0x4020_0000, read: true, write: true, pageSize: true) == SecondStageEntry(rawValue: 0x4020_0083))
+        #expect(SecondStageEntry(address: 0x5000, read: true, write: false, execute: true).rawValue == 0x5005)
+        // P, R/W, U/S, A (5), D (6), XD (63)
+        #expect(FirstStageEntry(address: 0x7000, readWrite: true, userSupervisor: true, accessed: true, dirty: true).rawValue == 0x7067)
+        #expect(FirstStageEntry(address: 0x8000, readWrite: false, userSupervisor: false, accessed: false, executeDisable: true).rawValue
+                == 1 << 63 | 0x8001)
+    }
+
+    @Test func contextAndPASIDEntries() {
+        let context = LegacyContextEntry(fpd: true, translationType: .passThrough, secondStagePageTablePointer: 0xABC_D000, addressWidth: 2,
+                                         domainID: 0x1234)
+        #expect(context == LegacyContextEntry(lo: 0xABC_D00B, hi: 0x12_3402))
+        let entry = PASIDEntry(pgttRaw: PASIDGranularTranslationType.firstStage.rawValue, addressWidth: 2, domainID: 9,
+                               firstStagePageTablePointer: 0x6000, fspm: 1, sre: true)
+        #expect(entry == PASIDEntry(qw0: 1 << 6 | 2 << 2 | 1, qw1: 9, qw2: 0x6000 | 1 << 2 | 1))
+    }
+}

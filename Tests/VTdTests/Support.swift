@@ -215,13 +215,9 @@ struct Rig {
 
     /// Legacy context entry words: P, FPD, TT, SSPTPTR; AW, DID.
     static func legacyContext(ssptptr: UInt64, aw: UInt64 = 2, did: UInt16 = 1, tt: UInt64 = 0, fpd: Bool = false, present: Bool = true) -> (lo: UInt64, hi: UInt64) {
-        var entry = LegacyContextEntry()
-        entry.present = present
-        entry.fpd = fpd
-        entry.translationType = LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: tt & 3)) ?? .reserved
-        entry.secondStagePageTablePointer = ssptptr
-        entry.addressWidth = UInt8(truncatingIfNeeded: aw)
-        entry.domainID = did
+        let entry = LegacyContextEntry(
+            present: present, fpd: fpd, translationType: LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: tt & 3)) ?? .reserved,
+            secondStagePageTablePointer: ssptptr, addressWidth: UInt8(truncatingIfNeeded: aw), domainID: did)
         return (entry.lo, entry.hi)
     }
 
@@ -268,9 +264,10 @@ struct Rig {
         pgtt: UInt64, did: UInt16 = 1, aw: UInt64 = 2, ssptptr: UInt64 = 0, fsptptr: UInt64 = 0, fspm: UInt64 = 0,
         sre: Bool = false, ere: Bool = false, wpe: Bool = false, fpd: Bool = false
     ) -> (UInt64, UInt64, UInt64) {
-        let entry = TableBuilder<SparseMemory>.pasidEntry(
-            pgtt: pgtt, domainID: did, addressWidth: aw, secondStage: ssptptr, firstStage: fsptptr, fspm: fspm,
-            sre: sre, ere: ere, wpe: wpe, fpd: fpd)
+        let entry = PASIDEntry(
+            fpd: fpd, pgttRaw: UInt8(truncatingIfNeeded: pgtt), addressWidth: UInt8(truncatingIfNeeded: aw), domainID: did,
+            secondStagePageTablePointer: ssptptr, firstStagePageTablePointer: fsptptr, fspm: UInt8(truncatingIfNeeded: fspm),
+            sre: sre, ere: ere, wpe: wpe)
         return (entry.qw0, entry.qw1, entry.qw2)
     }
 

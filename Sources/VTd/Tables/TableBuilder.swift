@@ -99,13 +99,10 @@ public struct TableBuilder<Bus: MemoryBus> {
     /// Legacy context entry.
     public func setLegacyContext(table: UInt64, devfn: UInt8, translationType: UInt64, secondStage: UInt64, addressWidth: UInt64,
                                  domainID: UInt16, present: Bool = true, fpd: Bool = false) {
-        var entry = LegacyContextEntry()
-        entry.present = present
-        entry.fpd = fpd
-        entry.translationType = LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved
-        entry.secondStagePageTablePointer = secondStage
-        entry.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
-        entry.domainID = domainID
+        let entry = LegacyContextEntry(
+            present: present, fpd: fpd,
+            translationType: LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved,
+            secondStagePageTablePointer: secondStage, addressWidth: UInt8(truncatingIfNeeded: addressWidth), domainID: domainID)
         write(entry, at: LegacyContextEntry.address(table: table, devfn: devfn))
     }
 
@@ -152,28 +149,11 @@ public struct TableBuilder<Bus: MemoryBus> {
     public func setPASIDEntry(table: UInt64, index: UInt64, pgtt: UInt64, domainID: UInt16, addressWidth: UInt64 = 2,
                               secondStage: UInt64 = 0, firstStage: UInt64 = 0, fspm: UInt64 = 0, sre: Bool = false,
                               ere: Bool = false, wpe: Bool = false, present: Bool = true, fpd: Bool = false) {
-        write(Self.pasidEntry(pgtt: pgtt, domainID: domainID, addressWidth: addressWidth, secondStage: secondStage,
-                              firstStage: firstStage, fspm: fspm, sre: sre, ere: ere, wpe: wpe, present: present, fpd: fpd),
-              at: PASIDEntry.address(table: table, index: index))
-    }
-
-    /// A PASID-table entry with the fields `setPASIDEntry` writes.
-    public static func pasidEntry(pgtt: UInt64, domainID: UInt16, addressWidth: UInt64 = 2, secondStage: UInt64 = 0,
-                                  firstStage: UInt64 = 0, fspm: UInt64 = 0, sre: Bool = false, ere: Bool = false,
-                                  wpe: Bool = false, present: Bool = true, fpd: Bool = false) -> PASIDEntry {
-        var entry = PASIDEntry()
-        entry.present = present
-        entry.fpd = fpd
-        entry.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
-        entry.pgttRaw = UInt8(truncatingIfNeeded: pgtt)
-        entry.secondStagePageTablePointer = secondStage
-        entry.domainID = domainID
-        entry.sre = sre
-        entry.ere = ere
-        entry.fspm = UInt8(truncatingIfNeeded: fspm)
-        entry.wpe = wpe
-        entry.firstStagePageTablePointer = firstStage
-        return entry
+        let entry = PASIDEntry(
+            present: present, fpd: fpd, pgttRaw: UInt8(truncatingIfNeeded: pgtt), addressWidth: UInt8(truncatingIfNeeded: addressWidth),
+            domainID: domainID, secondStagePageTablePointer: secondStage, firstStagePageTablePointer: firstStage,
+            fspm: UInt8(truncatingIfNeeded: fspm), sre: sre, ere: ere, wpe: wpe)
+        write(entry, at: PASIDEntry.address(table: table, index: index))
     }
 
     // MARK: Paging structures
@@ -216,19 +196,9 @@ public struct TableBuilder<Bus: MemoryBus> {
                                         permissions: UInt64 = 0b11) {
         let at = entryAddress(root: root, levels: levels, input: input, level: leafLevel,
                               isPresent: { SecondStageEntry(rawValue: $0).present },
-                              tableEntry: { table in
-                                  var entry = SecondStageEntry()
-                                  entry.read = true
-                                  entry.write = true
-                                  entry.address = table
-                                  return entry.rawValue
-                              })
-        var leaf = SecondStageEntry()
-        leaf.address = output
-        leaf.read = permissions & 0b1 != 0
-        leaf.write = permissions & 0b10 != 0
-        leaf.execute = permissions & 0b100 != 0
-        leaf.pageSize = leafLevel > 1
+                              tableEntry: { SecondStageEntry(address: $0, read: true, write: true).rawValue })
+        let leaf = SecondStageEntry(address: output, read: permissions & 0b1 != 0, write: permissions & 0b10 != 0,
+                                    execute: permissions & 0b100 != 0, pageSize: leafLevel > 1)
         write64(at, leaf.rawValue)
     }
 
@@ -241,24 +211,9 @@ public struct TableBuilder<Bus: MemoryBus> {
                                        accessed: Bool = true, tableOffset: UInt64 = 0) {
         let at = entryAddress(root: root, levels: levels, input: input, level: leafLevel, tableOffset: tableOffset,
                               isPresent: { FirstStageEntry(rawValue: $0).present },
-                              tableEntry: { table in
-                                  var entry = FirstStageEntry()
-                                  entry.present = true
-                                  entry.readWrite = true
-                                  entry.userSupervisor = true
-                                  entry.accessed = accessed
-                                  entry.address = table
-                                  return entry.rawValue
-                              })
-        var leaf = FirstStageEntry()
-        leaf.address = output
-        leaf.present = true
-        leaf.userSupervisor = user
-        leaf.accessed = accessed
-        leaf.readWrite = writable
-        leaf.dirty = writable && accessed
-        leaf.executeDisable = executeDisable
-        leaf.pageSize = leafLevel > 1
+                              tableEntry: { FirstStageEntry(address: $0, readWrite: true, userSupervisor: true, accessed: accessed).rawValue })
+        let leaf = FirstStageEntry(address: output, readWrite: writable, userSupervisor: user, accessed: accessed,
+                                   dirty: writable && accessed, pageSize: leafLevel > 1, executeDisable: executeDisable)
         write64(at, leaf.rawValue)
     }
 }
