@@ -10,9 +10,9 @@ import NumberText
 /// * The whole word must be consumed: `0x`, `08`, `12abc` and the empty word are invalid.
 /// * Unsigned results wrap a negative value modulo 2^64 (`-1` → `0xffffffffffffffff`); a
 ///   magnitude of 2^64 or more is out of range, with or without the sign.
-public enum QTestNumber {
+package enum QTestNumber {
     /// Why a word is not a number.
-    public enum Failure: Error, Sendable, Hashable {
+    package enum Failure: Error, Sendable, Hashable {
         /// Not a number at all (no digits, or characters left over).
         case invalid
         /// A number whose magnitude does not fit the destination type.
@@ -20,7 +20,7 @@ public enum QTestNumber {
     }
 
     /// Parses an unsigned 64-bit number like `qemu_strtou64(word, NULL, 0, &value)`.
-    public static func parseUnsigned(_ word: Substring) -> Result<UInt64, Failure> {
+    package static func parseUnsigned(_ word: Substring) -> Result<UInt64, Failure> {
         switch parseMagnitude(word.utf8) {
         case .failure(let failure):
             return .failure(failure)
@@ -31,7 +31,7 @@ public enum QTestNumber {
     }
 
     /// Parses a signed 64-bit number like `qemu_strtoi64(word, NULL, 0, &value)`.
-    public static func parseSigned(_ word: Substring) -> Result<Int64, Failure> {
+    package static func parseSigned(_ word: Substring) -> Result<Int64, Failure> {
         switch parseMagnitude(word.utf8) {
         case .failure(let failure):
             return .failure(failure)
@@ -47,7 +47,7 @@ public enum QTestNumber {
     }
 
     /// Parses a C `int` like `qemu_strtoi(word, NULL, 0, &value)`.
-    public static func parseInt32(_ word: Substring) -> Result<Int32, Failure> {
+    package static func parseInt32(_ word: Substring) -> Result<Int32, Failure> {
         switch parseSigned(word) {
         case .failure(let failure):
             return .failure(failure)

@@ -17,7 +17,7 @@ public struct QTestParseError: Error, Sendable, Hashable, CustomStringConvertibl
 /// ## Words and numbers
 /// A line is split on every single space, as `g_strsplit(line, " ", 0)` does: two spaces in a row
 /// make an empty word, which is not a valid number. Word 0 is the command, matched
-/// case-sensitively. Numbers use ``QTestNumber`` (C `strtoul` base 0: hex, octal, decimal,
+/// case-sensitively. Numbers use `QTestNumber` (C `strtoul` base 0: hex, octal, decimal,
 /// negative values wrap). A NUL byte ends the line, as it ends QEMU's C string.
 ///
 /// ## Lines without an answer

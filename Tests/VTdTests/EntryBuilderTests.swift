@@ -149,7 +149,7 @@ import VTd
         // P, R/W, U/S, A (5), D (6), XD (63)
         #expect(FirstStageEntry(address: 0x7000, readWrite: true, userSupervisor: true, accessed: true, dirty: true).rawValue == 0x7067)
         #expect(FirstStageEntry(address: 0x8000, readWrite: false, userSupervisor: false, accessed: false, executeDisable: true).rawValue
-                == 1 << 63 | 0x8001)
+                == UInt64(1) << 63 | 0x8001)
     }
 
     @Test func contextAndPASIDEntries() {

@@ -36,21 +36,18 @@ public struct TableBuilder<Bus: MemoryBus> {
     // MARK: Whole entries (any bits, also reserved ones: tests write hostile entries this way)
 
     /// Writes a root entry (both halves) at `address`.
-    public func write(_ entry: RootEntry, at address: UInt64) {
-        write64(address, entry.lo)
-        write64(address &+ 8, entry.hi)
-    }
+    public func write(_ entry: RootEntry, at address: UInt64) { write128(entry.lo, entry.hi, at: address) }
 
     /// Writes a scalable-mode root entry (both halves) at `address`.
-    public func write(_ entry: ScalableRootEntry, at address: UInt64) {
-        write64(address, entry.lo)
-        write64(address &+ 8, entry.hi)
-    }
+    public func write(_ entry: ScalableRootEntry, at address: UInt64) { write128(entry.lo, entry.hi, at: address) }
 
     /// Writes a legacy context entry (both halves) at `address`.
-    public func write(_ entry: LegacyContextEntry, at address: UInt64) {
-        write64(address, entry.lo)
-        write64(address &+ 8, entry.hi)
+    public func write(_ entry: LegacyContextEntry, at address: UInt64) { write128(entry.lo, entry.hi, at: address) }
+
+    /// The two qwords of a 128-bit entry, low first.
+    private func write128(_ lo: UInt64, _ hi: UInt64, at address: UInt64) {
+        write64(address, lo)
+        write64(address &+ 8, hi)
     }
 
     /// Writes a scalable-mode context entry (all four qwords) at `address`.
