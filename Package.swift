@@ -51,7 +51,9 @@ let package = Package(
         // The one unix-socket address helper (no Foundation; the static iommukit-qemu links it).
         .target(name: "PosixSockets", swiftSettings: strict),
         // The one typed JSON value, writer (QMP and sorted-compact styles) and parser (no Foundation).
-        .target(name: "JSONText", swiftSettings: strict),
+        // The digit, radix and overflow core of every number parser (qtest protocol, CLI, JSON).
+        .target(name: "NumberText", swiftSettings: strict),
+        .target(name: "JSONText", dependencies: ["NumberText"], swiftSettings: strict),
         .target(name: "IOMMUCore", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
@@ -59,10 +61,10 @@ let package = Package(
         .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
         .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd"], swiftSettings: strict),
         // The sans-IO qtest codec: no machines.
-        .target(name: "QTestProtocol", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "QTestProtocol", dependencies: ["GuestMemory", "NumberText"], swiftSettings: strict),
         // A qtest session applies commands to a machine.
         .target(
-            name: "QTestSessions", dependencies: ["QTestProtocol", "Devices", "IOMMUCore", "VTd", "WalkRendering"], swiftSettings: strict),
+            name: "QTestSessions", dependencies: ["QTestProtocol", "NumberText", "Devices", "IOMMUCore", "VTd", "WalkRendering"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [
@@ -92,7 +94,7 @@ let package = Package(
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestSessions", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
+                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "NumberText", "QTestProtocol", "QTestSessions", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -129,7 +131,7 @@ let package = Package(
         .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd"], swiftSettings: strict),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3", "GuestMemory"], swiftSettings: strict),
         .testTarget(
-            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "QTestSessions", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
+            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "NumberText", "QTestSessions", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NumberText
 import VTd
 
 /// A number as written on the `iommukit` command line, judged when the option's meaning is known.
@@ -87,12 +88,13 @@ public struct CLINumber: ExpressibleByArgument, ExpressibleByIntegerLiteral, Sen
             }
             body = stem
         }
-        let digits = body.filter { $0 != "_" }
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isHexDigit && Int(String($0), radix: base) != nil }) else {
-            return .failure(.notANumber)
+        // The digits (with `_` between them) go through the core the qtest protocol uses too.
+        let number: UInt64
+        switch NumberText.value(ofDigits: body.utf8, radix: UInt64(clamping: base), separator: UInt8(ascii: "_")) {
+        case .notDigits: return .failure(.notANumber)
+        case .tooLarge: return .failure(.tooLarge)
+        case .value(let value): number = value
         }
-        let significant = digits.drop { $0 == "0" }
-        guard let number = significant.isEmpty ? 0 : UInt64(String(significant), radix: base) else { return .failure(.tooLarge) }
         let (product, overflow) = number.multipliedReportingOverflow(by: multiplier)
         return overflow ? .failure(.tooLarge) : .success(product)
     }

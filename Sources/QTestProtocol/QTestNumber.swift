@@ -1,3 +1,5 @@
+import NumberText
+
 /// Number parsing with the rules of the C library's `strtoull`/`strtoll` in base 0, as QEMU's
 /// qtest server applies them through `qemu_strtou64`, `qemu_strtoul`, `qemu_strtoi64` and
 /// `qemu_strtoi`.
@@ -8,9 +10,9 @@
 /// * The whole word must be consumed: `0x`, `08`, `12abc` and the empty word are invalid.
 /// * Unsigned results wrap a negative value modulo 2^64 (`-1` → `0xffffffffffffffff`); a
 ///   magnitude of 2^64 or more is out of range, with or without the sign.
-public enum QTestNumber {
+package enum QTestNumber {
     /// Why a word is not a number.
-    public enum Failure: Error, Sendable, Hashable {
+    package enum Failure: Error, Sendable, Hashable {
         /// Not a number at all (no digits, or characters left over).
         case invalid
         /// A number whose magnitude does not fit the destination type.
@@ -18,7 +20,7 @@ public enum QTestNumber {
     }
 
     /// Parses an unsigned 64-bit number like `qemu_strtou64(word, NULL, 0, &value)`.
-    public static func parseUnsigned(_ word: Substring) -> Result<UInt64, Failure> {
+    package static func parseUnsigned(_ word: Substring) -> Result<UInt64, Failure> {
         switch parseMagnitude(word.utf8) {
         case .failure(let failure):
             return .failure(failure)
@@ -29,7 +31,7 @@ public enum QTestNumber {
     }
 
     /// Parses a signed 64-bit number like `qemu_strtoi64(word, NULL, 0, &value)`.
-    public static func parseSigned(_ word: Substring) -> Result<Int64, Failure> {
+    package static func parseSigned(_ word: Substring) -> Result<Int64, Failure> {
         switch parseMagnitude(word.utf8) {
         case .failure(let failure):
             return .failure(failure)
@@ -45,7 +47,7 @@ public enum QTestNumber {
     }
 
     /// Parses a C `int` like `qemu_strtoi(word, NULL, 0, &value)`.
-    public static func parseInt32(_ word: Substring) -> Result<Int32, Failure> {
+    package static func parseInt32(_ word: Substring) -> Result<Int32, Failure> {
         switch parseSigned(word) {
         case .failure(let failure):
             return .failure(failure)
@@ -70,7 +72,7 @@ public enum QTestNumber {
             let next = bytes.index(after: index)
             if next < end, bytes[next] | 0x20 == UInt8(ascii: "x") {
                 let afterPrefix = bytes.index(after: next)
-                if afterPrefix < end, digitValue(bytes[afterPrefix], base: 16) != nil {
+                if afterPrefix < end, NumberText.digitValue(bytes[afterPrefix], radix: 16) != nil {
                     base = 16
                     index = afterPrefix
                 } else {
@@ -81,33 +83,15 @@ public enum QTestNumber {
                 base = 8
             }
         }
-        guard index < end else { return .failure(.invalid) }
-        var magnitude: UInt64 = 0
-        var overflow = false
-        while index < end {
-            guard let digit = digitValue(bytes[index], base: base) else { return .failure(.invalid) }
-            let (shifted, o1) = magnitude.multipliedReportingOverflow(by: base)
-            let (sum, o2) = shifted.addingReportingOverflow(UInt64(digit))
-            if o1 || o2 { overflow = true }
-            magnitude = sum
-            index = bytes.index(after: index)
+        // The digits themselves: NumberText's core (an invalid byte wins over an overflow).
+        switch NumberText.value(ofDigits: bytes[index..<end], radix: base) {
+        case .notDigits: return .failure(.invalid)
+        case .tooLarge: return .failure(.outOfRange)
+        case .value(let magnitude): return .success((negative, magnitude))
         }
-        if overflow { return .failure(.outOfRange) }
-        return .success((negative, magnitude))
     }
 
     private static func isCSpace(_ byte: UInt8) -> Bool {
         byte == 0x20 || (byte >= 0x09 && byte <= 0x0d)
-    }
-
-    private static func digitValue(_ byte: UInt8, base: UInt64) -> UInt8? {
-        let value: UInt8
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): value = byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-        return UInt64(value) < base ? value : nil
     }
 }

@@ -1,6 +1,7 @@
 import Devices
 import GuestMemory
 import IOMMUCore
+import NumberText
 import QTestProtocol
 import VTd
 import WalkRendering
@@ -239,14 +240,7 @@ public final class QTestSession {
             position += 2
             let first = position
             while position < line.count, line[position] != UInt8(ascii: " ") {
-                let byte = line[position]
-                let digit: UInt64
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt64(byte - UInt8(ascii: "0"))
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt64(byte - UInt8(ascii: "a")) + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt64(byte - UInt8(ascii: "A")) + 10
-                default: return nil
-                }
+                guard let digit = NumberText.digitValue(line[position], radix: 16) else { return nil }
                 guard value >> 60 == 0 else { return nil }
                 value = value << 4 | digit
                 position += 1

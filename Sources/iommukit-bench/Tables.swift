@@ -31,10 +31,8 @@ extension TableBuilder where Bus == SparseMemory {
         setScalableRootEntry(root: root, bus: sid.bus, lower: upper ? nil : contextTable, upper: upper ? contextTable : nil)
         setScalableContext(table: contextTable, devfn: sid.devfn, pasidDirectory: directory)
         setPASIDDirectoryEntry(directory: directory, index: UInt64(pasid >> 6), pasidTable: pasidTable)
-        let entry = pasidTable + UInt64(pasid & 0x3F) * 64
-        write64(entry, pasidEntry.0)
-        write64(entry + 8, pasidEntry.1)
-        write64(entry + 16, pasidEntry.2)
+        write(PASIDEntry(qw0: pasidEntry.0, qw1: pasidEntry.1, qw2: pasidEntry.2),
+              at: PASIDEntry.address(table: pasidTable, index: UInt64(pasid & 0x3F)))
         return root
     }
 

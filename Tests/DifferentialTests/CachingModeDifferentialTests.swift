@@ -1,4 +1,5 @@
 import Testing
+import VTd
 
 /// Caching mode (row 16): a not-present entry that faulted stays cached in IOMMUKit until it is
 /// invalidated; QEMU walks again.
@@ -32,7 +33,7 @@ struct CachingModeDifferentialTests {
         ])
         script.clearFault()
         // A page-selective IOTLB invalidation and a wait: both translate now.
-        script.queueDescriptor(0, 0x2 | 3 << 4 | 1 << 16, 0x1020_0000)
+        script.queueDescriptor(0, .iotlbInvalidate(granularity: 3, domainID: 1, address: 0x1020_0000))
         script.queueWait(1, data: 0x5)
         script.eduDMA(address: 0x1020_0000, count: 0x10, toRAM: false)
         script.readl(Reg.fsts)

@@ -1,4 +1,5 @@
 import Testing
+import VTd
 
 /// QEMU 11's real `iommu-testdev` against IOMMUKit's: the five seed cases of QEMU's bare-metal
 /// VT-d qtest, every result code the device shows, faults with their records, FSTS, FECTL and
@@ -158,8 +159,8 @@ struct IOMMUTestDeviceDifferentialTests {
         Self.clearFault(&script)
         // Context entry gone (context cache and IOTLB invalidated through the queue).
         script.memWriteq(Layout.contextTable + (mode.scalable ? 32 : 16) * devfn, 0)
-        script.queueDescriptor(0, 0x11)
-        script.queueDescriptor(1, 0x12)
+        script.queueDescriptor(0, .contextCacheInvalidate(granularity: 1))
+        script.queueDescriptor(1, .iotlbInvalidate(granularity: 1))
         script.queueWait(2, data: 0x77)
         script.testdevDMA(iova: Testdev.iova, gpa: Testdev.page | 0x567)
         Self.readFault(&script, record: Self.scalableReason(mode, qemu: 0x02, ours: 0x41))
@@ -191,10 +192,12 @@ struct IOMMUTestDeviceDifferentialTests {
         script.testdevDMA(iova: pageA | 0x10, gpa: 0x1010_0010)
         script.testdevDMA(iova: pageB | 0x10, gpa: 0x1010_1010)
         var index: UInt64 = 0
-        var data: UInt64 = 1
+        var data: UInt32 = 1
         // Three rounds: move both pages, DMA (stale), invalidate, DMA again.
         // Page-selective (page A only), domain-selective (DID 0), global.
-        let rounds: [(qw0: UInt64, qw1: UInt64)] = [(0x2 | 3 << 4, pageA), (0x2 | 2 << 4, 0), (0x2 | 1 << 4, 0)]
+        let rounds: [InvalidationDescriptor] = [
+            .iotlbInvalidate(granularity: 3, address: pageA), .iotlbInvalidate(granularity: 2), .iotlbInvalidate(granularity: 1),
+        ]
         var targetA: UInt64 = 0x1010_0000
         var targetB: UInt64 = 0x1010_1000
         for (round, invalidation) in rounds.enumerated() {
@@ -206,7 +209,7 @@ struct IOMMUTestDeviceDifferentialTests {
             // page and the read-back at the new one mismatches.
             script.testdevDMA(iova: pageA | 0x20, gpa: newA | 0x20)
             script.send("read \(hx(targetA | 0x20)) 0x4")
-            script.queueDescriptor(index, invalidation.qw0, invalidation.qw1)
+            script.queueDescriptor(index, invalidation)
             index += 1
             script.queueWait(index, data: data)
             index += 1

@@ -1,3 +1,5 @@
+import VTd
+
 /// Lowercase hex with `0x`, as libqtest writes numbers.
 func hx(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
@@ -161,7 +163,8 @@ extension Script {
 }
 
 /// Writes second-stage page tables (VT-d facts §4.2) as `writeq` lines, allocating one 4 KiB
-/// table per new (level, prefix) from ``Layout/pageTables`` upwards.
+/// table per new (level, prefix) from ``Layout/pageTables`` upwards. The entries are encoded by
+/// VT-d's `SecondStageEntry` setters; every level is written again on each call, as the seed does.
 struct SecondStageTables {
     let levels: Int
     private(set) var root: UInt64
@@ -190,11 +193,11 @@ struct SecondStageTables {
                 next += 0x1000
                 tables[key] = child
             }
-            script.memWriteq(table + 8 * Self.index(iova, level: level), child | 0x3)
+            script.memWriteq(table + 8 * Self.index(iova, level: level), SecondStageEntry(address: child, read: true, write: true).rawValue)
             table = child
         }
-        let large: UInt64 = leafLevel > 1 ? 1 << 7 : 0
-        script.memWriteq(table + 8 * Self.index(iova, level: leafLevel), address | large | permissions)
+        let leaf = SecondStageEntry(address: address, read: permissions & 0x1 != 0, write: permissions & 0x2 != 0, pageSize: leafLevel > 1)
+        script.memWriteq(table + 8 * Self.index(iova, level: leafLevel), leaf.rawValue)
     }
 }
 
@@ -204,10 +207,14 @@ extension Script {
     ///   - translationType: TT (0 translated, 2 pass-through).
     ///   - addressWidth: AW (1: 3-level, 2: 4-level).
     mutating func legacyContext(translationType: UInt64, addressWidth: UInt64, tables: UInt64 = Layout.pageTables, domain: UInt64 = 1, present: Bool = true) {
-        memWriteq(Layout.rootTable, Layout.contextTable | 1)
-        let entry = Layout.contextTable + 16 * Layout.eduDevfn
-        memWriteq(entry, (translationType == 2 ? 0 : tables) | translationType << 2 | (present ? 1 : 0))
-        memWriteq(entry + 8, domain << 8 | addressWidth)
+        writeRootEntryLow()
+        let context = LegacyContextEntry(
+            present: present, translationType: LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved,
+            secondStagePageTablePointer: translationType == 2 ? 0 : tables, addressWidth: UInt8(truncatingIfNeeded: addressWidth),
+            domainID: UInt16(truncatingIfNeeded: domain))
+        let entry = LegacyContextEntry.address(table: Layout.contextTable, devfn: UInt8(truncatingIfNeeded: Layout.eduDevfn))
+        memWriteq(entry, context.lo)
+        memWriteq(entry + 8, context.hi)
     }
 
     /// Scalable root, context, PASID directory and PASID-0 entry for edu (VT-d facts §3.4–§3.6).
@@ -215,12 +222,30 @@ extension Script {
     ///   - pgtt: PASID-entry translation type (2 second stage, 4 pass-through).
     ///   - addressWidth: AW of the PASID entry.
     mutating func scalableContext(pgtt: UInt64, addressWidth: UInt64, tables: UInt64 = Layout.pageTables, domain: UInt64 = 1, contextPresent: Bool = true) {
-        memWriteq(Layout.rootTable, Layout.contextTable | 1)
-        let entry = Layout.contextTable + 32 * Layout.eduDevfn
-        memWriteq(entry, Layout.pasidDirectory | (contextPresent ? 1 : 0))
-        memWriteq(Layout.pasidDirectory, Layout.pasidTable | 1)
-        memWriteq(Layout.pasidTable, (pgtt == 4 ? 0 : tables) | pgtt << 6 | addressWidth << 2 | 1)
-        memWriteq(Layout.pasidTable + 8, domain)
+        writeRootEntryLow()
+        var context = ScalableContextEntry()
+        context.present = contextPresent
+        context.pasidDirectoryPointer = Layout.pasidDirectory
+        memWriteq(ScalableContextEntry.address(table: Layout.contextTable, devfn: UInt8(truncatingIfNeeded: Layout.eduDevfn)), context.qw0)
+        var directoryEntry = PASIDDirectoryEntry()
+        directoryEntry.present = true
+        directoryEntry.pasidTablePointer = Layout.pasidTable
+        memWriteq(PASIDDirectoryEntry.address(directory: Layout.pasidDirectory, index: 0), directoryEntry.rawValue)
+        let pasidEntry = PASIDEntry(
+            pgttRaw: UInt8(truncatingIfNeeded: pgtt), addressWidth: UInt8(truncatingIfNeeded: addressWidth),
+            domainID: UInt16(truncatingIfNeeded: domain), secondStagePageTablePointer: pgtt == 4 ? 0 : tables)
+        let at = PASIDEntry.address(table: Layout.pasidTable, index: 0)
+        memWriteq(at, pasidEntry.qw0)
+        memWriteq(at + 8, pasidEntry.qw1)
+    }
+
+    /// The low qword of bus 0's root entry: P (LP in scalable mode, the same bit) and the context
+    /// table (its pointer field has the same place in both modes).
+    mutating func writeRootEntryLow() {
+        var root = RootEntry()
+        root.present = true
+        root.contextTablePointer = Layout.contextTable
+        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0), root.lo)
     }
 
     /// RTADDR, SRTP, then TE, with GSTS read after each command (VT-d facts §7.7).

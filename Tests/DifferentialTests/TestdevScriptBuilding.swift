@@ -1,3 +1,5 @@
+import VTd
+
 /// Building blocks for scripts that drive `iommu-testdev` the way QEMU's bare-metal VT-d qtest
 /// (`tests/qtest/iommu-intel-test.c` with libqos's `qos-intel-iommu` and `qos-iommu-testdev`)
 /// does: the same table layout (testdev facts §2.3), the same register sequence, the BAR accessed
@@ -80,23 +82,32 @@ struct TestdevTables {
     static let levels: [UInt64] = [0x1001_0000, 0x1001_1000, 0x1001_2000, 0x1001_3000]
     let firstStage: Bool
 
-    /// Non-leaf entry bits: R+W (second stage) or P+RW+US+A (first stage).
-    var nonLeaf: UInt64 { firstStage ? 0x27 : 0x3 }
-    /// Leaf bits: R+W, or P+RW+US+A+D.
-    var leaf: UInt64 { firstStage ? 0x67 : 0x3 }
+    /// A non-leaf entry pointing at `table`: R+W (second stage) or P+RW+US+A (first stage).
+    func nonLeaf(_ table: UInt64) -> UInt64 {
+        firstStage
+            ? FirstStageEntry(address: table, readWrite: true, userSupervisor: true, accessed: true).rawValue
+            : SecondStageEntry(address: table, read: true, write: true).rawValue
+    }
+
+    /// A leaf entry mapping `page`: R+W, or P+RW+US+A+D.
+    func leaf(_ page: UInt64) -> UInt64 {
+        firstStage
+            ? FirstStageEntry(address: page, readWrite: true, userSupervisor: true, accessed: true, dirty: true).rawValue
+            : SecondStageEntry(address: page, read: true, write: true).rawValue
+    }
 
     /// The upper levels down to L1, as the seed writes them (all for IOVA page 0x1020_0000).
     func writeUpperLevels(_ script: inout Script, iova: UInt64 = Testdev.iova) {
         for level in 0..<3 {
             let index = (iova >> UInt64(39 - 9 * level)) & 0x1FF
-            script.memWriteq(Self.levels[level] + 8 * index, Self.levels[level + 1] | nonLeaf)
+            script.memWriteq(Self.levels[level] + 8 * index, nonLeaf(Self.levels[level + 1]))
         }
     }
 
     /// The L1 entry mapping `iova`'s page to `page` (0 removes it).
     func map(_ script: inout Script, iova: UInt64, to page: UInt64?) {
         let index = (iova >> 12) & 0x1FF
-        script.memWriteq(Self.levels[3] + 8 * index, page.map { $0 | leaf } ?? 0)
+        script.memWriteq(Self.levels[3] + 8 * index, page.map { leaf($0) } ?? 0)
     }
 }
 
@@ -148,28 +159,49 @@ extension Script {
         send("memset 0x10000000 0x1000 0x00")
         send("memset 0x10001000 0x1000 0x00")
         send("memset 0x10010000 0x4000 0x00")
-        memWriteq(Layout.rootTable, Layout.contextTable | 1)
-        memWriteq(Layout.rootTable + 8, 0)
+        var root = RootEntry()
+        root.present = true
+        root.contextTablePointer = Layout.contextTable
+        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0), root.lo)
+        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0) + 8, root.hi)
+        let devfn = UInt8(truncatingIfNeeded: devfn)
         if mode.scalable {
             send("memset 0x10030000 0x1000 0x00")
             send("memset 0x10031000 0x1000 0x00")
-            let entry = Layout.contextTable + 32 * devfn
-            memWriteq(entry, Layout.pasidDirectory | 1)
-            memWriteq(Layout.pasidDirectory, Layout.pasidTable | 1)
+            var context = ScalableContextEntry()
+            context.present = true
+            context.pasidDirectoryPointer = Layout.pasidDirectory
+            memWriteq(ScalableContextEntry.address(table: Layout.contextTable, devfn: devfn), context.qw0)
+            var directoryEntry = PASIDDirectoryEntry()
+            directoryEntry.present = true
+            directoryEntry.pasidTablePointer = Layout.pasidTable
+            memWriteq(PASIDDirectoryEntry.address(directory: Layout.pasidDirectory, index: 0), directoryEntry.rawValue)
+            var entry = PASIDEntry()
+            entry.present = true
+            let at = PASIDEntry.address(table: Layout.pasidTable, index: 0)
             switch mode {
             case .scalablePassThrough:
-                memWriteq(Layout.pasidTable, 4 << 6 | 1)
+                entry.pgttRaw = PASIDGranularTranslationType.passThrough.rawValue
+                memWriteq(at, entry.qw0)
             case .scalableSecondStage:
-                memWriteq(Layout.pasidTable, TestdevTables.levels[0] | 2 << 6 | 2 << 2 | 1)
+                entry.pgttRaw = PASIDGranularTranslationType.secondStage.rawValue
+                entry.addressWidth = 2
+                entry.secondStagePageTablePointer = TestdevTables.levels[0]
+                memWriteq(at, entry.qw0)
             default:
-                memWriteq(Layout.pasidTable, 1 << 6 | 1)
-                memWriteq(Layout.pasidTable + 16, TestdevTables.levels[0])
+                entry.pgttRaw = PASIDGranularTranslationType.firstStage.rawValue
+                entry.firstStagePageTablePointer = TestdevTables.levels[0]
+                memWriteq(at, entry.qw0)
+                memWriteq(at + 16, entry.qw2)
             }
-            memWriteq(Layout.pasidTable + 8, 0)
+            memWriteq(at + 8, entry.qw1)
         } else {
-            let entry = Layout.contextTable + 16 * devfn
-            memWriteq(entry, mode.passThrough ? 2 << 2 | 1 : TestdevTables.levels[0] | 1)
-            memWriteq(entry + 8, 2)
+            let entry = LegacyContextEntry(
+                translationType: mode.passThrough ? .passThrough : .untranslatedOnly,
+                secondStagePageTablePointer: mode.passThrough ? 0 : TestdevTables.levels[0], addressWidth: 2, domainID: 0)
+            let at = LegacyContextEntry.address(table: Layout.contextTable, devfn: devfn)
+            memWriteq(at, entry.lo)
+            memWriteq(at + 8, entry.hi)
         }
         if !mode.passThrough {
             tables.writeUpperLevels(&self)
@@ -193,17 +225,17 @@ extension Script {
     }
 
     /// Queues 128-bit descriptor `index` and moves the tail past it.
-    mutating func queueDescriptor(_ index: UInt64, _ qw0: UInt64, _ qw1: UInt64 = 0) {
-        memWriteq(Layout.invalidationQueue + 16 * index, qw0)
-        memWriteq(Layout.invalidationQueue + 16 * index + 8, qw1)
+    mutating func queueDescriptor(_ index: UInt64, _ descriptor: InvalidationDescriptor) {
+        memWriteq(Layout.invalidationQueue + 16 * index, descriptor.qw0)
+        memWriteq(Layout.invalidationQueue + 16 * index + 8, descriptor.qw1)
         writeq(Reg.iqt, (index + 1) << 4)
     }
 
     /// An invalidation wait with a status write (SW=1) of `data` to the status word, then the
     /// status word and IQH read as the test polls them.
-    mutating func queueWait(_ index: UInt64, data: UInt64) {
+    mutating func queueWait(_ index: UInt64, data: UInt32) {
         send("memset \(hx(Layout.statusWord)) 0x4 0x00")
-        queueDescriptor(index, 0x5 | 1 << 5 | data << 32, Layout.statusWord)
+        queueDescriptor(index, .invalidationWait(statusAddress: Layout.statusWord, statusData: data))
         send("readl \(hx(Layout.statusWord))")
         readq(Reg.iqh)
         readl(Reg.fsts)

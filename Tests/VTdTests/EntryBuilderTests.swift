@@ -105,29 +105,59 @@ import VTd
     }
 }
 
-/// The builders give the words the tests' own encoder (`Desc`, written from the spec's tables) gives.
+/// The builders give the words the spec's descriptor tables (VT-d §6.5.2) give, written out.
 @Suite struct InvalidationDescriptorBuildersTests {
     @Test(arguments: [
-        (InvalidationDescriptor.contextCacheInvalidate(granularity: 1), Desc.contextGlobal),
+        // type 1, G=1
+        (InvalidationDescriptor.contextCacheInvalidate(granularity: 1), InvalidationDescriptor(qw0: 0x11, qw1: 0)),
+        // type 1, G=3, DID 7 (31:16), SID 0x10 (47:32), FM 2 (49:48)
         (.contextCacheInvalidate(granularity: 3, domainID: 7, sourceID: SourceID(rawValue: 0x10), functionMask: 2),
-         Desc.context(g: 3, did: 7, sid: 0x10, fm: 2)),
-        (.iotlbInvalidate(granularity: 1), Desc.iotlbGlobal),
+         InvalidationDescriptor(qw0: 0x0002_0010_0007_0031, qw1: 0)),
+        (.iotlbInvalidate(granularity: 1), InvalidationDescriptor(qw0: 0x12, qw1: 0)),
+        // type 2, G=3, DID 5; ADDR, IH (6), AM 9 (5:0)
         (.iotlbInvalidate(granularity: 3, domainID: 5, address: 0x12_3000, addressMask: 9, invalidationHint: true),
-         Desc.iotlb(g: 3, did: 5, address: 0x12_3000, am: 9, ih: true)),
+         InvalidationDescriptor(qw0: 0x5_0032, qw1: 0x12_3049)),
+        // type 3, SID 0x18 (47:32); ADDR, S (0)
         (.deviceTLBInvalidate(sourceID: SourceID(rawValue: 0x18), address: 0x4000, size: true),
-         Desc.deviceTLB(sid: 0x18, address: 0x4000, size: true)),
-        (.interruptEntryCacheInvalidate(), Desc.interruptEntry()),
-        (.interruptEntryCacheInvalidate(index: 0x42, indexMask: 3), Desc.interruptEntry(index: 0x42, im: 3)),
+         InvalidationDescriptor(qw0: 0x18_0000_0003, qw1: 0x4001)),
+        (.interruptEntryCacheInvalidate(), InvalidationDescriptor(qw0: 0x4, qw1: 0)),
+        // type 4, G (4), IM 3 (31:27), IIDX 0x42 (47:32)
+        (.interruptEntryCacheInvalidate(index: 0x42, indexMask: 3), InvalidationDescriptor(qw0: 0x42_1800_0014, qw1: 0)),
+        // type 5, IF (4), SW (5), FN (6), status data (63:32); status address
         (.invalidationWait(statusAddress: 0x7000_0004, statusData: 0xCAFE_F00D, interrupt: true, fence: true),
-         Desc.wait(sw: true, interrupt: true, fence: true, data: 0xCAFE_F00D, address: 0x7000_0004)),
-        (.invalidationWait(interrupt: true), Desc.wait(interrupt: true)),
+         InvalidationDescriptor(qw0: 0xCAFE_F00D_0000_0075, qw1: 0x7000_0004)),
+        (.invalidationWait(interrupt: true), InvalidationDescriptor(qw0: 0x15, qw1: 0)),
+        // type 6, G=3, DID 2, PASID 0x12345 (51:32); ADDR, AM 1
         (.pasidIOTLBInvalidate(granularity: 3, domainID: 2, pasid: 0x1_2345, address: 0x8000, addressMask: 1),
-         Desc.pasidIOTLB(g: 3, did: 2, pasid: 0x1_2345, address: 0x8000, am: 1)),
-        (.pasidCacheInvalidate(granularity: 1, domainID: 4, pasid: 9), Desc.pasidCache(g: 1, did: 4, pasid: 9)),
+         InvalidationDescriptor(qw0: 0x0001_2345_0002_0036, qw1: 0x8001)),
+        // type 7, G=1, DID 4, PASID 9
+        (.pasidCacheInvalidate(granularity: 1, domainID: 4, pasid: 9), InvalidationDescriptor(qw0: 0x9_0004_0017, qw1: 0)),
+        // type 8, SID 0x20 (31:16), PASID 3 (51:32); ADDR, S (11), G (0)
         (.pasidDeviceTLBInvalidate(sourceID: SourceID(rawValue: 0x20), pasid: 3, allPASIDs: true, address: 0x9000, size: true),
-         Desc.pasidDeviceTLB(sid: 0x20, pasid: 3, allPASIDs: true, address: 0x9000, size: true)),
+         InvalidationDescriptor(qw0: 0x3_0020_0008, qw1: 0x9801)),
     ] as [(InvalidationDescriptor, InvalidationDescriptor)])
     func builderMatchesTheSpecTable(built: InvalidationDescriptor, expected: InvalidationDescriptor) {
         #expect(built == expected)
+    }
+}
+
+/// The whole-entry initialisers give the words the field setters give.
+@Suite struct EntryInitializerTests {
+    @Test func pageTableEntries() {
+        #expect(SecondStageEntry(address: 0x4020_0000, read: true, write: true, pageSize: true) == SecondStageEntry(rawValue: 0x4020_0083))
+        #expect(SecondStageEntry(address: 0x5000, read: true, write: false, execute: true).rawValue == 0x5005)
+        // P, R/W, U/S, A (5), D (6), XD (63)
+        #expect(FirstStageEntry(address: 0x7000, readWrite: true, userSupervisor: true, accessed: true, dirty: true).rawValue == 0x7067)
+        #expect(FirstStageEntry(address: 0x8000, readWrite: false, userSupervisor: false, accessed: false, executeDisable: true).rawValue
+                == UInt64(1) << 63 | 0x8001)
+    }
+
+    @Test func contextAndPASIDEntries() {
+        let context = LegacyContextEntry(fpd: true, translationType: .passThrough, secondStagePageTablePointer: 0xABC_D000, addressWidth: 2,
+                                         domainID: 0x1234)
+        #expect(context == LegacyContextEntry(lo: 0xABC_D00B, hi: 0x12_3402))
+        let entry = PASIDEntry(pgttRaw: PASIDGranularTranslationType.firstStage.rawValue, addressWidth: 2, domainID: 9,
+                               firstStagePageTablePointer: 0x6000, fspm: 1, sre: true)
+        #expect(entry == PASIDEntry(qw0: 1 << 6 | 2 << 2 | 1, qw1: 9, qw2: 0x6000 | 1 << 2 | 1))
     }
 }

@@ -86,7 +86,7 @@ struct InvalidationQueueTests {
         BadDescriptor("wait without SW/IF/FN", Desc.wait(), code: 4),
         BadDescriptor("wait bit 8", InvalidationDescriptor(qw0: 0x5 | 1 << 5 | 1 << 8, qw1: 0x1000), code: 4),
         BadDescriptor("wait PD without PDS", InvalidationDescriptor(qw0: 0x5 | 1 << 5 | 1 << 7, qw1: 0x1000), code: 4),
-        BadDescriptor("wait address bits 1:0", Desc.wait(sw: true, address: 0x1002), code: 4),
+        BadDescriptor("wait address bits 1:0", InvalidationDescriptor(qw0: 0x5 | 1 << 5, qw1: 0x1002), code: 4),
         BadDescriptor("wait bit 12", InvalidationDescriptor(qw0: 0x5 | 1 << 4 | 1 << 12, qw1: 0), code: 4),
     ])
     func badDescriptorStopsTheQueue(_ c: BadDescriptor) throws {

@@ -4,7 +4,9 @@ import IOMMUCore
 import VTd
 
 // Test support: a remapping unit with a sparse RAM as its bus, programmed through its
-// registers the way a driver does, plus helpers that write the in-memory tables.
+// registers the way a driver does, plus helpers that write the in-memory tables. Every entry is
+// encoded by the spec types' setters and written by VT-d's one `TableBuilder`; the raw-word
+// helpers (`setRootEntry(lo:hi:)`, …) exist for hostile entries with reserved bits set.
 
 typealias Reg = RegisterOffset
 
@@ -68,8 +70,8 @@ struct LegacySetup {
 struct Rig {
     var unit: RemappingUnit
     let mem: SparseMemory
-    /// Next free 4 KiB page for tables (tables live from 256 MiB up).
-    var nextPage: UInt64 = 0x1000_0000
+    /// Writes the tables into `mem`; its pages are allocated from 256 MiB up.
+    var tables: TableBuilder<SparseMemory>
     /// Invalidation queue latched by `enable`.
     var queueBase: UInt64 = 0
     var queueBytes: UInt64 = 4096
@@ -78,6 +80,7 @@ struct Rig {
     init(_ configuration: VTdConfiguration = VTdConfiguration(), ramSize: UInt64 = 1 << 32) {
         unit = RemappingUnit(configuration: configuration)
         mem = SparseMemory(size: ramSize)
+        tables = TableBuilder(memory: mem)
     }
 
     init(options: String, compatibility: QEMUCompatibility = .upstream, ramSize: UInt64 = 1 << 32) throws {
@@ -155,9 +158,7 @@ struct Rig {
 
     /// Allocates `count` zeroed, contiguous 4 KiB pages for tables.
     mutating func allocPage(count: Int = 1) -> UInt64 {
-        let page = nextPage
-        nextPage += 4096 * UInt64(count)
-        return page
+        tables.allocatePage(count: count)
     }
 
     func store64(_ address: UInt64, _ value: UInt64) {
@@ -178,23 +179,14 @@ struct Rig {
         leafFlags: UInt64? = nil, tableFlags: UInt64? = nil
     ) -> UInt64 {
         let defaultFlags = stage == .second ? SS.rw : FS.prwu
-        var table = root
-        var level = levels
-        while level > leafLevel {
-            let entryAddress = table + ((address >> UInt64(12 + 9 * (level - 1))) & 0x1FF) * 8
-            var entry = load64(entryAddress)
-            if entry & addressMask == 0 {
-                entry = allocPage() | (tableFlags ?? defaultFlags)
-                store64(entryAddress, entry)
-            }
-            table = entry & addressMask
-            level -= 1
-        }
+        let entryAddress = tables.entryAddress(
+            root: root, levels: levels, input: address, level: leafLevel,
+            isPresent: { $0 & addressMask != 0 }, tableEntry: { $0 | (tableFlags ?? defaultFlags) })
         let pageSize: UInt64 = 1 << UInt64(12 + 9 * (leafLevel - 1))
-        let entryAddress = table + ((address >> UInt64(12 + 9 * (leafLevel - 1))) & 0x1FF) * 8
-        var leaf = (target & ~(pageSize - 1)) | (leafFlags ?? defaultFlags)
-        if leafLevel > 1 { leaf |= 1 << 7 }
-        store64(entryAddress, leaf)
+        var leaf = SecondStageEntry(rawValue: (target & ~(pageSize - 1)) | (leafFlags ?? defaultFlags))
+        // PS is bit 7 in both formats.
+        if leafLevel > 1 { leaf.pageSize = true }
+        store64(entryAddress, leaf.rawValue)
         return entryAddress
     }
 
@@ -211,19 +203,22 @@ struct Rig {
 
     // MARK: Legacy mode structures
 
+    /// A root entry of raw words (for hostile entries; see `legacy` for a well-formed one).
     func setRootEntry(root: UInt64, bus: UInt8, lo: UInt64, hi: UInt64 = 0) {
-        store64(root + UInt64(bus) * 16, lo)
-        store64(root + UInt64(bus) * 16 + 8, hi)
+        tables.write(RootEntry(lo: lo, hi: hi), at: RootEntry.address(table: root, bus: bus))
     }
 
+    /// A legacy context entry of raw words.
     func setLegacyContext(table: UInt64, devfn: UInt8, lo: UInt64, hi: UInt64) {
-        store64(table + UInt64(devfn) * 16, lo)
-        store64(table + UInt64(devfn) * 16 + 8, hi)
+        tables.write(LegacyContextEntry(lo: lo, hi: hi), at: LegacyContextEntry.address(table: table, devfn: devfn))
     }
 
     /// Legacy context entry words: P, FPD, TT, SSPTPTR; AW, DID.
     static func legacyContext(ssptptr: UInt64, aw: UInt64 = 2, did: UInt16 = 1, tt: UInt64 = 0, fpd: Bool = false, present: Bool = true) -> (lo: UInt64, hi: UInt64) {
-        ((present ? 1 : 0) | (fpd ? 2 : 0) | tt << 2 | ssptptr, aw | UInt64(did) << 8)
+        let entry = LegacyContextEntry(
+            present: present, fpd: fpd, translationType: LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: tt & 3)) ?? .reserved,
+            secondStagePageTablePointer: ssptptr, addressWidth: UInt8(truncatingIfNeeded: aw), domainID: did)
+        return (entry.lo, entry.hi)
     }
 
     /// Root and context tables for `sid`, a second-stage root of `levels` levels (AW = levels − 2),
@@ -234,40 +229,34 @@ struct Rig {
         let root = allocPage()
         let ctx = allocPage()
         let ss = allocPage()
-        setRootEntry(root: root, bus: sid.bus, lo: ctx | 1)
-        let c = Self.legacyContext(ssptptr: ss, aw: UInt64(levels - 2), did: did, tt: tt, fpd: fpd)
-        setLegacyContext(table: ctx, devfn: sid.devfn, lo: c.lo, hi: c.hi)
+        tables.setRootEntry(root: root, bus: sid.bus, contextTable: ctx)
+        tables.setLegacyContext(table: ctx, devfn: sid.devfn, translationType: tt, secondStage: ss, addressWidth: UInt64(levels - 2),
+                                domainID: did, fpd: fpd)
         if enable { self.enable(root: root) }
         return LegacySetup(root: root, contextTable: ctx, secondStageRoot: ss)
     }
 
     /// Adds another device to an existing legacy root table with its own context table page if needed.
     mutating func addLegacyDevice(_ setup: LegacySetup, sid: SourceID, ssptptr: UInt64, levels: Int = 4, did: UInt16) {
-        var ctx = load64(setup.root + UInt64(sid.bus) * 16) & addressMask
+        var ctx = RootEntry(lo: load64(RootEntry.address(table: setup.root, bus: sid.bus))).contextTablePointer
         if ctx == 0 {
             ctx = allocPage()
-            setRootEntry(root: setup.root, bus: sid.bus, lo: ctx | 1)
+            tables.setRootEntry(root: setup.root, bus: sid.bus, contextTable: ctx)
         }
-        let c = Self.legacyContext(ssptptr: ssptptr, aw: UInt64(levels - 2), did: did)
-        setLegacyContext(table: ctx, devfn: sid.devfn, lo: c.lo, hi: c.hi)
+        tables.setLegacyContext(table: ctx, devfn: sid.devfn, translationType: 0, secondStage: ssptptr, addressWidth: UInt64(levels - 2),
+                                domainID: did)
     }
 
     // MARK: Scalable mode structures
 
+    /// A scalable-mode context entry of raw words.
     func setScalableContext(table: UInt64, devfn: UInt8, _ qw0: UInt64, _ qw1: UInt64 = 0, _ qw2: UInt64 = 0, _ qw3: UInt64 = 0) {
-        let a = table + UInt64(devfn & 0x7F) * 32
-        store64(a, qw0)
-        store64(a + 8, qw1)
-        store64(a + 16, qw2)
-        store64(a + 24, qw3)
+        tables.write(ScalableContextEntry(qw0: qw0, qw1: qw1, qw2: qw2, qw3: qw3), at: ScalableContextEntry.address(table: table, devfn: devfn))
     }
 
+    /// A PASID-table entry of raw words for `pasid` (its bits 5:0 index the table).
     func setPASIDEntry(table: UInt64, pasid: UInt32, _ qw0: UInt64, _ qw1: UInt64 = 0, _ qw2: UInt64 = 0) {
-        let a = table + UInt64(pasid & 0x3F) * 64
-        store64(a, qw0)
-        store64(a + 8, qw1)
-        store64(a + 16, qw2)
-        for i in 3..<8 { store64(a + UInt64(8 * i), 0) }
+        tables.write(PASIDEntry(qw0: qw0, qw1: qw1, qw2: qw2), at: PASIDEntry.address(table: table, index: UInt64(pasid & 0x3F)))
     }
 
     /// PASID-table entry words for a translation type.
@@ -275,9 +264,11 @@ struct Rig {
         pgtt: UInt64, did: UInt16 = 1, aw: UInt64 = 2, ssptptr: UInt64 = 0, fsptptr: UInt64 = 0, fspm: UInt64 = 0,
         sre: Bool = false, ere: Bool = false, wpe: Bool = false, fpd: Bool = false
     ) -> (UInt64, UInt64, UInt64) {
-        let qw0 = 1 | (fpd ? 2 : 0) | aw << 2 | pgtt << 6 | ssptptr
-        let qw2 = (sre ? 1 : 0) | (ere ? 2 : 0) | fspm << 2 | (wpe ? 1 << 4 : 0) | fsptptr
-        return (qw0, UInt64(did), qw2)
+        let entry = PASIDEntry(
+            fpd: fpd, pgttRaw: UInt8(truncatingIfNeeded: pgtt), addressWidth: UInt8(truncatingIfNeeded: aw), domainID: did,
+            secondStagePageTablePointer: ssptptr, firstStagePageTablePointer: fsptptr, fspm: UInt8(truncatingIfNeeded: fspm),
+            sre: sre, ere: ere, wpe: wpe)
+        return (entry.qw0, entry.qw1, entry.qw2)
     }
 
     /// A scalable-mode setup for `sid`: root → context (PASIDE unless told) → PASID directory →
@@ -295,16 +286,15 @@ struct Rig {
         let ss = allocPage()
         let fs = allocPage()
         if sid.devfn < 128 {
-            setRootEntry(root: root, bus: sid.bus, lo: ctx | 1, hi: 0)
+            tables.setScalableRootEntry(root: root, bus: sid.bus, lower: ctx)
         } else {
-            setRootEntry(root: root, bus: sid.bus, lo: 0, hi: ctx | 1)
+            tables.setScalableRootEntry(root: root, bus: sid.bus, lower: nil, upper: ctx)
         }
-        let qw0 = 1 | (contextFPD ? 2 : 0) | (dte ? 4 : 0) | (pasidEnable ? 8 : 0) | pdts << 9 | dir
-        setScalableContext(table: ctx, devfn: sid.devfn, qw0)
-        store64(dir + UInt64(pasid >> 6) * 8, table | 1)
-        let e = Self.pasidEntry(pgtt: pgtt, did: did, aw: UInt64(ssLevels - 2), ssptptr: ss, fsptptr: fs, fspm: fspm,
-                                sre: sre, ere: ere, wpe: wpe)
-        setPASIDEntry(table: table, pasid: pasid, e.0, e.1, e.2)
+        tables.setScalableContext(table: ctx, devfn: sid.devfn, pasidDirectory: dir, pdts: pdts, pasidEnable: pasidEnable, dte: dte,
+                                  fpd: contextFPD)
+        tables.setPASIDDirectoryEntry(directory: dir, index: UInt64(pasid >> 6), pasidTable: table)
+        tables.setPASIDEntry(table: table, index: UInt64(pasid & 0x3F), pgtt: pgtt, domainID: did, addressWidth: UInt64(ssLevels - 2),
+                             secondStage: ss, firstStage: fs, fspm: fspm, sre: sre, ere: ere, wpe: wpe)
         if enable { self.enable(root: root, scalable: true, wide: true) }
         return ScalableSetup(root: root, contextTable: ctx, pasidDirectory: dir, pasidTable: table, secondStageRoot: ss, firstStageRoot: fs)
     }
@@ -316,13 +306,7 @@ struct Rig {
         let width: UInt64 = wideQueue ? 32 : 16
         var tail = read64(Reg.iqt) & 0x7FFF0
         for d in descriptors {
-            let a = queueBase + tail
-            store64(a, d.qw0)
-            store64(a + 8, d.qw1)
-            if wideQueue {
-                store64(a + 16, d.qw2)
-                store64(a + 24, d.qw3)
-            }
+            tables.write(d, at: queueBase + tail, wide: wideQueue)
             tail = (tail + width) % queueBytes
         }
         write64(Reg.iqt, tail)
@@ -341,41 +325,45 @@ struct Rig {
     }
 }
 
-/// Invalidation descriptors, built field by field as in VT-d §6.5.2.
+/// Invalidation descriptors in the tests' short spelling (VT-d §6.5.2), built by VT-d's
+/// descriptor builders.
 enum Desc {
     static func context(g: UInt64, did: UInt16 = 0, sid: UInt16 = 0, fm: UInt64 = 0) -> InvalidationDescriptor {
-        .init(qw0: 0x1 | g << 4 | UInt64(did) << 16 | UInt64(sid) << 32 | fm << 48, qw1: 0)
+        .contextCacheInvalidate(granularity: UInt8(truncatingIfNeeded: g), domainID: did, sourceID: SourceID(rawValue: sid),
+                                functionMask: UInt8(truncatingIfNeeded: fm))
     }
     static let contextGlobal = context(g: 1)
 
     static func iotlb(g: UInt64, did: UInt16 = 0, address: UInt64 = 0, am: UInt64 = 0, ih: Bool = false) -> InvalidationDescriptor {
-        .init(qw0: 0x2 | g << 4 | UInt64(did) << 16, qw1: address | (ih ? 1 << 6 : 0) | am)
+        .iotlbInvalidate(granularity: UInt8(truncatingIfNeeded: g), domainID: did, address: address,
+                         addressMask: UInt8(truncatingIfNeeded: am), invalidationHint: ih)
     }
     static let iotlbGlobal = iotlb(g: 1)
 
     static func deviceTLB(sid: UInt16, address: UInt64, size: Bool) -> InvalidationDescriptor {
-        .init(qw0: 0x3 | UInt64(sid) << 32, qw1: address | (size ? 1 : 0))
+        .deviceTLBInvalidate(sourceID: SourceID(rawValue: sid), address: address, size: size)
     }
 
     static func interruptEntry(index: UInt16? = nil, im: UInt64 = 0) -> InvalidationDescriptor {
-        guard let index else { return .init(qw0: 0x4, qw1: 0) }
-        return .init(qw0: 0x4 | 1 << 4 | im << 27 | UInt64(index) << 32, qw1: 0)
+        .interruptEntryCacheInvalidate(index: index, indexMask: UInt8(truncatingIfNeeded: im))
     }
 
+    /// An invalidation wait; `sw` asks for the status write of `data` to `address`.
     static func wait(sw: Bool = false, interrupt: Bool = false, fence: Bool = false, data: UInt32 = 0, address: UInt64 = 0) -> InvalidationDescriptor {
-        .init(qw0: 0x5 | (interrupt ? 1 << 4 : 0) | (sw ? 1 << 5 : 0) | (fence ? 1 << 6 : 0) | UInt64(data) << 32, qw1: address)
+        .invalidationWait(statusAddress: sw ? address : nil, statusData: data, interrupt: interrupt, fence: fence)
     }
 
     static func pasidIOTLB(g: UInt64, did: UInt16, pasid: UInt32, address: UInt64 = 0, am: UInt64 = 0) -> InvalidationDescriptor {
-        .init(qw0: 0x6 | g << 4 | UInt64(did) << 16 | UInt64(pasid) << 32, qw1: address | am)
+        .pasidIOTLBInvalidate(granularity: UInt8(truncatingIfNeeded: g), domainID: did, pasid: pasid, address: address,
+                              addressMask: UInt8(truncatingIfNeeded: am))
     }
 
     static func pasidCache(g: UInt64, did: UInt16 = 0, pasid: UInt32 = 0) -> InvalidationDescriptor {
-        .init(qw0: 0x7 | g << 4 | UInt64(did) << 16 | UInt64(pasid) << 32, qw1: 0)
+        .pasidCacheInvalidate(granularity: UInt8(truncatingIfNeeded: g), domainID: did, pasid: pasid)
     }
 
     static func pasidDeviceTLB(sid: UInt16, pasid: UInt32, allPASIDs: Bool = false, address: UInt64, size: Bool) -> InvalidationDescriptor {
-        .init(qw0: 0x8 | UInt64(sid) << 16 | UInt64(pasid) << 32, qw1: address | (size ? 1 << 11 : 0) | (allPASIDs ? 1 : 0))
+        .pasidDeviceTLBInvalidate(sourceID: SourceID(rawValue: sid), pasid: pasid, allPASIDs: allPASIDs, address: address, size: size)
     }
 }
 

@@ -4,7 +4,8 @@ import IOMMUCore
 /// Lays out VT-d structures in guest memory, the way a driver (or QEMU's libqos) does, from the
 /// two-way entry types (so each field is written by the setter named like its getter).
 /// Pages come from a bump allocator starting at `nextPage`; every store goes through `memory`:
-/// a machine's system `AddressSpace` for the scenarios, bare `SparseMemory` for the benchmark.
+/// a machine's system `AddressSpace` for the scenarios, bare `SparseMemory` for the benchmark
+/// and the VT-d unit tests.
 public struct TableBuilder<Bus: MemoryBus> {
     public let memory: Bus
     /// Next free 4 KiB page.
@@ -15,11 +16,12 @@ public struct TableBuilder<Bus: MemoryBus> {
         self.nextPage = firstPage
     }
 
-    /// Allocates a zeroed 4 KiB page.
-    public mutating func allocatePage() -> UInt64 {
+    /// Allocates `count` zeroed, contiguous 4 KiB pages and returns the first.
+    public mutating func allocatePage(count: Int = 1) -> UInt64 {
         let page = nextPage
-        nextPage += 4096
-        for offset in stride(from: UInt64(0), to: 4096, by: 8) { write64(page + offset, 0) }
+        let bytes = 4096 &* UInt64(max(count, 1))
+        nextPage &+= bytes
+        for offset in stride(from: UInt64(0), to: bytes, by: 8) { write64(page &+ offset, 0) }
         return page
     }
 
@@ -29,6 +31,56 @@ public struct TableBuilder<Bus: MemoryBus> {
 
     public func read64(_ address: UInt64) -> UInt64 {
         memory.read(address, size: 8, attrs: .unspecified).value
+    }
+
+    // MARK: Whole entries (any bits, also reserved ones: tests write hostile entries this way)
+
+    /// Writes a root entry (both halves) at `address`.
+    public func write(_ entry: RootEntry, at address: UInt64) { write128(entry.lo, entry.hi, at: address) }
+
+    /// Writes a scalable-mode root entry (both halves) at `address`.
+    public func write(_ entry: ScalableRootEntry, at address: UInt64) { write128(entry.lo, entry.hi, at: address) }
+
+    /// Writes a legacy context entry (both halves) at `address`.
+    public func write(_ entry: LegacyContextEntry, at address: UInt64) { write128(entry.lo, entry.hi, at: address) }
+
+    /// The two qwords of a 128-bit entry, low first.
+    private func write128(_ lo: UInt64, _ hi: UInt64, at address: UInt64) {
+        write64(address, lo)
+        write64(address &+ 8, hi)
+    }
+
+    /// Writes a scalable-mode context entry (all four qwords) at `address`.
+    public func write(_ entry: ScalableContextEntry, at address: UInt64) {
+        write64(address, entry.qw0)
+        write64(address &+ 8, entry.qw1)
+        write64(address &+ 16, entry.qw2)
+        write64(address &+ 24, entry.qw3)
+    }
+
+    /// Writes a PASID-directory entry at `address`.
+    public func write(_ entry: PASIDDirectoryEntry, at address: UInt64) {
+        write64(address, entry.rawValue)
+    }
+
+    /// Writes a PASID-table entry at `address`: its three defined qwords, then zeros up to the
+    /// entry's 512 bits.
+    public func write(_ entry: PASIDEntry, at address: UInt64) {
+        write64(address, entry.qw0)
+        write64(address &+ 8, entry.qw1)
+        write64(address &+ 16, entry.qw2)
+        for word in UInt64(3)..<8 { write64(address &+ word &* 8, 0) }
+    }
+
+    /// Writes an invalidation descriptor at `address`: 128 bits, or 256 when the queue is wide
+    /// (IQA.DW = 1).
+    public func write(_ descriptor: InvalidationDescriptor, at address: UInt64, wide: Bool) {
+        write64(address, descriptor.qw0)
+        write64(address &+ 8, descriptor.qw1)
+        if wide {
+            write64(address &+ 16, descriptor.qw2)
+            write64(address &+ 24, descriptor.qw3)
+        }
     }
 
     // MARK: Legacy mode
@@ -44,22 +96,11 @@ public struct TableBuilder<Bus: MemoryBus> {
     /// Legacy context entry.
     public func setLegacyContext(table: UInt64, devfn: UInt8, translationType: UInt64, secondStage: UInt64, addressWidth: UInt64,
                                  domainID: UInt16, present: Bool = true, fpd: Bool = false) {
-        var entry = LegacyContextEntry()
-        entry.present = present
-        entry.fpd = fpd
-        entry.translationType = LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved
-        entry.secondStagePageTablePointer = secondStage
-        entry.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
-        entry.domainID = domainID
-        let at = LegacyContextEntry.address(table: table, devfn: devfn)
-        write64(at, entry.lo)
-        write64(at + 8, entry.hi)
-    }
-
-    /// Writes a root entry (both halves) at `address`.
-    public func write(_ entry: RootEntry, at address: UInt64) {
-        write64(address, entry.lo)
-        write64(address + 8, entry.hi)
+        let entry = LegacyContextEntry(
+            present: present, fpd: fpd,
+            translationType: LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved,
+            secondStagePageTablePointer: secondStage, addressWidth: UInt8(truncatingIfNeeded: addressWidth), domainID: domainID)
+        write(entry, at: LegacyContextEntry.address(table: table, devfn: devfn))
     }
 
     // MARK: Scalable mode
@@ -75,26 +116,21 @@ public struct TableBuilder<Bus: MemoryBus> {
             entry.upperContextTablePointer = upper
             entry.upperPresent = true
         }
-        let at = RootEntry.address(table: root, bus: bus)
-        write64(at, entry.lo)
-        write64(at + 8, entry.hi)
+        write(entry, at: RootEntry.address(table: root, bus: bus))
     }
 
     /// Scalable context entry (256 bit).
     public func setScalableContext(table: UInt64, devfn: UInt8, pasidDirectory: UInt64, pdts: UInt64 = 0, pasidEnable: Bool = false,
-                                   fpd: Bool = false, present: Bool = true, ridPASID: UInt32 = 0) {
+                                   dte: Bool = false, fpd: Bool = false, present: Bool = true, ridPASID: UInt32 = 0) {
         var entry = ScalableContextEntry()
         entry.present = present
         entry.fpd = fpd
+        entry.dte = dte
         entry.pasidEnable = pasidEnable
         entry.pdts = pdts
         entry.pasidDirectoryPointer = pasidDirectory
         entry.ridPASID = ridPASID
-        let at = ScalableContextEntry.address(table: table, devfn: devfn)
-        write64(at, entry.qw0)
-        write64(at + 8, entry.qw1)
-        write64(at + 16, entry.qw2)
-        write64(at + 24, entry.qw3)
+        write(entry, at: ScalableContextEntry.address(table: table, devfn: devfn))
     }
 
     /// PASID-directory entry for PASID[19:6] = `index`.
@@ -103,57 +139,64 @@ public struct TableBuilder<Bus: MemoryBus> {
         entry.present = present
         entry.fpd = fpd
         entry.pasidTablePointer = pasidTable
-        write64(PASIDDirectoryEntry.address(directory: directory, index: index), entry.rawValue)
+        write(entry, at: PASIDDirectoryEntry.address(directory: directory, index: index))
     }
 
     /// PASID-table entry for PASID[5:0] = `index`.
     public func setPASIDEntry(table: UInt64, index: UInt64, pgtt: UInt64, domainID: UInt16, addressWidth: UInt64 = 2,
                               secondStage: UInt64 = 0, firstStage: UInt64 = 0, fspm: UInt64 = 0, sre: Bool = false,
                               ere: Bool = false, wpe: Bool = false, present: Bool = true, fpd: Bool = false) {
-        var entry = PASIDEntry()
-        entry.present = present
-        entry.fpd = fpd
-        entry.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
-        entry.pgttRaw = UInt8(truncatingIfNeeded: pgtt)
-        entry.secondStagePageTablePointer = secondStage
-        entry.domainID = domainID
-        entry.sre = sre
-        entry.ere = ere
-        entry.fspm = UInt8(truncatingIfNeeded: fspm)
-        entry.wpe = wpe
-        entry.firstStagePageTablePointer = firstStage
-        let at = PASIDEntry.address(table: table, index: index)
-        write64(at, entry.qw0)
-        write64(at + 8, entry.qw1)
-        write64(at + 16, entry.qw2)
-        for w in 3..<8 { write64(at + UInt64(w) * 8, 0) }
+        let entry = PASIDEntry(
+            present: present, fpd: fpd, pgttRaw: UInt8(truncatingIfNeeded: pgtt), addressWidth: UInt8(truncatingIfNeeded: addressWidth),
+            domainID: domainID, secondStagePageTablePointer: secondStage, firstStagePageTablePointer: firstStage,
+            fspm: UInt8(truncatingIfNeeded: fspm), sre: sre, ere: ere, wpe: wpe)
+        write(entry, at: PASIDEntry.address(table: table, index: index))
     }
 
     // MARK: Paging structures
+
+    /// The address of the entry for `input` at `level` in the paging structure rooted at `root`
+    /// (`levels` deep, 9 index bits a level above the 4 KiB offset). A table entry that
+    /// `isPresent` rejects gets a new zeroed page and the entry `tableEntry(page)`; a present one
+    /// is followed through its bits 51:12. `tableOffset` is added to every table address to find
+    /// where the table lives (nested first-stage tables are guest-physical).
+    public mutating func entryAddress(
+        root: UInt64, levels: Int, input: UInt64, level: Int, tableOffset: UInt64 = 0,
+        isPresent: (UInt64) -> Bool, tableEntry: (UInt64) -> UInt64
+    ) -> UInt64 {
+        var table = root
+        var current = levels
+        while current > level {
+            let at = table &+ tableOffset &+ Self.index(input, level: current) &* 8
+            let entry = read64(at)
+            if isPresent(entry) {
+                table = entry & .mask(51, 12)
+            } else {
+                let next = allocatePage() &- tableOffset
+                write64(at, tableEntry(next))
+                table = next
+            }
+            current -= 1
+        }
+        return table &+ tableOffset &+ Self.index(input, level: level) &* 8
+    }
+
+    /// The 9-bit index of `input` at paging `level` (1 = the 4 KiB level).
+    public static func index(_ input: UInt64, level: Int) -> UInt64 {
+        (input &>> UInt64(12 + 9 * (level - 1))) & 0x1FF
+    }
 
     /// Maps `input` → `output` in a second-stage table rooted at `root` with `levels` levels.
     /// `leafLevel` 1 = 4 KiB, 2 = 2 MiB, 3 = 1 GiB. Missing intermediate tables are allocated
     /// with R+W. `permissions` are R=1, W=2, X=4 of the leaf.
     public mutating func mapSecondStage(root: UInt64, levels: Int, input: UInt64, output: UInt64, leafLevel: Int = 1,
                                         permissions: UInt64 = 0b11) {
-        var table = root
-        var level = levels
-        while level > leafLevel {
-            let index = (input >> UInt64(12 + 9 * (level - 1))) & 0x1FF
-            let at = table + index * 8
-            let entry = read64(at)
-            if entry & 0b11 == 0 {
-                let next = allocatePage()
-                write64(at, next | 0b11)
-                table = next
-            } else {
-                table = entry & 0x000F_FFFF_FFFF_F000
-            }
-            level -= 1
-        }
-        let index = (input >> UInt64(12 + 9 * (leafLevel - 1))) & 0x1FF
-        let ps: UInt64 = leafLevel > 1 ? 1 << 7 : 0
-        write64(table + index * 8, output | permissions | ps)
+        let at = entryAddress(root: root, levels: levels, input: input, level: leafLevel,
+                              isPresent: { SecondStageEntry(rawValue: $0).present },
+                              tableEntry: { SecondStageEntry(address: $0, read: true, write: true).rawValue })
+        let leaf = SecondStageEntry(address: output, read: permissions & 0b1 != 0, write: permissions & 0b10 != 0,
+                                    execute: permissions & 0b100 != 0, pageSize: leafLevel > 1)
+        write64(at, leaf.rawValue)
     }
 
     /// Maps `input` → `output` in a first-stage (x86-64) table rooted at `root`. Non-leaf
@@ -163,27 +206,11 @@ public struct TableBuilder<Bus: MemoryBus> {
     public mutating func mapFirstStage(root: UInt64, levels: Int, input: UInt64, output: UInt64, leafLevel: Int = 1,
                                        writable: Bool = true, user: Bool = true, executeDisable: Bool = false,
                                        accessed: Bool = true, tableOffset: UInt64 = 0) {
-        var table = root
-        var level = levels
-        let nonLeaf: UInt64 = 0b1 | 0b10 | 0b100 | (accessed ? 1 << 5 : 0)
-        while level > leafLevel {
-            let index = (input >> UInt64(12 + 9 * (level - 1))) & 0x1FF
-            let at = table + tableOffset + index * 8
-            let entry = read64(at)
-            if entry & 1 == 0 {
-                let next = allocatePage() - tableOffset
-                write64(at, next | nonLeaf)
-                table = next
-            } else {
-                table = entry & 0x000F_FFFF_FFFF_F000
-            }
-            level -= 1
-        }
-        let index = (input >> UInt64(12 + 9 * (leafLevel - 1))) & 0x1FF
-        var leaf = output | 1 | (user ? 0b100 : 0) | (accessed ? 1 << 5 : 0)
-        if writable { leaf |= 0b10 | (accessed ? 1 << 6 : 0) }
-        if executeDisable { leaf |= 1 << 63 }
-        if leafLevel > 1 { leaf |= 1 << 7 }
-        write64(table + tableOffset + index * 8, leaf)
+        let at = entryAddress(root: root, levels: levels, input: input, level: leafLevel, tableOffset: tableOffset,
+                              isPresent: { FirstStageEntry(rawValue: $0).present },
+                              tableEntry: { FirstStageEntry(address: $0, readWrite: true, userSupervisor: true, accessed: accessed).rawValue })
+        let leaf = FirstStageEntry(address: output, readWrite: writable, userSupervisor: user, accessed: accessed,
+                                   dirty: writable && accessed, pageSize: leafLevel > 1, executeDisable: executeDisable)
+        write64(at, leaf.rawValue)
     }
 }

@@ -53,6 +53,24 @@ extension RemappingUnit {
         return 0
     }
 
+    /// Raw root and context entry words for `sid` as memory holds them now: the context-cache
+    /// snapshot a strict-mode check compares against. The entries are found by the resolver's
+    /// own rules (`RootEntry.address`, the root entry's context-table pointer for the devfn's
+    /// half, `LegacyContextEntry.address` / `ScalableContextEntry.address`).
+    func readContextWords<Bus: MemoryBus>(_ sid: SourceID, scalable: Bool, bus: Bus) -> (root: (UInt64, UInt64), context: (UInt64, UInt64, UInt64, UInt64)) {
+        let rootAddress = RootEntry.address(table: rootTableAddress, bus: sid.bus)
+        let r0 = bus.read(rootAddress, size: 8, attrs: .unspecified).value
+        let r1 = bus.read(rootAddress &+ 8, size: 8, attrs: .unspecified).value
+        if scalable {
+            let root = ScalableRootEntry(lo: r0, hi: r1)
+            let table = sid.devfn >= 128 ? root.upperContextTablePointer : root.lowerContextTablePointer
+            let a = ScalableContextEntry.address(table: table, devfn: sid.devfn)
+            return ((r0, r1), (bus.read(a, size: 8, attrs: .unspecified).value, bus.read(a &+ 8, size: 8, attrs: .unspecified).value,
+                               bus.read(a &+ 16, size: 8, attrs: .unspecified).value, bus.read(a &+ 24, size: 8, attrs: .unspecified).value))
+        }
+        let a = LegacyContextEntry.address(table: RootEntry(lo: r0, hi: r1).contextTablePointer, devfn: sid.devfn)
+        return ((r0, r1), (bus.read(a, size: 8, attrs: .unspecified).value, bus.read(a &+ 8, size: 8, attrs: .unspecified).value, 0, 0))
+    }
 
     mutating func addDiagnostic(_ d: StaleCacheDiagnostic) {
         Self.log(&diagnostics, d)

@@ -220,20 +220,4 @@ extension RemappingUnit {
             }
         }
     }
-
-    /// Raw root and context entry words for `sid` as memory holds them now.
-    func readContextWords<Bus: MemoryBus>(_ sid: SourceID, scalable: Bool, bus: Bus) -> (root: (UInt64, UInt64), context: (UInt64, UInt64, UInt64, UInt64)) {
-        let rootAddress = RootEntry.address(table: rootTableAddress, bus: sid.bus)
-        let r0 = bus.read(rootAddress, size: 8, attrs: .unspecified).value
-        let r1 = bus.read(rootAddress &+ 8, size: 8, attrs: .unspecified).value
-        if scalable {
-            let upper = sid.devfn >= 128
-            let table = (upper ? r1 : r0) & .mask(63, 12)
-            let a = ScalableContextEntry.address(table: table, devfn: sid.devfn)
-            return ((r0, r1), (bus.read(a, size: 8, attrs: .unspecified).value, bus.read(a &+ 8, size: 8, attrs: .unspecified).value,
-                               bus.read(a &+ 16, size: 8, attrs: .unspecified).value, bus.read(a &+ 24, size: 8, attrs: .unspecified).value))
-        }
-        let a = LegacyContextEntry.address(table: r0 & .mask(63, 12), devfn: sid.devfn)
-        return ((r0, r1), (bus.read(a, size: 8, attrs: .unspecified).value, bus.read(a &+ 8, size: 8, attrs: .unspecified).value, 0, 0))
-    }
 }
