@@ -86,7 +86,7 @@ let package = Package(
         // Replay of QEMU qtest logs and the documented QEMU differences.
         .target(
             name: "Inspect", dependencies: ["Devices", "IOMMUCore", "VTd", "QTestProtocol", "QTestSessions", "QEMUFrontend"], swiftSettings: strict),
-        .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
         .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "GuestMemory", "Devices", "QTestProtocol", "QTestSessions"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
@@ -139,7 +139,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ScenariosTests",
-            dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", "SMMUv3", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "QEMUFrontend", "JSONText"], swiftSettings: strict),
