@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "HostIOMMU", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd"], swiftSettings: strict),
-        .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd"], swiftSettings: strict),
+        .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd", "SMMUv3"], swiftSettings: strict),
         // The sans-IO qtest codec: no machines.
         .target(name: "QTestProtocol", dependencies: ["GuestMemory"], swiftSettings: strict),
         // A qtest session applies commands to a machine.
@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestSessions", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
+                "GuestMemory", "IOMMUCore", "VTd", "SMMUv3", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestSessions", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -142,7 +142,7 @@ let package = Package(
             dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", "SMMUv3", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "QEMUFrontend", "JSONText"], swiftSettings: strict),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "SMMUv3", "Scenarios", "QEMUFrontend", "JSONText"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
             dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices", "VTd"],
