@@ -309,6 +309,11 @@ public final class SMMUFixture {
         return (r, recorder)
     }
 
+    /// How `request` would be translated on the state the scenario left (``SMMUv3Unit/explainWalk(_:memory:useCaches:)``).
+    public func explainWalk(_ request: SMMUTranslationRequest, useCaches: Bool = false) -> SMMUExplainedWalk {
+        unit.explainWalk(request, memory: bus, useCaches: useCaches)
+    }
+
     /// A DMA write of a pattern through the SMMU, as iommu-testdev does: translate, then write at
     /// the output address in the output PA space and read it back from `expectedSpace`'s view.
     public func expectDMA(_ request: SMMUTranslationRequest, output expected: UInt64,

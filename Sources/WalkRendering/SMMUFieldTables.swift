@@ -4,14 +4,14 @@ import VTd
 
 /// Field tables of the SMMUv3 registers and structures `iommukit decode` knows, with the names
 /// IHI 0070 gives them (register fields §6.3, STE §5.2, CD §5.4, event records §7.3, commands §4).
-enum SMMUDecodeTables {
+package enum SMMUDecodeTables {
     /// A field at absolute bit positions `hi`…`lo` of a multi-qword structure.
-    static func f(_ mnemonic: String, _ hi: Int, _ lo: Int, _ meaning: String) -> FieldDescriptor {
+    package static func f(_ mnemonic: String, _ hi: Int, _ lo: Int, _ meaning: String) -> FieldDescriptor {
         FieldDescriptor(mnemonic, hi % 64, lo % 64, meaning, word: lo / 64)
     }
 
     /// SMMU_IDR0 (§6.3.1).
-    static let idr0: [FieldDescriptor] = [
+    package static let idr0: [FieldDescriptor] = [
         f("S2P", 0, 0, "stage-2 translation"), f("S1P", 1, 1, "stage-1 translation"),
         f("TTF", 3, 2, "translation table formats (0b10 AArch64, 0b11 AArch32 and AArch64)"),
         f("COHACC", 4, 4, "coherent access to tables and queues"), f("BTM", 5, 5, "broadcast TLB maintenance"),
@@ -27,7 +27,7 @@ enum SMMUDecodeTables {
     ]
 
     /// SMMU_IDR1 (§6.3.2).
-    static let idr1: [FieldDescriptor] = [
+    package static let idr1: [FieldDescriptor] = [
         f("SIDSIZE", 5, 0, "StreamID bits"), f("SSIDSIZE", 10, 6, "SubstreamID bits"), f("PRIQS", 15, 11, "log2 of the PRI queue's maximum entries"),
         f("EVENTQS", 20, 16, "log2 of the event queue's maximum entries"), f("CMDQS", 25, 21, "log2 of the command queue's maximum entries"),
         f("ATTR_PERMS_OVR", 26, 26, "incoming permission attributes can be overridden"),
@@ -36,7 +36,7 @@ enum SMMUDecodeTables {
     ]
 
     /// SMMU_IDR3 (§6.3.4).
-    static let idr3: [FieldDescriptor] = [
+    package static let idr3: [FieldDescriptor] = [
         f("HAD", 2, 2, "hierarchical attribute disables"), f("PBHA", 3, 3, "page-based hardware attributes"),
         f("XNX", 4, 4, "stage-2 EL0/EL1 execute-never"), f("PPS", 5, 5, "PRI response PASID"), f("MPAM", 7, 7, "memory partitioning"),
         f("FWB", 8, 8, "stage-2 forced write-back"), f("STT", 9, 9, "small translation tables"), f("RIL", 10, 10, "range invalidation"),
@@ -45,20 +45,20 @@ enum SMMUDecodeTables {
     ]
 
     /// SMMU_IDR5 (§6.3.6).
-    static let idr5: [FieldDescriptor] = [
+    package static let idr5: [FieldDescriptor] = [
         f("OAS", 2, 0, "output address size"), f("GRAN4K", 4, 4, "4KB translation granule"), f("GRAN16K", 5, 5, "16KB translation granule"),
         f("GRAN64K", 6, 6, "64KB translation granule"), f("DS", 7, 7, "52-bit addresses with 4KB/16KB granules"), f("D128", 8, 8, "128-bit descriptors"),
         f("VAX", 11, 10, "virtual address extension"), f("STALL_MAX", 31, 16, "maximum outstanding stalled transactions"),
     ]
 
     /// SMMU_S_IDR1 (§6.3.54).
-    static let sIDR1: [FieldDescriptor] = [
+    package static let sIDR1: [FieldDescriptor] = [
         f("S_SIDSIZE", 5, 0, "Secure StreamID bits"), f("SEL2", 29, 29, "Secure EL2 and Secure stage 2"),
         f("SECURE_IMPL", 31, 31, "Secure programming interface implemented"),
     ]
 
     /// SMMU_CR0 (§6.3.9).
-    static let cr0: [FieldDescriptor] = [
+    package static let cr0: [FieldDescriptor] = [
         f("SMMUEN", 0, 0, "translation enable (0: GBPA decides)"), f("PRIQEN", 1, 1, "PRI queue enable"), f("EVENTQEN", 2, 2, "event queue enable"),
         f("CMDQEN", 3, 3, "command queue enable"), f("ATSCHK", 4, 4, "ATS translated-transaction check"),
         f("SIF", 5, 5, "Secure instruction fetch (SMMU_S_CR0 only): Non-secure fetches fault"),
@@ -66,20 +66,20 @@ enum SMMUDecodeTables {
     ]
 
     /// SMMU_CR1 (§6.3.11).
-    static let cr1: [FieldDescriptor] = [
+    package static let cr1: [FieldDescriptor] = [
         f("QUEUE_IC", 1, 0, "queue inner cacheability (0 NC, 1 WB, 2 WT)"), f("QUEUE_OC", 3, 2, "queue outer cacheability"),
         f("QUEUE_SH", 5, 4, "queue shareability (0 NSH, 2 OSH, 3 ISH)"), f("TABLE_IC", 7, 6, "table inner cacheability"),
         f("TABLE_OC", 9, 8, "table outer cacheability"), f("TABLE_SH", 11, 10, "table shareability"),
     ]
 
     /// SMMU_CR2 (§6.3.12).
-    static let cr2: [FieldDescriptor] = [
+    package static let cr2: [FieldDescriptor] = [
         f("E2H", 0, 0, "EL2 streams use EL2-E2H"), f("RECINVSID", 1, 1, "record C_BAD_STREAMID"),
         f("PTM", 2, 2, "private TLB maintenance (no broadcast)"), f("REC_CFG_ATS", 3, 3, "record ATS configuration errors"),
     ]
 
     /// SMMU_GBPA (§6.3.14) and SMMU_S_GBPA (§6.3.63, with NSCFG).
-    static let gbpa: [FieldDescriptor] = [
+    package static let gbpa: [FieldDescriptor] = [
         f("MemAttr", 3, 0, "memory type override"), f("MTCFG", 4, 4, "memory type: 1 = MemAttr, 0 = incoming"),
         f("ALLOCCFG", 11, 8, "allocation hints override"), f("SHCFG", 13, 12, "shareability (0b01 incoming)"),
         f("NSCFG", 15, 14, "S_GBPA only: 0b10 Secure, 0b11 Non-secure, else incoming"), f("PRIVCFG", 17, 16, "privilege override"),
@@ -88,7 +88,7 @@ enum SMMUDecodeTables {
     ]
 
     /// SMMU_GERROR / GERRORN (§6.3.19–20).
-    static let gerror: [FieldDescriptor] = [
+    package static let gerror: [FieldDescriptor] = [
         f("CMDQ_ERR", 0, 0, "command queue error (CMDQ_CONS.ERR)"), f("EVENTQ_ABT_ERR", 2, 2, "event queue write aborted"),
         f("PRIQ_ABT_ERR", 3, 3, "PRI queue write aborted"), f("MSI_CMDQ_ABT_ERR", 4, 4, "CMD_SYNC MSI aborted"),
         f("MSI_EVENTQ_ABT_ERR", 5, 5, "event queue MSI aborted"), f("MSI_PRIQ_ABT_ERR", 6, 6, "PRI queue MSI aborted"),
@@ -97,29 +97,29 @@ enum SMMUDecodeTables {
     ]
 
     /// SMMU_STRTAB_BASE (§6.3.23).
-    static let strtabBase: [FieldDescriptor] = [
+    package static let strtabBase: [FieldDescriptor] = [
         f("ADDR", 51, 6, "stream table base address bits 51:6"), f("RA", 62, 62, "read-allocate hint"),
     ]
 
     /// SMMU_STRTAB_BASE_CFG (§6.3.24).
-    static let strtabBaseCfg: [FieldDescriptor] = [
+    package static let strtabBaseCfg: [FieldDescriptor] = [
         f("LOG2SIZE", 5, 0, "log2 of the number of STEs (StreamID bits)"), f("SPLIT", 10, 6, "2-level: StreamID bits indexing a level-2 table (6, 8, 10)"),
         f("FMT", 17, 16, "format (0b00 linear, 0b01 2-level)"),
     ]
 
     /// SMMU_CMDQ_BASE / SMMU_EVENTQ_BASE (§6.3.25, §6.3.28).
-    static let queueBase: [FieldDescriptor] = [
+    package static let queueBase: [FieldDescriptor] = [
         f("LOG2SIZE", 4, 0, "log2 of the number of entries"), f("ADDR", 55, 5, "queue base address bits 55:5"),
         f("RA/WA", 62, 62, "read-allocate (CMDQ) / write-allocate (EVENTQ) hint"),
     ]
 
     /// SMMU_CMDQ_CONS (§6.3.27).
-    static let cmdqCons: [FieldDescriptor] = [
+    package static let cmdqCons: [FieldDescriptor] = [
         f("RD", 19, 0, "read index with the wrap bit above LOG2SIZE"), f("ERR", 30, 24, "command error (0 none, 1 CERROR_ILL, 2 CERROR_ABT, 3 CERROR_ATC_INV_SYNC)"),
     ]
 
     /// Stream table entry (§5.2), 8 qwords.
-    static let ste: [FieldDescriptor] = [
+    package static let ste: [FieldDescriptor] = [
         f("V", 0, 0, "valid"), f("Config", 3, 1, "0b0xx abort, 0b100 bypass, 0b101 stage 1, 0b110 stage 2, 0b111 nested"),
         f("S1Fmt", 5, 4, "CD table format (0 linear, 1 2-level 4KB leaves, 2 2-level 64KB leaves)"),
         f("S1ContextPtr", 55, 6, "CD table address bits 55:6"), f("S1CDMax", 63, 59, "log2 of the number of CDs (0: one CD, no SubstreamIDs)"),
@@ -147,7 +147,7 @@ enum SMMUDecodeTables {
     ]
 
     /// Context descriptor (§5.4), 8 qwords.
-    static let cd: [FieldDescriptor] = [
+    package static let cd: [FieldDescriptor] = [
         f("T0SZ", 5, 0, "TTB0 input size = 64 - T0SZ"), f("TG0", 7, 6, "TTB0 granule (0 4KB, 1 64KB, 2 16KB)"),
         f("IR0", 9, 8, "TTB0 walk inner cacheability"), f("OR0", 11, 10, "TTB0 walk outer cacheability"), f("SH0", 13, 12, "TTB0 walk shareability"),
         f("EPD0", 14, 14, "TTB0 walks disabled"), f("ENDI", 15, 15, "tables big-endian"), f("T1SZ", 21, 16, "TTB1 input size = 64 - T1SZ"),
@@ -168,7 +168,7 @@ enum SMMUDecodeTables {
     ]
 
     /// Event record (§7.3), 4 qwords; the last qword's meaning depends on the event number.
-    static func event(number: UInt64) -> [FieldDescriptor] {
+    package static func event(number: UInt64) -> [FieldDescriptor] {
         var fields = [
             f("EventNumber", 7, 0, "event type"), f("SSV", 11, 11, "SubstreamID valid"), f("SubstreamID", 31, 12, "SubstreamID"),
             f("StreamID", 63, 32, "StreamID"),
@@ -191,7 +191,7 @@ enum SMMUDecodeTables {
     }
 
     /// A command (§4), 2 qwords; the operand fields depend on the opcode.
-    static func command(opcode: UInt64) -> [FieldDescriptor] {
+    package static func command(opcode: UInt64) -> [FieldDescriptor] {
         var fields = [f("Opcode", 7, 0, "command")]
         guard let op = CommandOpcode(rawValue: UInt8(truncatingIfNeeded: opcode)) else { return fields }
         switch op {
@@ -217,7 +217,7 @@ enum SMMUDecodeTables {
     }
 
     /// What a field's value means, where there is more to say than the number.
-    static func interpret(_ d: FieldDescriptor, _ v: UInt64) -> String? {
+    package static func interpret(_ d: FieldDescriptor, _ v: UInt64) -> String? {
         switch d.mnemonic {
         case "OAS", "IPS", "S2PS":
             return AddressSizeEncoding.bits(v).map { "\($0)-bit addresses" } ?? "reserved value"
@@ -228,8 +228,8 @@ enum SMMUDecodeTables {
         case "Opcode": return CommandOpcode(rawValue: UInt8(truncatingIfNeeded: v))?.description ?? "unknown opcode (CERROR_ILL)"
         case "T0SZ", "T1SZ", "S2T0SZ", "S_S2T0SZ": return "\(64 - Int(v))-bit input range"
         case "LOG2SIZE", "SIDSIZE", "SSIDSIZE", "EVENTQS", "CMDQS", "PRIQS", "S1CDMax": return "\(UInt64(1) << min(v, 63)) entries"
-        case "S1ContextPtr", "ADDR" where d.lo == 6: return "address \(hex(v << 6))"
-        case "ADDR": return "address \(hex(v << 5))"
+        case "S1ContextPtr": return "address \(hex(v << 6))"
+        case "ADDR": return "address \(hex(v << UInt64(d.lo)))"
         case "TTB0", "TTB1", "S2TTB", "S_S2TTB": return "address \(hex(v << 4))"
         case "FetchAddr": return "address \(hex(v << 3))"
         case "IPA", "Address": return "address \(hex(v << 12))"
