@@ -62,7 +62,7 @@ let package = Package(
         .target(name: "QTestProtocol", dependencies: ["GuestMemory"], swiftSettings: strict),
         // A qtest session applies commands to a machine.
         .target(
-            name: "QTestSessions", dependencies: ["QTestProtocol", "Devices", "IOMMUCore", "VTd", "WalkRendering"], swiftSettings: strict),
+            name: "QTestSessions", dependencies: ["QTestProtocol", "Devices", "IOMMUCore", "VTd", "SMMUv3", "WalkRendering"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [
@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd"], swiftSettings: strict),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3", "GuestMemory"], swiftSettings: strict),
         .testTarget(
-            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "QTestSessions", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
+            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "QTestSessions", "Devices", "GuestMemory", "VTd", "SMMUv3"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
             dependencies: [
