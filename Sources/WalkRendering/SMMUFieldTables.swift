@@ -234,6 +234,7 @@ package enum SMMUDecodeTables {
         case "FetchAddr": return "address \(hex(v << 3))"
         case "IPA", "Address": return "address \(hex(v << 12))"
         case "MSIAddress": return "address \(hex(v << 2))"
+        case "CLASS": return ["CD", "TT", "IN", "reserved"][Int(v & 3)]
         case "ERR":
             return CommandError(rawValue: UInt8(truncatingIfNeeded: v))?.description
         default: return nil

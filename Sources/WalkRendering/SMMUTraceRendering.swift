@@ -154,17 +154,17 @@ public enum SMMUTraceRendering {
         var boxes = [Box(title: "SEC_SID: \(e.security)", lines: ["bank: \(walk.bank)"], failed: false, secure: e.security == .secure)]
         if let ste = walk.ste {
             let f = fields(SMMUDecodeTables.ste, ste.dwords).prefix(5).map { "\($0.0)=\($0.1 > 9 ? hex($0.1) : String($0.1))" }
-            boxes.append(Box(title: "STE", lines: ["@\(hex(ste.address)) \(ste.space.name)"] + f, failed: false, secure: ste.space == .secure))
+            boxes.append(Box(title: "STE", lines: ["@\(hex(ste.address)) \(ste.space.name) PA space"] + f, failed: false, secure: ste.space == .secure))
         }
         if let cd = walk.cd {
             let f = fields(SMMUDecodeTables.cd, cd.dwords).filter { ["V", "TTB0", "T0SZ", "TG0", "ASID", "NSCFG0", "IPS"].contains($0.0) }
                 .map { "\($0.0)=\($0.1 > 9 ? hex($0.1) : String($0.1))" }
-            boxes.append(Box(title: "CD", lines: ["@\(hex(cd.address)) \(cd.space.name)"] + f, failed: false, secure: cd.space == .secure))
+            boxes.append(Box(title: "CD", lines: ["@\(hex(cd.address)) \(cd.space.name) PA space"] + f, failed: false, secure: cd.space == .secure))
         }
         for event in e.events {
             switch event {
             case .read(let s):
-                boxes.append(Box(title: stepTitle(s), lines: ["@\(hex(s.descriptorAddress)) \(s.space.name)", "index \(s.index) of \(hex(s.tableAddress))",
+                boxes.append(Box(title: stepTitle(s), lines: ["@\(hex(s.descriptorAddress)) \(s.space.name) PA space", "index \(s.index) of \(hex(s.tableAddress))",
                                                               "\(s.kind) \(hex(s.descriptor.rawValue, digits: 16))"],
                                  failed: false, secure: s.space == .secure))
             case .readFailed(let stage, let purpose, let level, let address):
@@ -203,13 +203,15 @@ public enum SMMUTraceRendering {
             }
         }
         let height = y + margin
-        let width = boxWidth + 2 * margin
+        let title = describe(e.request, e.security)
+        // Monospace at 12 px: about 7.3 px per character.
+        let width = max(boxWidth + 2 * margin, title.count * 15 / 2 + 2 * margin)
         return """
         <?xml version="1.0" encoding="UTF-8"?>
         <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="monospace" font-size="12">
         <defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="4" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#7f8c8d"/></marker></defs>
         <rect width="100%" height="100%" fill="white"/>
-        <text x="\(margin)" y="\(margin + 8)" font-weight="bold">\(TraceRendering.escape(describe(e.request, e.security)))</text>
+        <text x="\(margin)" y="\(margin + 8)" font-weight="bold">\(TraceRendering.escape(title))</text>
         \(body.joined(separator: "\n"))
         </svg>
         """
