@@ -1,3 +1,4 @@
+import Devices
 import GuestMemory
 import IOMMUCore
 import SMMUv3
@@ -55,7 +56,15 @@ public final class SMMUFixture {
     public static let secureAttrs = MemTxAttrs(secure: true, space: .secure)
     public static let nonSecureAttrs = MemTxAttrs()
 
-    public internal(set) var unit: SMMUv3Unit
+    /// The unit the fixture drives (for a fixture on a machine: the machine's SMMU, read back).
+    public var unit: SMMUv3Unit {
+        get { machine?.smmu?.model ?? ownUnit }
+        set { ownUnit = newValue }
+    }
+    private var ownUnit: SMMUv3Unit
+    /// The `virt` machine whose SMMU the fixture drives through MMIO at 0x09050000, or nil for
+    /// a unit of its own.
+    public let machine: Machine?
     public let spaces: AddressSpaces
     let bus: SMMUScenarioBus
     private var nextTable: UInt64 = SMMUSeedLayout.firstTable
@@ -68,7 +77,8 @@ public final class SMMUFixture {
     public init(_ configuration: SMMUv3Configuration = SMMUv3Configuration()) {
         var configuration = configuration
         if ScenarioRun.current?.forceStrict == true { configuration.strictInvalidation = true }
-        unit = SMMUv3Unit(configuration: configuration)
+        ownUnit = SMMUv3Unit(configuration: configuration)
+        machine = nil
         let ram = MemoryRegion(name: "ram", base: SMMUSeedLayout.ramBase, size: SMMUSeedLayout.ramSize,
                                kind: .ram(SparseMemory(size: SMMUSeedLayout.ramSize), ramOffset: 0))
         let system = AddressSpace(name: "system")
@@ -78,6 +88,16 @@ public final class SMMUFixture {
         secure.map(MemoryRegion(name: "secure-ram", base: SMMUSeedLayout.secureBase, size: SMMUSeedLayout.secureSize,
                                 kind: .ram(SparseMemory(size: SMMUSeedLayout.secureSize), ramOffset: 0)))
         spaces = AddressSpaces(system: system, secure: secure, secureMeansSMM: false)
+        bus = SMMUScenarioBus(spaces: spaces)
+        ScenarioRun.current?.smmu = self
+    }
+
+    /// A fixture on `machine` (a `virt` board with an SMMUv3): registers are MMIO accesses at
+    /// 0x09050000, tables go into the machine's memory, DMA comes from its iommu-testdev.
+    public init(machine: Machine) {
+        ownUnit = SMMUv3Unit()
+        self.machine = machine
+        spaces = machine.addressSpaces
         bus = SMMUScenarioBus(spaces: spaces)
         ScenarioRun.current?.smmu = self
     }
@@ -95,19 +115,29 @@ public final class SMMUFixture {
     static func attrs(_ secure: Bool) -> MemTxAttrs { secure ? secureAttrs : nonSecureAttrs }
 
     public func write32(_ offset: UInt64, _ value: UInt64, secure: Bool = false) {
-        unit.writeRegister(offset: offset, size: 4, value: value, memory: bus, attrs: Self.attrs(secure))
+        if machine != nil {
+            _ = bus.write(Machine.ArmVirt.smmuBase &+ offset, size: 4, value: value, attrs: Self.attrs(secure))
+        } else {
+            ownUnit.writeRegister(offset: offset, size: 4, value: value, memory: bus, attrs: Self.attrs(secure))
+        }
     }
 
     public func write64(_ offset: UInt64, _ value: UInt64, secure: Bool = false) {
-        unit.writeRegister(offset: offset, size: 8, value: value, memory: bus, attrs: Self.attrs(secure))
+        if machine != nil {
+            _ = bus.write(Machine.ArmVirt.smmuBase &+ offset, size: 8, value: value, attrs: Self.attrs(secure))
+        } else {
+            ownUnit.writeRegister(offset: offset, size: 8, value: value, memory: bus, attrs: Self.attrs(secure))
+        }
     }
 
     public func read32(_ offset: UInt64, secure: Bool = false) -> UInt64 {
-        unit.readRegister(offset: offset, size: 4, attrs: Self.attrs(secure))
+        if machine != nil { return bus.read(Machine.ArmVirt.smmuBase &+ offset, size: 4, attrs: Self.attrs(secure)).value }
+        return ownUnit.readRegister(offset: offset, size: 4, attrs: Self.attrs(secure))
     }
 
     public func read64(_ offset: UInt64, secure: Bool = false) -> UInt64 {
-        unit.readRegister(offset: offset, size: 8, attrs: Self.attrs(secure))
+        if machine != nil { return bus.read(Machine.ArmVirt.smmuBase &+ offset, size: 8, attrs: Self.attrs(secure)).value }
+        return ownUnit.readRegister(offset: offset, size: 8, attrs: Self.attrs(secure))
     }
 
     /// The register at Non-secure offset `offset` in `secure`'s bank.
@@ -297,17 +327,21 @@ public final class SMMUFixture {
                                attrs: Self.attrs(secure))
     }
 
+    /// Translates `request` on the fixture's own unit (a fixture on a machine uses its iommu-testdev).
     public func translate(_ request: SMMUTranslationRequest) -> SMMUTranslationResult {
         lastRequest = request
-        return unit.translate(request, memory: bus)
+        return ownUnit.translate(request, memory: bus)
     }
 
     /// Translates as `translate` does, recording every step (the unit's state changes as usual).
     public func translateObserved(_ request: SMMUTranslationRequest) -> (SMMUTranslationResult, TableWalkRecorder) {
         var recorder = TableWalkRecorder()
-        let r = unit.translate(request, memory: bus, observer: &recorder)
+        let r = ownUnit.translate(request, memory: bus, observer: &recorder)
         return (r, recorder)
     }
+
+    /// Records `request` as the one `explain` shows (for DMA that did not go through `translate`).
+    public func noteRequest(_ request: SMMUTranslationRequest) { lastRequest = request }
 
     /// How `request` would be translated on the state the scenario left (``SMMUv3Unit/explainWalk(_:memory:useCaches:)``).
     public func explainWalk(_ request: SMMUTranslationRequest, useCaches: Bool = false) -> SMMUExplainedWalk {

@@ -8,7 +8,7 @@ import SMMUv3
 /// commands, and the Secure programming interface.
 public enum SMMUScenarioSuite {
     /// All SMMUv3 scenarios, in order.
-    public static let all: [Scenario] = seedFlows + granules + tables + events + commands + strict + badCommands + secure
+    public static let all: [Scenario] = seedFlows + granules + tables + events + commands + strict + badCommands + secure + onTheBoard
 
     typealias L = SMMUSeedLayout
     static let sid = L.streamID

@@ -45,6 +45,20 @@ import Testing
         #expect(fixture.unit.isTranslationEnabled(.secure))
     }
 
+    /// A scenario on the virt board drives the machine's SMMU: explain walks that unit.
+    @Test func boardScenarioExplainsTheMachinesSMMU() throws {
+        let scenario = try #require(SMMUScenarioSuite.all.first { $0.name == "smmuv3-virt-testdev-s1" })
+        let (outcome, run) = scenario.runRecording()
+        #expect(outcome.passed)
+        let fixture = try #require(run.smmu)
+        #expect(fixture.machine != nil)
+        #expect(fixture.unit.translationEnabled)
+        let request = try #require(fixture.lastRequest)
+        let walk = fixture.explainWalk(request)
+        #expect(walk.explanation.result.translation?.outputAddress == SMMUSeedLayout.targetPage | 0x567)
+        #expect(walk.ste?.address == SMMUSeedLayout.streamTable + 64 * UInt64(request.streamID))
+    }
+
     /// Strict-mode scenarios print the diagnostic they provoke.
     @Test func strictScenariosNoteTheirDiagnostic() throws {
         let scenario = try #require(SMMUScenarioSuite.all.first { $0.name == "smmuv3-strict-stale-tlb" })
