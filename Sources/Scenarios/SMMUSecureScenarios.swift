@@ -138,7 +138,7 @@ extension SMMUScenarioSuite {
             try f.expectEvent(f.request(0x2000, secure: true), .translation, record: fault(.translation, 0x2000), secure: true)
             try check(f.takeEvents().isEmpty, "a record on the Non-secure queue")
         },
-        Scenario("smmuv3-secure-cmd-tlbi-el3", "CMD_TLBI_EL3_ALL is legal on the Secure queue only"){
+        Scenario("smmuv3-secure-cmd-tlbi-el3", "CMD_TLBI_EL3_ALL is legal on the Secure queue only") {
             let f = SMMUFixture.secure()
             try f.enable()
             try f.enable(secure: true)
