@@ -9,6 +9,8 @@ import VTd
 @Suite struct ArmVirtLayoutTests {
     typealias Virt = Machine.ArmVirt
 
+    /// Every value here was read from QEMU 11.1.3 (`-machine virt,iommu=smmuv3 -device
+    /// iommu-testdev -net none`): ECAM words, an 8-byte access as two long ones, bus 1 all ones.
     @Test func ecamReadsTheRootBus() throws {
         let board = try ArmVirtBoard(smmu: nil)
         // gpex-root at 00:00.0, iommu-testdev at 00:01.0 (the first free slot), nothing at 00:02.0.
@@ -18,13 +20,18 @@ import VTd
         #expect(board.configRead(ArmVirtBoard.testdev, 0x00, size: 4) == 0x0005_1B36)
         #expect(board.configRead(ArmVirtBoard.testdev, 0x00, size: 1) == 0x36)
         #expect(board.configRead(ArmVirtBoard.testdev, 0x02, size: 2) == 0x0005)
+        #expect(board.configRead(ArmVirtBoard.testdev, 0x0A, size: 1) == 0xFF)
+        #expect(board.configRead(ArmVirtBoard.testdev, 0x100, size: 4) == 0xFFFF_FFFF)
         #expect(board.configRead(0x10, 0x00, size: 2) == 0xFFFF)
         // Bus 1 has no functions; an 8-byte access is two long ones.
         #expect(board.machine.system.read(Virt.ecamBase + 1 << 20, size: 4).value == 0xFFFF_FFFF)
         #expect(board.configRead(ArmVirtBoard.testdev, 0x00, size: 8) == 0x0005_1B36 | UInt64(board.configRead(ArmVirtBoard.testdev, 0x04, size: 4)) << 32)
-        // A config write through ECAM reaches the function.
+        // A config write through ECAM reaches the function; an 8-byte one writes BAR0 and BAR1.
         board.configWrite(ArmVirtBoard.testdev, 0x04, size: 2, 0x7)
         #expect(board.configRead(ArmVirtBoard.testdev, 0x04, size: 2) == 0x7)
+        #expect(board.configRead(ArmVirtBoard.testdev, 0x00, size: 8) == 0x0000_0007_0005_1B36)
+        board.configWrite(ArmVirtBoard.testdev, 0x10, size: 8, 0x2000_0000)
+        #expect(board.configRead(ArmVirtBoard.testdev, 0x10, size: 4) == 0x2000_0000)
     }
 
     @Test func bar0SizingAndPlacementInTheMMIOWindow() throws {
@@ -40,7 +47,10 @@ import VTd
         board.machine.system.write(0x5000_0010, size: 4, value: 0x1234)
         board.configWrite(ArmVirtBoard.testdev, 0x10, size: 4, 0x5000_0000)
         #expect(board.machine.system.read(0x5000_0010, size: 4).value == 0x1234)
-        #expect(!board.machine.system.read(ArmVirtBoard.barBase + 0x10, size: 4).result.isOK)
+        // Where no BAR decodes, the window reads all ones and drops writes (as QEMU 11.1.3 does).
+        #expect(board.machine.system.read(ArmVirtBoard.barBase + 0x10, size: 4).value == 0xFFFF_FFFF)
+        #expect(board.machine.system.read(0x2000_0000, size: 8).value == ~0)
+        #expect(board.machine.system.write(0x2000_0000, size: 4, value: 0) == .ok)
     }
 
     @Test func memoryMapHasRAMAt1GiBAndNoQ35Pieces() throws {
@@ -73,8 +83,11 @@ import VTd
         #expect(slot.typeName == "arm-smmuv3")
         #expect(slot.requesters == .pciBus(0))
         #expect(slot.interruptInputs == [74, 75, 76, 77])
-        #expect(board.smmuRead(SMMURegisterOffset.idr0) == UInt64(SMMUv3Configuration().idr0))
-        #expect(board.smmuRead(SMMURegisterOffset.idr1) == UInt64(SMMUv3Configuration().idr1))
+        // IDR0/IDR1/IDR5 as QEMU 11.1.3 reads them at 0x0905_0000 (`stage=nested`); 2-byte reads are 0.
+        #expect(board.smmuRead(SMMURegisterOffset.idr0) == 0x0D44_101B)
+        #expect(board.smmuRead(SMMURegisterOffset.idr1) == 0x0273_0010)
+        #expect(board.smmuRead(SMMURegisterOffset.idr5) == 0x74)
+        #expect(board.smmuRead(SMMURegisterOffset.idr0, size: 2) == 0)
         #expect(board.machine.iommu(owning: RequesterID(bus: 0, device: 1, function: 0)) != nil)
         #expect(board.machine.iommu(owning: RequesterID(bus: 1, device: 0, function: 0)) == nil)
     }
@@ -141,6 +154,41 @@ import VTd
         #expect(event.streamID == UInt32(ArmVirtBoard.testdev))
         #expect(board.irqEvents == [.gicSPI(spi: 74, level: true), .gicSPI(spi: 74, level: false)])
         #expect(board.smmuRead(SMMURegisterOffset.eventqProd) == 1)
+    }
+
+    /// With IDR0.MSI and EVENTQ_IRQ_CFG0.ADDR set, the event interrupt is a message (recorded in
+    /// the machine's message log, as q35 records MSIs) instead of the wired SPI.
+    @Test func anEventMSIIsRecordedInsteadOfTheSPI() throws {
+        var smmu = SMMUv3Configuration()
+        smmu.msi = true
+        let board = try ArmVirtBoard(smmu: smmu)
+        board.placeBAR0()
+        board.smmuWrite(SMMURegisterOffset.eventqIRQCfg0, size: 8, 0x0809_0040)
+        board.smmuWrite(SMMURegisterOffset.eventqIRQCfg1, 0x2A)
+        board.programSMMU(.nonSecure, irqControl: 1 << 2)
+        #expect(board.dma(iova: QTestLayout.iova, gpa: QTestLayout.nonSecure.pa, attrs: ArmVirtBoard.nonSecureDMA)
+            == IOMMUTestDevice.Result.transferFailed)
+        let messages = board.machine.interrupts.messages
+        #expect(messages.map(\.address) == [0x0809_0040])
+        #expect(messages.map(\.data) == [0x2A])
+        #expect(messages.map(\.origin) == ["arm-smmuv3 eventq"])
+        #expect(board.irqEvents.isEmpty)
+    }
+
+    /// A Secure stream's event goes to the Secure event queue; `virt` wires none of the Secure
+    /// interface's interrupt outputs, so no SPI moves.
+    @Test func aSecureEventLandsOnTheSecureQueueAndRaisesNoSPI() throws {
+        let board = try ArmVirtBoard(smmu: ArmVirtSMMUTests.secureImplConfiguration(), secure: true)
+        board.placeBAR0()
+        board.programSMMU(.secure, secure: true, irqControl: 1 << 2)
+        #expect(board.dma(iova: QTestLayout.iova, gpa: QTestLayout.secure.pa, attrs: ArmVirtBoard.secureDMA)
+            == IOMMUTestDevice.Result.transferFailed)
+        let event = board.firstEvent(.secure, secure: true)
+        #expect(event.number == EventType.badSTE.rawValue)
+        #expect(event.streamID == UInt32(ArmVirtBoard.testdev))
+        #expect(board.smmuRead(SMMUSecureRegisterOffset.sEventQProd, secure: true) == 1)
+        #expect(board.firstEvent(.nonSecure).number == 0)
+        #expect(board.irqEvents.isEmpty)
     }
 
     @Test func eventsWithoutEVENTQIRQENRaiseNoSPI() throws {
