@@ -59,12 +59,12 @@ let package = Package(
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "HostIOMMU", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
-        .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd"], swiftSettings: strict),
+        .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd", "SMMUv3"], swiftSettings: strict),
         // The sans-IO qtest codec: no machines.
         .target(name: "QTestProtocol", dependencies: ["GuestMemory", "NumberText"], swiftSettings: strict),
         // A qtest session applies commands to a machine.
         .target(
-            name: "QTestSessions", dependencies: ["QTestProtocol", "NumberText", "Devices", "IOMMUCore", "VTd", "WalkRendering"], swiftSettings: strict),
+            name: "QTestSessions", dependencies: ["QTestProtocol", "NumberText", "Devices", "IOMMUCore", "VTd", "SMMUv3", "WalkRendering"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [
@@ -88,13 +88,13 @@ let package = Package(
         // Replay of QEMU qtest logs and the documented QEMU differences.
         .target(
             name: "Inspect", dependencies: ["Devices", "IOMMUCore", "VTd", "QTestProtocol", "QTestSessions", "QEMUFrontend"], swiftSettings: strict),
-        .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
         .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "GuestMemory", "Devices", "QTestProtocol", "QTestSessions"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "NumberText", "QTestProtocol", "QTestSessions", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
+                "GuestMemory", "IOMMUCore", "VTd", "SMMUv3", "HostIOMMU", "Devices", "WalkRendering", "NumberText", "QTestProtocol", "QTestSessions", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd"], swiftSettings: strict),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3", "GuestMemory"], swiftSettings: strict),
         .testTarget(
-            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "NumberText", "QTestSessions", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
+            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "NumberText", "QTestSessions", "Devices", "GuestMemory", "VTd", "SMMUv3"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
             dependencies: [
@@ -141,10 +141,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ScenariosTests",
-            dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", "SMMUv3", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "QEMUFrontend", "JSONText"], swiftSettings: strict),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "SMMUv3", "Scenarios", "QEMUFrontend", "JSONText"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
             dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices", "VTd"],

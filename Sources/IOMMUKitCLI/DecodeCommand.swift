@@ -3,19 +3,23 @@ import HostIOMMU
 import IOMMUCore
 import VTd
 
-/// `iommukit decode cap|ecap|root|context|pasid-dir|pasid|pte HEX…`: every named field of a raw
-/// register or in-memory entry with its spec mnemonic, value and meaning.
+/// `iommukit decode KIND HEX…`: every named field of a raw VT-d or SMMUv3 register or in-memory
+/// structure with its spec mnemonic, value and meaning.
 public struct DecodeCommand: RenderingCommand {
     public static let configuration = CommandConfiguration(
         commandName: "decode",
-        abstract: "Decode a raw VT-d register or entry field by field.",
+        abstract: "Decode a raw VT-d or SMMUv3 register or entry field by field.",
         discussion: """
-            KIND is cap, ecap, root, context, pasid-dir, pasid or pte. HEX is one value per qword, \
+            KIND is cap, ecap, root, context, pasid-dir, pasid or pte (VT-d); ste, cd, event, cmd, \
+            smmu-idr0, smmu-idr1, smmu-idr3, smmu-idr5, smmu-s-idr1, smmu-cr0, smmu-cr1, smmu-cr2, \
+            smmu-gbpa, smmu-gerror, smmu-strtab-base, smmu-strtab-base-cfg, smmu-queue-base or \
+            smmu-cmdq-cons (SMMUv3, IHI 0070's names). HEX is one value per qword, \
             word 0 first (with or without 0x); a single value longer than 16 digits is split into \
             qwords from its low end. Examples:
               iommukit decode cap d2008c40660462
               iommukit decode context 0x1001 0x102 --mode legacy
               iommukit decode pte 0x8000000012345003 --stage first
+              iommukit decode ste 0x4e178fcd 0 0x000d009400000000 0x4e4d0000
             """)
 
     /// What is being decoded.
@@ -23,6 +27,22 @@ public struct DecodeCommand: RenderingCommand {
         case cap, ecap, root, context
         case pasidDir = "pasid-dir"
         case pasid, pte
+        // SMMUv3 (IHI 0070).
+        case ste, cd, event, cmd
+        case smmuIDR0 = "smmu-idr0"
+        case smmuIDR1 = "smmu-idr1"
+        case smmuIDR3 = "smmu-idr3"
+        case smmuIDR5 = "smmu-idr5"
+        case smmuSIDR1 = "smmu-s-idr1"
+        case smmuCR0 = "smmu-cr0"
+        case smmuCR1 = "smmu-cr1"
+        case smmuCR2 = "smmu-cr2"
+        case smmuGBPA = "smmu-gbpa"
+        case smmuGERROR = "smmu-gerror"
+        case smmuStrtabBase = "smmu-strtab-base"
+        case smmuStrtabBaseCfg = "smmu-strtab-base-cfg"
+        case smmuQueueBase = "smmu-queue-base"
+        case smmuCmdqCons = "smmu-cmdq-cons"
     }
 
     /// Legacy or scalable-mode root/context entries.
@@ -35,7 +55,7 @@ public struct DecodeCommand: RenderingCommand {
         case first, second
     }
 
-    @Argument(help: "cap, ecap, root, context, pasid-dir, pasid or pte.")
+    @Argument(help: "cap, ecap, root, context, pasid-dir, pasid, pte; ste, cd, event, cmd, smmu-<register> (see the discussion).")
     public var kind: Kind
 
     @Argument(help: "The raw value: one hex qword per argument, word 0 first.")
@@ -109,6 +129,33 @@ public struct DecodeCommand: RenderingCommand {
             stage == .second
                 ? ("second-stage paging entry (64-bit)", SecondStageEntry.fields, 1)
                 : ("first-stage paging entry (64-bit)", FirstStageEntry.fields, 1)
+        case .ste: ("SMMUv3 stream table entry (STE, 8 qwords)", SMMUDecodeTables.ste, 8)
+        case .cd: ("SMMUv3 context descriptor (CD, 8 qwords)", SMMUDecodeTables.cd, 8)
+        case .event: ("SMMUv3 event record (4 qwords)", SMMUDecodeTables.event(number: 0), 4)
+        case .cmd: ("SMMUv3 command (2 qwords)", SMMUDecodeTables.command(opcode: 0), 2)
+        case .smmuIDR0: ("SMMU_IDR0", SMMUDecodeTables.idr0, 1)
+        case .smmuIDR1: ("SMMU_IDR1", SMMUDecodeTables.idr1, 1)
+        case .smmuIDR3: ("SMMU_IDR3", SMMUDecodeTables.idr3, 1)
+        case .smmuIDR5: ("SMMU_IDR5", SMMUDecodeTables.idr5, 1)
+        case .smmuSIDR1: ("SMMU_S_IDR1", SMMUDecodeTables.sIDR1, 1)
+        case .smmuCR0: ("SMMU_CR0", SMMUDecodeTables.cr0, 1)
+        case .smmuCR1: ("SMMU_CR1", SMMUDecodeTables.cr1, 1)
+        case .smmuCR2: ("SMMU_CR2", SMMUDecodeTables.cr2, 1)
+        case .smmuGBPA: ("SMMU_GBPA", SMMUDecodeTables.gbpa, 1)
+        case .smmuGERROR: ("SMMU_GERROR", SMMUDecodeTables.gerror, 1)
+        case .smmuStrtabBase: ("SMMU_STRTAB_BASE", SMMUDecodeTables.strtabBase, 1)
+        case .smmuStrtabBaseCfg: ("SMMU_STRTAB_BASE_CFG", SMMUDecodeTables.strtabBaseCfg, 1)
+        case .smmuQueueBase: ("SMMU_CMDQ_BASE / SMMU_EVENTQ_BASE", SMMUDecodeTables.queueBase, 1)
+        case .smmuCmdqCons: ("SMMU_CMDQ_CONS", SMMUDecodeTables.cmdqCons, 1)
+        }
+    }
+
+    /// Event records and commands: the fields follow the event number or opcode in qword 0.
+    static func fields(_ kind: Kind, _ fields: [FieldDescriptor], words: [UInt64]) -> [FieldDescriptor] {
+        switch kind {
+        case .event: SMMUDecodeTables.event(number: words[0] & 0xFF)
+        case .cmd: SMMUDecodeTables.command(opcode: words[0] & 0xFF)
+        default: fields
         }
     }
 
@@ -117,6 +164,9 @@ public struct DecodeCommand: RenderingCommand {
         switch kind {
         case .cap: FieldDecoding.interpretCapability
         case .ecap: FieldDecoding.interpretExtendedCapability
+        case .ste, .cd, .event, .cmd, .smmuIDR0, .smmuIDR1, .smmuIDR3, .smmuIDR5, .smmuSIDR1, .smmuCR0, .smmuCR1, .smmuCR2, .smmuGBPA,
+             .smmuGERROR, .smmuStrtabBase, .smmuStrtabBaseCfg, .smmuQueueBase, .smmuCmdqCons:
+            SMMUDecodeTables.interpret
         default: interpretEntry
         }
     }
@@ -130,8 +180,9 @@ public struct DecodeCommand: RenderingCommand {
             throw ValidationError("decode \(kind.rawValue): a \(l.name) has \(l.words) qword\(l.words == 1 ? "" : "s"), got \(words.count)")
         }
         while words.count < l.words { words.append(0) }
-        let fields = FieldDecoding.decode(l.fields, words: words, interpret: interpreter(kind))
-        let unnamed = FieldDecoding.unnamedBits(l.fields, words: words)
+        let table = fields(kind, l.fields, words: words)
+        let fields = FieldDecoding.decode(table, words: words, interpret: interpreter(kind))
+        let unnamed = FieldDecoding.unnamedBits(table, words: words)
         let decoded = Decoded(
             structure: l.name,
             words: words.map(hex16),

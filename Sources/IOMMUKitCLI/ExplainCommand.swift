@@ -4,15 +4,19 @@ import Foundation
 import Scenarios
 import IOMMUCore
 import Inspect
+import SMMUv3
 import VTd
+import WalkRendering
 
 /// `iommukit explain`: why a DMA translated or faulted, step by step, as text, JSON or SVG.
 public struct ExplainCommand: RenderingCommand {
     public static let configuration = CommandConfiguration(
         commandName: "explain",
-        abstract: "Show, step by step, how the VT-d unit translates (or faults) one DMA request.",
+        abstract: "Show, step by step, how the VT-d unit or the SMMUv3 translates (or faults) one DMA request.",
         discussion: """
-        The machine state comes from a scenario of the suite (--scenario NAME; see `iommukit run --list`) \
+        The machine state comes from a scenario of the suite (--scenario NAME; see `iommukit run --list`; \
+        an smmuv3-* scenario explains an SMMUv3 walk: --sid is the StreamID, --ssid the SubstreamID, \
+        --secure makes the request Secure) \
         or from replaying a qtest log (--replay LOG [--qemu-args "…"], as `iommukit replay` does). \
         The request defaults to the scenario's own DMA; --sid/--pasid/--iova/--write override it \
         (after --replay, --sid and --iova are required).
@@ -20,6 +24,18 @@ public struct ExplainCommand: RenderingCommand {
 
     @Option(name: .long, help: "Build the machine state by running this scenario.")
     var scenario: String?
+
+    @Option(name: .long, help: "Which IOMMU's scenario: vtd or smmuv3 (default: the one whose suite has --scenario).")
+    var iommu: IOMMUChoice?
+
+    @Option(name: .long, parsing: .unconditional, help: "SMMUv3: SubstreamID of the request (0 to 0xfffff).")
+    var ssid: CLINumber?
+
+    @Flag(name: .long, help: "SMMUv3: a Secure request (SEC_SID = Secure; default: the scenario's).")
+    var secure = false
+
+    @Flag(name: .long, help: "SMMUv3: a Non-secure request (default: the scenario's).")
+    var nonSecure = false
 
     @Option(name: .long, help: "Build the machine state by replaying this qtest log (QEMU's -qtest-log, or '>'/'<' lines).")
     var replay: String?
@@ -90,9 +106,50 @@ public struct ExplainCommand: RenderingCommand {
         guard let name = scenario else {
             throw ValidationError("give --scenario NAME (see `iommukit run --list`) or --replay LOG")
         }
-        guard ScenarioSuite.all.contains(where: { $0.name == name }) else {
-            throw ValidationError("no scenario named '\(name)' (see `iommukit run --list`)")
+        if secure, nonSecure { throw ValidationError("--secure and --non-secure conflict: give one") }
+        let smmu = SMMUScenarioSuite.all.contains { $0.name == name }
+        switch iommu {
+        case .vtd?:
+            guard ScenarioSuite.all.contains(where: { $0.name == name }) else {
+                throw ValidationError("no VT-d scenario named '\(name)' (see `iommukit run --iommu vtd --list`)")
+            }
+        case .smmuv3?:
+            guard smmu else { throw ValidationError("no SMMUv3 scenario named '\(name)' (see `iommukit run --iommu smmuv3 --list`)") }
+        case .all?, nil:
+            guard smmu || ScenarioSuite.all.contains(where: { $0.name == name }) else {
+                throw ValidationError("no scenario named '\(name)' (see `iommukit run --list`)")
+            }
         }
+        if !smmu, ssid != nil || secure || nonSecure {
+            throw ValidationError("--ssid, --secure and --non-secure explain SMMUv3 requests (an smmuv3-* scenario)")
+        }
+    }
+
+    /// The SMMUv3 scenario `--scenario` names, if it is one.
+    var smmuScenario: Scenario? {
+        guard replay == nil, iommu != .vtd, let name = scenario else { return nil }
+        return SMMUScenarioSuite.all.first { $0.name == name }
+    }
+
+    /// The walk of an SMMUv3 scenario's request (or the one the options give) on the state it left.
+    public func smmuWalk() throws -> SMMUExplainedWalk {
+        try validate()
+        guard let s = smmuScenario else { throw ValidationError("give --scenario NAME of an smmuv3-* scenario") }
+        let (_, run) = s.runRecording()
+        guard let fixture = run.smmu else { throw CLIFailure("scenario '\(s.name)' built no SMMUv3") }
+        var request = fixture.lastRequest ?? fixture.request()
+        if let sid { request.streamID = UInt32(try sid.value(of: "--sid", within: (0...0xFFFF_FFFF, "a StreamID has 32 bits"))) }
+        if let ssid { request.substreamID = UInt32(try ssid.value(of: "--ssid", within: CLIRange.pasid)) }
+        if let address = try iova.map({ n throws(ValidationError) in try n.value(of: "--iova", within: CLIRange.address) }) {
+            request.address = address
+        }
+        if write { request.access = .write }
+        if read { request.access = .read }
+        if execute { request.instruction = true }
+        if privileged { request.privileged = true }
+        if secure { request.attrs = SMMUFixture.secureAttrs }
+        if nonSecure { request.attrs = SMMUFixture.nonSecureAttrs }
+        return fixture.explainWalk(request, useCaches: withCaches)
     }
 
     /// The trace for the chosen machine state and request.
@@ -152,6 +209,12 @@ public struct ExplainCommand: RenderingCommand {
     }
 
     public func render() throws -> CommandOutput {
+        if smmuScenario != nil {
+            let walk = try smmuWalk()
+            if let svg { try CLIFiles.write(SMMUTraceRendering.svg(walk), to: svg, what: "the SVG") }
+            let text = format == .json ? jsonText(SMMUTraceRendering.json(walk)) : SMMUTraceRendering.text(walk)
+            return CommandOutput(text: text, exitCode: 0)
+        }
         let (t, warning) = try traced()
         if let svg { try CLIFiles.write(TraceRendering.svg(t), to: svg, what: "the SVG") }
         let text = format == .json ? jsonText(TraceRendering.json(t)) : TraceRendering.text(t)

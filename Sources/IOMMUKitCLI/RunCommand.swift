@@ -8,11 +8,30 @@ public enum OutputFormat: String, ExpressibleByArgument, Sendable, CaseIterable 
     case json
 }
 
-/// `iommukit run`: the embedded default — the whole VT-d scenario suite, in process.
+/// Which IOMMU's scenario suite `run` (and `explain --scenario`) uses.
+public enum IOMMUChoice: String, ExpressibleByArgument, Sendable, CaseIterable {
+    case vtd
+    case smmuv3
+    case all
+
+    /// The scenarios of the choice, VT-d's first.
+    public var scenarios: [Scenario] {
+        switch self {
+        case .vtd: ScenarioSuite.all
+        case .smmuv3: SMMUScenarioSuite.all
+        case .all: ScenarioSuite.all + SMMUScenarioSuite.all
+        }
+    }
+}
+
+/// `iommukit run`: the embedded default — the VT-d and SMMUv3 scenario suites, in process.
 public struct RunCommand: RenderingCommand {
     public static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the VT-d scenario suite in process (every translation mode, every fault reason, invalidation).")
+        abstract: "Run the VT-d and SMMUv3 scenario suites in process (every translation mode, every fault reason or event, invalidation).")
+
+    @Option(name: .long, help: "Which suite: vtd, smmuv3 or all.")
+    var iommu: IOMMUChoice = .all
 
     @Flag(name: .long, help: "List the scenarios with one-line descriptions instead of running them.")
     var list = false
@@ -30,9 +49,10 @@ public struct RunCommand: RenderingCommand {
 
     /// The scenarios selected by `--filter`.
     func selected() -> [Scenario] {
-        guard let filter, !filter.isEmpty else { return ScenarioSuite.all }
+        let suite = iommu.scenarios
+        guard let filter, !filter.isEmpty else { return suite }
         let patterns = filter.split(separator: ",").map(String.init)
-        return ScenarioSuite.all.filter { s in patterns.contains { s.name.contains($0) } }
+        return suite.filter { s in patterns.contains { s.name.contains($0) } }
     }
 
     /// A `--filter` that selects nothing is a usage error, as an unknown `explain --scenario` is.
@@ -58,7 +78,8 @@ public struct RunCommand: RenderingCommand {
         let outcomes: [ScenarioOutcome] = scenarios.map { scenario in
             guard strict else { return scenario.run() }
             let (outcome, run) = scenario.runRecording(strict: true)
-            let diagnostics = run.machine?.vtd?.diagnostics.map { "strict: \($0)" } ?? []
+            let diagnostics = (run.machine?.vtd?.diagnostics.map { "strict: \($0)" } ?? [])
+                + (run.smmu?.unit.diagnostics.map { "strict: \($0)" } ?? [])
             // Scenarios that check strict mode print their own diagnostic already.
             let notes = outcome.notes.isEmpty ? diagnostics : outcome.notes
             return ScenarioOutcome(name: outcome.name, passed: outcome.passed, detail: outcome.detail, notes: notes)

@@ -3,6 +3,7 @@ import GuestMemory
 import IOMMUCore
 import NumberText
 import QTestProtocol
+import SMMUv3
 import VTd
 import WalkRendering
 
@@ -527,7 +528,17 @@ public final class QTestSession {
 
     // MARK: IOMMUKit extensions
 
+    /// `iommukit_explain`: the walk of whichever IOMMU owns the requester, through its
+    /// `IOMMUModel.explain` (VT-d: a `WalkTrace`; SMMUv3: the StreamID is the requester id, the
+    /// PASID the SubstreamID).
     private func explain(_ request: QTestExplainRequest) -> QTestReply {
+        let neutral = IOMMURequest(requester: RequesterID(pci: request.sourceID), substream: request.pasid, address: request.iova,
+                                   access: request.access == .write ? .write : .read)
+        if let slot = machine.iommu(owning: neutral.requester) as? IOMMUSlot<SMMUv3Unit> {
+            guard let unit = slot.model else { return .fail("the SMMUv3 is busy") }
+            let walk = SMMUExplainedWalk(explanation: unit.explain(neutral, memory: machine.addressSpaces))
+            return .okText(SMMUTraceRendering.jsonLine(walk))
+        }
         guard let unit = machine.vtd else { return .fail("no VT-d unit (start the machine with -device intel-iommu)") }
         let dma = DMARequest(
             sourceID: SourceID(rawValue: request.sourceID), pasid: request.pasid, address: request.iova,

@@ -70,6 +70,8 @@ public final class ScenarioRun: @unchecked Sendable {
     public internal(set) var machine: Machine?
     /// The last DMA request the scenario issued.
     public internal(set) var lastRequest: DMARequest?
+    /// The SMMUv3 fixture of an SMMUv3 scenario (its unit, memory and last request).
+    public internal(set) var smmu: SMMUFixture?
     /// Force strict invalidation checking on every fixture of the run (`iommukit run --strict`).
     public let forceStrict: Bool
 

@@ -53,7 +53,7 @@ struct ScratchDirectory {
         let oneLine = help.standardOutput.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(oneLine.contains("Exit status: 0 when all is well; 1 when a scenario fails"))
         #expect(oneLine.contains("64 when the command line is wrong"))
-        expect(["help", "explain"], exit: 0, firstLine: "OVERVIEW: Show, step by step, how the VT-d unit translates (or faults) one DMA")
+        expect(["help", "explain"], exit: 0, firstLine: "OVERVIEW: Show, step by step, how the VT-d unit or the SMMUv3 translates (or")
         // The default subcommand still takes its options without its name.
         #expect(IOMMUKitCommand.evaluate(["--list"]).standardOutput.hasPrefix("legacy-pt"))
     }
