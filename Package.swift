@@ -63,7 +63,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "Scenarios", dependencies: ["Devices"], swiftSettings: strict),
-        .target(name: "Fuzzing", dependencies: ["VTd", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
+        .target(name: "Fuzzing", dependencies: ["VTd", "SMMUv3", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "iommukit-bench",
             dependencies: [
-                "VTd", "Devices", "Scenarios", "QTestProtocol",
+                "VTd", "SMMUv3", "Devices", "Scenarios", "QTestProtocol",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             swiftSettings: strict
