@@ -25,6 +25,8 @@ public struct SMMUv3Unit: Sendable {
     public internal(set) var commandLog: [CommandLogEntry] = []
     /// Strict-mode diagnostics, in order (bounded to the last 4096).
     public internal(set) var diagnostics: [SMMUStaleCacheDiagnostic] = []
+    /// Recent TLB hits of the translate fast path (see `SMMUHitShortcut`).
+    var hitShortcuts = [SMMUHitShortcut?](repeating: nil, count: SMMUHitShortcut.count)
 
     static let logLimit = 4096
 
@@ -42,6 +44,8 @@ public struct SMMUv3Unit: Sendable {
         registers = RegisterFile(descriptors: configuration.registerDescriptors, size: 0x1000)
         configCache = ConfigurationCache(sets: configuration.configCacheSets, ways: configuration.configCacheWays)
         tlb = TLB()
+        // The new caches count their generations from zero again: forget the slots into the old ones.
+        hitShortcuts = [SMMUHitShortcut?](repeating: nil, count: SMMUHitShortcut.count)
         pendingEffects.removeAll()
     }
 

@@ -31,6 +31,9 @@ extension SMMUv3Unit {
                 checkStaleTranslation(request, walkRequest, stream: stream, context: context, path: path, cached: hit,
                                       memory: memory)
             }
+            let shift = UInt64(hit.translation.sizeShift & 63)
+            let key = TLBKey(world: world, vmid: vmid, asid: TLB.asidTag(asid), page: tlbAddress >> shift, sizeShift: UInt8(shift))
+            recordHitShortcut(request, stream: stream, usedContext: context != nil, security: security, key: key, hit: hit, path: path)
             let p = hit.translation.permissions
             return .translated(SMMUTranslation(
                 outputAddress: hit.outputAddress(for: request.address), addressMask: hit.size &- 1,

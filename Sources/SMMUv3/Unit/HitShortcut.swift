@@ -1,0 +1,107 @@
+import GuestMemory
+import IOMMUCore
+
+/// The configuration-cache and TLB ways of a recent TLB hit, valid while none of the three caches
+/// has changed (their generations). Using it is exactly the hit the general path would make: the
+/// same counters and recency updates (one hit on the STE, on the CD when there is one, and on the
+/// TLB entry), the same answer, no event. The unit keeps `count` of them, direct-mapped by
+/// StreamID and 4 KiB input page (a micro-TLB in front of the configuration cache and the TLB),
+/// so the hit path copies no cached STE, CD or TLB entry.
+///
+/// Only the path without an observer and without strict mode uses it: tracing sees the general
+/// path's notes, strict mode re-reads the tables on every hit.
+struct SMMUHitShortcut: Sendable {
+    static let count = 64
+
+    @inline(__always)
+    static func index(streamID: UInt32, page: UInt64) -> Int {
+        Int(truncatingIfNeeded: (page ^ (UInt64(streamID) &* 0x9E37_79B9)) & UInt64(count - 1))
+    }
+
+    var streamGeneration: UInt64
+    var contextGeneration: UInt64
+    var tlbGeneration: UInt64
+    var streamID: UInt32
+    var substreamID: UInt32?
+    var security: SMMUSecurityState
+    /// The request's input address >> 12.
+    var page: UInt64
+    var streamSlot: Int
+    /// The CD's slot, or -1 when the translation used no CD (stage 2 only, or stage 1 bypassed).
+    var contextSlot: Int
+    var tlbSlot: Int
+    /// STE.PRIVCFG and STE.INSTCFG (they decide the privilege and instruction attributes the
+    /// permission check sees).
+    var privCfg: UInt64
+    var instCfg: UInt64
+    var permissions: StagePermissions
+    /// The TLB entry's output for its input base, and its size − 1.
+    var outputBase: UInt64
+    var mask: UInt64
+    var path: SMMUTranslation.Path
+}
+
+extension SMMUv3Unit {
+    /// The walk request after STE.PRIVCFG / INSTCFG (0b10: unprivileged / data, 0b11: privileged /
+    /// instruction, else the incoming attribute; IHI 0070 §5.2).
+    @inline(__always)
+    static func effectiveWalkRequest(_ request: SMMUTranslationRequest, privCfg: UInt64, instCfg: UInt64) -> WalkRequest {
+        var privileged = request.privileged
+        var instruction = request.instruction
+        switch privCfg {
+        case 2: privileged = false
+        case 3: privileged = true
+        default: break
+        }
+        switch instCfg {
+        case 2: instruction = false
+        case 3: instruction = true
+        default: break
+        }
+        return WalkRequest(address: request.address, access: request.access, privileged: privileged, instruction: instruction)
+    }
+
+    /// The translation of `request` from a recorded hit whose caches are unchanged, or nil (the
+    /// general path then runs). Counts the hits the general path would count.
+    @inline(__always)
+    mutating func translateFromHitShortcut(_ request: SMMUTranslationRequest, security: SMMUSecurityState) -> SMMUTranslationResult? {
+        guard !configuration.strictInvalidation else { return nil }
+        let page = request.address >> 12
+        let index = SMMUHitShortcut.index(streamID: request.streamID, page: page)
+        guard let s = hitShortcuts[index], s.page == page, s.streamID == request.streamID, s.substreamID == request.substreamID,
+              s.security == security, s.streamGeneration == configCache.streams.generation,
+              s.contextGeneration == configCache.contexts.generation, s.tlbGeneration == tlb.cache.generation else { return nil }
+        let walkRequest = Self.effectiveWalkRequest(request, privCfg: s.privCfg, instCfg: s.instCfg)
+        guard s.permissions.allows(walkRequest) else { return nil }
+        configCache.streams.recordHit(slot: s.streamSlot)
+        if s.contextSlot >= 0 { configCache.contexts.recordHit(slot: s.contextSlot) }
+        tlb.cache.recordHit(slot: s.tlbSlot)
+        return .translated(SMMUTranslation(
+            outputAddress: s.outputBase | (request.address & s.mask), addressMask: s.mask,
+            permissions: walkRequest.privileged ? s.permissions.privileged : s.permissions.unprivileged,
+            outputSpace: security.outputSpace, path: s.path))
+    }
+
+    /// Records the TLB hit the general path just made for `request` (the STE and CD it used are in
+    /// the configuration cache, the entry `hit` in the TLB under `key`).
+    mutating func recordHitShortcut(_ request: SMMUTranslationRequest, stream: CachedStream, usedContext: Bool,
+                                    security: SMMUSecurityState, key: TLBKey, hit: TLBEntry, path: SMMUTranslation.Path) {
+        guard !configuration.strictInvalidation,
+              let streamSlot = configCache.streams.find(StreamCacheKey(security: security, streamID: request.streamID), { _ in () })?.slot,
+              let tlbSlot = tlb.cache.find(key, { _ in () })?.slot else { return }
+        var contextSlot = -1
+        if usedContext {
+            let contextKey = ContextCacheKey(security: security, streamID: request.streamID, substreamID: request.substreamID ?? 0)
+            guard let slot = configCache.contexts.find(contextKey, { _ in () })?.slot else { return }
+            contextSlot = slot
+        }
+        let mask = hit.size &- 1
+        let page = request.address >> 12
+        hitShortcuts[SMMUHitShortcut.index(streamID: request.streamID, page: page)] = SMMUHitShortcut(
+            streamGeneration: configCache.streams.generation, contextGeneration: configCache.contexts.generation,
+            tlbGeneration: tlb.cache.generation, streamID: request.streamID, substreamID: request.substreamID, security: security,
+            page: page, streamSlot: streamSlot, contextSlot: contextSlot, tlbSlot: tlbSlot, privCfg: stream.ste.privCfg,
+            instCfg: stream.ste.instCfg, permissions: hit.translation.permissions, outputBase: hit.translation.outputAddress & ~mask,
+            mask: mask, path: path)
+    }
+}
