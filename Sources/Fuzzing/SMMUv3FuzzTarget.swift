@@ -119,6 +119,8 @@ extension FuzzTargets {
     /// Fuzz target `smmuv3`: random STEs, CDs and translation tables in 1 MiB of RAM with a
     /// Secure-only window, random register programming, command-queue contents and requests with
     /// random `MemTxAttrs`. On every input: the walk ends within a bounded number of accesses;
+    /// the hot path (no observer, with the unit's TLB-hit shortcut) answers exactly as the traced
+    /// general path does, with the same cache counters;
     /// the outcome is a translation or an abort (with its event); a translation through the
     /// tables is derivable from them (its output lies in the page of the block or page descriptor
     /// the walk read last, which memory still holds, and that leaf grants a write; a TLB hit lies
@@ -235,9 +237,11 @@ extension FuzzTargets {
         let secure = request.securityState == .secure
         bus.contextSecure = secure
         defer { bus.contextSecure = false }
+        // The general path, traced, on a copy of the unit: what the checks below look at.
+        var traced = unit
         bus.resetCounts()
         var recorder = TableWalkRecorder()
-        let result = unit.translate(request, memory: bus, observer: &recorder)
+        let result = traced.translate(request, memory: bus, observer: &recorder)
         // STE (2-level: +1), CD (2-level: +1, each through stage 2 when nested), stage-1 levels
         // with their stage-2 table walks, the final stage 2, an event record, and in strict mode
         // the same again to compare: well under 128.
@@ -245,6 +249,17 @@ extension FuzzTargets {
             throw InvariantViolation("request \(request): \(bus.reads) reads and \(bus.writes) writes (unbounded walk?)")
         }
         try checkBus(bus, after: "translation of \(request)")
+        // The hot path (no observer: the TLB-hit shortcut may answer) on the unit itself: the same
+        // answer and the same cache counters as the general path (an event record it writes is the
+        // same record in the same slot).
+        let fast = unit.translate(request, memory: bus)
+        guard fast == result, unit.tlb.counters == traced.tlb.counters,
+              unit.configCache.streams.counters == traced.configCache.streams.counters,
+              unit.configCache.contexts.counters == traced.configCache.contexts.counters else {
+            throw InvariantViolation("request \(request): the hot path answered \(fast) (TLB \(unit.tlb.counters)), "
+                + "the general path \(result) (TLB \(traced.tlb.counters))")
+        }
+        try checkBus(bus, after: "hot-path translation of \(request)")
         switch result {
         case .aborted(let abort):
             if case .event(let type) = abort.reason {
