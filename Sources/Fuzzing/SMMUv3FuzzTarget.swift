@@ -23,6 +23,9 @@ final class SecureWatchingBus: MemoryBus {
     var reads = 0
     var writes = 0
     var violations: [String] = []
+    /// While set, every write served is logged with the value it replaced, for `undoWrites()`.
+    var loggingWrites = false
+    private var undoLog: [(address: UInt64, size: Int, old: UInt64)] = []
 
     static func inSecureWindow(_ address: UInt64, size: Int) -> Bool {
         let end = address &+ UInt64(max(size, 1))
@@ -60,7 +63,15 @@ final class SecureWatchingBus: MemoryBus {
     func write(_ address: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs) -> MemTxResult {
         writes += 1
         guard admit("write", address, size: size, attrs: attrs) else { return .accessError }
+        if loggingWrites, let old = ram.load(offset: address, size: size) { undoLog.append((address, size, old)) }
         return ram.write(address, size: size, value: value, attrs: attrs)
+    }
+
+    /// Puts back what the logged writes replaced (newest first) and stops logging.
+    func undoWrites() {
+        for entry in undoLog.reversed() { _ = ram.store(offset: entry.address, size: entry.size, value: entry.old) }
+        undoLog.removeAll()
+        loggingWrites = false
     }
 }
 
@@ -241,6 +252,7 @@ extension FuzzTargets {
         var traced = unit
         bus.resetCounts()
         var recorder = TableWalkRecorder()
+        bus.loggingWrites = true
         let result = traced.translate(request, memory: bus, observer: &recorder)
         // STE (2-level: +1), CD (2-level: +1, each through stage 2 when nested), stage-1 levels
         // with their stage-2 table walks, the final stage 2, an event record, and in strict mode
@@ -249,9 +261,10 @@ extension FuzzTargets {
             throw InvariantViolation("request \(request): \(bus.reads) reads and \(bus.writes) writes (unbounded walk?)")
         }
         try checkBus(bus, after: "translation of \(request)")
-        // The hot path (no observer: the TLB-hit shortcut may answer) on the unit itself: the same
-        // answer and the same cache counters as the general path (an event record it writes is the
-        // same record in the same slot).
+        // The hot path (no observer: the TLB-hit shortcut may answer) on the unit itself, on the
+        // same memory (the traced run's event record is undone first: it may overwrite tables):
+        // the same answer and the same cache counters as the general path.
+        bus.undoWrites()
         let fast = unit.translate(request, memory: bus)
         guard fast == result, unit.tlb.counters == traced.tlb.counters,
               unit.configCache.streams.counters == traced.configCache.streams.counters,
