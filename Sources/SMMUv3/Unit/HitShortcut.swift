@@ -13,6 +13,15 @@ import IOMMUCore
 struct SMMUHitShortcut: Sendable {
     static let count = 64
 
+    /// An empty slot: its page matches no request (input pages are at most 2^52 − 1).
+    static let empty = SMMUHitShortcut(
+        streamGeneration: 0, contextGeneration: 0, tlbGeneration: 0, streamID: 0, substreamID: nil, security: .nonSecure,
+        page: .max, streamSlot: 0, contextSlot: -1, tlbSlot: 0, privCfg: 0, instCfg: 0, permissions: .all, outputBase: 0, mask: 0,
+        path: .stage1)
+
+    /// Whether the slot holds no recorded hit.
+    var isEmpty: Bool { page == .max }
+
     @inline(__always)
     static func index(streamID: UInt32, page: UInt64) -> Int {
         Int(truncatingIfNeeded: (page ^ (UInt64(streamID) &* 0x9E37_79B9)) & UInt64(count - 1))
@@ -32,8 +41,8 @@ struct SMMUHitShortcut: Sendable {
     var tlbSlot: Int
     /// STE.PRIVCFG and STE.INSTCFG (they decide the privilege and instruction attributes the
     /// permission check sees).
-    var privCfg: UInt64
-    var instCfg: UInt64
+    var privCfg: UInt8
+    var instCfg: UInt8
     var permissions: StagePermissions
     /// The TLB entry's output for its input base, and its size − 1.
     var outputBase: UInt64
@@ -45,7 +54,7 @@ extension SMMUv3Unit {
     /// The walk request after STE.PRIVCFG / INSTCFG (0b10: unprivileged / data, 0b11: privileged /
     /// instruction, else the incoming attribute; IHI 0070 §5.2).
     @inline(__always)
-    static func effectiveWalkRequest(_ request: SMMUTranslationRequest, privCfg: UInt64, instCfg: UInt64) -> WalkRequest {
+    static func effectiveWalkRequest(_ request: SMMUTranslationRequest, privCfg: UInt8, instCfg: UInt8) -> WalkRequest {
         var privileged = request.privileged
         var instruction = request.instruction
         switch privCfg {
@@ -68,18 +77,31 @@ extension SMMUv3Unit {
         guard !configuration.strictInvalidation else { return nil }
         let page = request.address >> 12
         let index = SMMUHitShortcut.index(streamID: request.streamID, page: page)
-        guard let s = hitShortcuts[index], s.page == page, s.streamID == request.streamID, s.substreamID == request.substreamID,
-              s.security == security, s.streamGeneration == configCache.streams.generation,
-              s.contextGeneration == configCache.contexts.generation, s.tlbGeneration == tlb.cache.generation else { return nil }
-        let walkRequest = Self.effectiveWalkRequest(request, privCfg: s.privCfg, instCfg: s.instCfg)
-        guard s.permissions.allows(walkRequest) else { return nil }
-        configCache.streams.recordHit(slot: s.streamSlot)
-        if s.contextSlot >= 0 { configCache.contexts.recordHit(slot: s.contextSlot) }
-        tlb.cache.recordHit(slot: s.tlbSlot)
-        return .translated(SMMUTranslation(
-            outputAddress: s.outputBase | (request.address & s.mask), addressMask: s.mask,
-            permissions: walkRequest.privileged ? s.permissions.privileged : s.permissions.unprivileged,
-            outputSpace: security.outputSpace, path: s.path))
+        let streamGeneration = configCache.streams.generation
+        let contextGeneration = configCache.contexts.generation
+        let tlbGeneration = tlb.cache.generation
+        // Read the slot in place (binding it would copy all of it first).
+        let found = hitShortcuts.withUnsafeBufferPointer { buffer -> (SMMUTranslation, Int, Int, Int)? in
+            guard let base = buffer.baseAddress, index < buffer.count else { return nil }
+            let s = base + index
+            guard s.pointee.page == page, s.pointee.streamID == request.streamID, s.pointee.substreamID == request.substreamID,
+                  s.pointee.security == security, s.pointee.tlbGeneration == tlbGeneration,
+                  s.pointee.streamGeneration == streamGeneration, s.pointee.contextGeneration == contextGeneration else { return nil }
+            let walkRequest = Self.effectiveWalkRequest(request, privCfg: s.pointee.privCfg, instCfg: s.pointee.instCfg)
+            let permissions = s.pointee.permissions
+            guard permissions.allows(walkRequest) else { return nil }
+            let mask = s.pointee.mask
+            let translation = SMMUTranslation(
+                outputAddress: s.pointee.outputBase | (request.address & mask), addressMask: mask,
+                permissions: walkRequest.privileged ? permissions.privileged : permissions.unprivileged,
+                outputSpace: security.outputSpace, path: s.pointee.path)
+            return (translation, s.pointee.streamSlot, s.pointee.contextSlot, s.pointee.tlbSlot)
+        }
+        guard let (translation, streamSlot, contextSlot, tlbSlot) = found else { return nil }
+        configCache.streams.recordHit(slot: streamSlot)
+        if contextSlot >= 0 { configCache.contexts.recordHit(slot: contextSlot) }
+        tlb.cache.recordHit(slot: tlbSlot)
+        return .translated(translation)
     }
 
     /// Records the TLB hit the general path just made for `request` (the STE and CD it used are in
@@ -100,8 +122,8 @@ extension SMMUv3Unit {
         hitShortcuts[SMMUHitShortcut.index(streamID: request.streamID, page: page)] = SMMUHitShortcut(
             streamGeneration: configCache.streams.generation, contextGeneration: configCache.contexts.generation,
             tlbGeneration: tlb.cache.generation, streamID: request.streamID, substreamID: request.substreamID, security: security,
-            page: page, streamSlot: streamSlot, contextSlot: contextSlot, tlbSlot: tlbSlot, privCfg: stream.ste.privCfg,
-            instCfg: stream.ste.instCfg, permissions: hit.translation.permissions, outputBase: hit.translation.outputAddress & ~mask,
+            page: page, streamSlot: streamSlot, contextSlot: contextSlot, tlbSlot: tlbSlot,
+            privCfg: UInt8(truncatingIfNeeded: stream.ste.privCfg), instCfg: UInt8(truncatingIfNeeded: stream.ste.instCfg), permissions: hit.translation.permissions, outputBase: hit.translation.outputAddress & ~mask,
             mask: mask, path: path)
     }
 }

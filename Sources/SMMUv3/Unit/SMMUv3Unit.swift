@@ -26,7 +26,7 @@ public struct SMMUv3Unit: Sendable {
     /// Strict-mode diagnostics, in order (bounded to the last 4096).
     public internal(set) var diagnostics: [SMMUStaleCacheDiagnostic] = []
     /// Recent TLB hits of the translate fast path (see `SMMUHitShortcut`).
-    var hitShortcuts = [SMMUHitShortcut?](repeating: nil, count: SMMUHitShortcut.count)
+    var hitShortcuts = [SMMUHitShortcut](repeating: .empty, count: SMMUHitShortcut.count)
 
     static let logLimit = 4096
 
@@ -45,7 +45,7 @@ public struct SMMUv3Unit: Sendable {
         configCache = ConfigurationCache(sets: configuration.configCacheSets, ways: configuration.configCacheWays)
         tlb = TLB()
         // The new caches count their generations from zero again: forget the slots into the old ones.
-        hitShortcuts = [SMMUHitShortcut?](repeating: nil, count: SMMUHitShortcut.count)
+        hitShortcuts = [SMMUHitShortcut](repeating: .empty, count: SMMUHitShortcut.count)
         pendingEffects.removeAll()
     }
 
@@ -71,8 +71,10 @@ public struct SMMUv3Unit: Sendable {
     public var activeGlobalErrors: UInt32 { globalErrors ^ globalErrorsAcknowledged }
     public func isActive(_ error: GlobalError) -> Bool { activeGlobalErrors & error.mask != 0 }
 
-    /// SMMUEN as acknowledged.
-    public var translationEnabled: Bool { controlAck & ControlRegister0.smmuEnable != 0 }
+    /// SMMUEN as acknowledged (CR0ACK bit 0, read with one byte load: translate tests it first).
+    public var translationEnabled: Bool {
+        registers.byte(at: Int(SMMURegisterOffset.cr0ack)) & UInt8(truncatingIfNeeded: ControlRegister0.smmuEnable) != 0
+    }
 
     /// The register storage offset of a guest offset, or nil where the interface reads as zero and
     /// ignores writes: the Secure bank (no Secure state), undefined page-0 offsets beyond 0xFFF, and

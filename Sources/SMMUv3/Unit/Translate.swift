@@ -12,6 +12,7 @@ extension SMMUv3Unit {
     }
 
     /// As `translate(_:memory:)`, reporting every descriptor read to `observer`.
+    @inline(__always)
     public mutating func translate<Bus: MemoryBus, Observer: TableWalkObserver>(
         _ request: SMMUTranslationRequest, memory: Bus, observer: inout Observer
     ) -> SMMUTranslationResult {
@@ -71,7 +72,8 @@ extension SMMUv3Unit {
     /// The walk request after STE.PRIVCFG / INSTCFG (0b10: unprivileged / data, 0b11: privileged /
     /// instruction, else the incoming attribute).
     func effectiveWalkRequest(_ request: SMMUTranslationRequest, ste: StreamTableEntry) -> WalkRequest {
-        Self.effectiveWalkRequest(request, privCfg: ste.privCfg, instCfg: ste.instCfg)
+        Self.effectiveWalkRequest(request, privCfg: UInt8(truncatingIfNeeded: ste.privCfg),
+                                  instCfg: UInt8(truncatingIfNeeded: ste.instCfg))
     }
 
     /// Ends a transaction in a configuration stop: records the event (unless suppressed).
