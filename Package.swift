@@ -27,8 +27,11 @@ let package = Package(
         .library(name: "Devices", targets: ["Devices"]),
         .library(name: "WalkRendering", targets: ["WalkRendering"]),
         .library(name: "QTestProtocol", targets: ["QTestProtocol"]),
+        .library(name: "QTestSessions", targets: ["QTestSessions"]),
         .library(name: "QTestServer", targets: ["QTestServer"]),
+        .library(name: "QEMUFrontend", targets: ["QEMUFrontend"]),
         .library(name: "Scenarios", targets: ["Scenarios"]),
+        .library(name: "Inspect", targets: ["Inspect"]),
         .library(name: "IOMMUKitCLI", targets: ["IOMMUKitCLI"]),
         .executable(name: "iommukit", targets: ["iommukit"]),
         .executable(name: "iommukit-qemu", targets: ["iommukit-qemu"]),
@@ -45,56 +48,77 @@ let package = Package(
     ],
     targets: [
         .target(name: "GuestMemory", swiftSettings: strict),
+        // The one unix-socket address helper (no Foundation; the static iommukit-qemu links it).
+        .target(name: "PosixSockets", swiftSettings: strict),
+        // The one typed JSON value, writer (QMP and sorted-compact styles) and parser (no Foundation).
+        .target(name: "JSONText", swiftSettings: strict),
         .target(name: "IOMMUCore", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
-        .target(name: "HostIOMMU", dependencies: ["VTd"], swiftSettings: strict),
-        .target(name: "Devices", dependencies: ["GuestMemory", "VTd"], swiftSettings: strict),
-        .target(name: "WalkRendering", dependencies: ["VTd"], swiftSettings: strict),
-        .target(name: "QTestProtocol", dependencies: ["Devices", "WalkRendering"], swiftSettings: strict),
+        .target(name: "HostIOMMU", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd"], swiftSettings: strict),
+        // The sans-IO qtest codec: no machines.
+        .target(name: "QTestProtocol", dependencies: ["GuestMemory"], swiftSettings: strict),
+        // A qtest session applies commands to a machine.
+        .target(
+            name: "QTestSessions", dependencies: ["QTestProtocol", "Devices", "IOMMUCore", "VTd", "WalkRendering"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [
-                "QTestProtocol",
+                "QTestProtocol", "QTestSessions", "PosixSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
-        .target(name: "Scenarios", dependencies: ["Devices"], swiftSettings: strict),
-        .target(name: "Fuzzing", dependencies: ["VTd", "SMMUv3", "GuestMemory", "Devices", "QTestProtocol"], swiftSettings: strict),
+        // QEMU's face: the command line per target, QMP, the instance (no Foundation, like QTestServer).
+        .target(
+            name: "QEMUFrontend",
+            dependencies: [
+                "QTestServer", "QTestProtocol", "QTestSessions", "PosixSockets", "JSONText", "Devices", "IOMMUCore", "VTd",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Replay of QEMU qtest logs and the documented QEMU differences.
+        .target(
+            name: "Inspect", dependencies: ["Devices", "IOMMUCore", "VTd", "QTestProtocol", "QTestSessions", "QEMUFrontend"], swiftSettings: strict),
+        .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "SMMUv3", "GuestMemory", "Devices", "QTestProtocol", "QTestSessions"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestServer", "Scenarios",
+                "GuestMemory", "IOMMUCore", "VTd", "HostIOMMU", "Devices", "WalkRendering", "QTestProtocol", "QTestSessions", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(name: "iommukit", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
-        // Only the server and its dependencies, as a fully static executable on Linux (see
-        // `qemuEntryLinkFlags` at the top).
+        // Only the server side (the QEMU front end and below), as a fully static executable on
+        // Linux (see `qemuEntryLinkFlags` at the top).
         .executableTarget(
-            name: "iommukit-qemu", dependencies: ["QTestServer"], swiftSettings: strict,
+            name: "iommukit-qemu", dependencies: ["QEMUFrontend"], swiftSettings: strict,
             linkerSettings: [.unsafeFlags(qemuEntryLinkFlags, .when(platforms: [.linux]))]
         ),
         .executableTarget(
             name: "iommukit-bench",
             dependencies: [
-                "VTd", "SMMUv3", "Devices", "Scenarios", "QTestProtocol",
+                "IOMMUCore", "VTd", "SMMUv3", "Devices", "Scenarios", "QTestProtocol", "QTestSessions", "PosixSockets",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             swiftSettings: strict
         ),
         // Load test against a running `iommukit serve` (sockets and /proc only; build with -c release).
-        .executableTarget(name: "iommukit-load", swiftSettings: strict),
+        .executableTarget(name: "iommukit-load", dependencies: ["PosixSockets"], swiftSettings: strict),
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"], swiftSettings: strict),
         .testTarget(
             name: "VTdTests",
-            dependencies: ["VTd", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["VTd", "IOMMUCore", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(
@@ -102,26 +126,26 @@ let package = Package(
             dependencies: ["SMMUv3", "IOMMUCore", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "VTd"], swiftSettings: strict),
-        .testTarget(name: "DevicesTests", dependencies: ["Devices", "VTd", "GuestMemory"], swiftSettings: strict),
+        .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "GuestMemory"], swiftSettings: strict),
         .testTarget(
-            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
+            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "QTestSessions", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
             dependencies: [
-                "QTestServer", "QTestProtocol", "Devices", "VTd",
+                "QTestServer", "QEMUFrontend", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices", "VTd",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(
             name: "ScenariosTests",
-            dependencies: ["Scenarios", "Devices", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI"], swiftSettings: strict),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "QEMUFrontend", "JSONText"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
-            dependencies: ["QTestServer", "QTestProtocol", "Devices", "VTd"],
+            dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices", "VTd"],
             exclude: ["Fixtures"],
             swiftSettings: strict
         ),

@@ -1,12 +1,12 @@
 import GuestMemory
-import VTd
 
 /// QEMU's `edu` teaching device (PCI 1234:11e8): identification, liveness check, factorial,
 /// interrupt status, and a DMA engine whose transfers complete on a 100 ms virtual-clock timer.
 public final class EduDevice: PCIFunction {
     /// INTA# (QEMU's edu raises its interrupt on pin 1 when MSI is off).
     public let identity = PCIIdentity(vendorID: 0x1234, deviceID: 0x11E8, revision: 0x10, classCode: 0x00_FF00, interruptPin: 1)
-    public let bars: [BARDescription?] = [BARDescription(size: 1 << 20)]
+    /// BAR0 takes 8-byte accesses whole (QEMU's edu region has max_access_size 8).
+    public let bars: [BARDescription?] = [BARDescription(size: 1 << 20, maximumAccessSize: 8)]
 
     /// Device-side DMA buffer window.
     public static let bufferStart: UInt64 = 0x40000
@@ -34,11 +34,15 @@ public final class EduDevice: PCIFunction {
     public private(set) var buffer = [UInt8](repeating: 0, count: Int(EduDevice.bufferSize))
     /// INTx level.
     public private(set) var interruptLine = false
-    public var requesterID: UInt16 = 0
-    weak var machine: Machine?
+    /// The requester id the machine assigned (bus << 8 | devfn; 0 before it is plugged in).
+    public var requesterID: UInt16 { connection?.requester.pciRequesterID ?? 0 }
+    /// DMA port, clock and interrupt pin (set when plugged in).
+    var connection: PCIConnection?
     var timer: Int?
 
     public init() {}
+
+    public func plugged(into connection: PCIConnection) { self.connection = connection }
 
     public func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64 {
         // QEMU's region takes only 4- and 8-byte accesses; the memory core answers any other
@@ -89,9 +93,7 @@ public final class EduDevice: PCIFunction {
         case 0x98:
             guard v & Self.commandRun != 0, dmaCommand & Self.commandRun == 0 else { return }
             dmaCommand = v
-            if let machine {
-                timer = machine.addTimer(at: machine.clockNanoseconds &+ Self.dmaDelay) { [weak self] in self?.completeDMA() }
-            }
+            timer = connection?.schedule(after: Self.dmaDelay) { [weak self] in self?.completeDMA() }
         default: break
         }
     }
@@ -112,7 +114,7 @@ public final class EduDevice: PCIFunction {
         let level = interruptStatus != 0
         guard level != interruptLine else { return }
         interruptLine = level
-        machine?.deviceINTxChanged(devfn: UInt8(truncatingIfNeeded: requesterID), level: level)
+        connection?.setInterrupt(level)
     }
 
     /// Whether `[address, address + count)` lies inside the device buffer (a transfer may end
@@ -125,17 +127,17 @@ public final class EduDevice: PCIFunction {
     /// The timer: performs the transfer, clears RUN, raises the DMA interrupt if asked.
     func completeDMA() {
         timer = nil
-        guard dmaCommand & Self.commandRun != 0, let machine else { return }
+        guard dmaCommand & Self.commandRun != 0, let dma = connection else { return }
         if dmaCommand & Self.commandToPCI != 0 {
             // Device buffer → memory.
             if Self.inBuffer(dmaSource, dmaCount) {
                 let from = Int(dmaSource - Self.bufferStart)
                 let bytes = Array(buffer[from..<(from + Int(dmaCount))])
-                _ = machine.dmaWrite(requester: requesterID, address: dmaDestination & dmaMask, bytes: bytes, attrs: .unspecified)
+                _ = dma.dmaWrite(address: dmaDestination & dmaMask, bytes: bytes, attrs: .unspecified)
             }
         } else if Self.inBuffer(dmaDestination, dmaCount) {
             // Memory → device buffer; a failed translation delivers zeros.
-            let (bytes, result) = machine.dmaRead(requester: requesterID, address: dmaSource & dmaMask, count: Int(dmaCount), attrs: .unspecified)
+            let (bytes, result) = dma.dmaRead(address: dmaSource & dmaMask, count: Int(dmaCount), attrs: .unspecified)
             let to = Int(dmaDestination - Self.bufferStart)
             for i in 0..<Int(dmaCount) { buffer[to + i] = result.isOK && i < bytes.count ? bytes[i] : 0 }
         }

@@ -1,15 +1,5 @@
 import GuestMemory
 
-/// What a device needs from the machine to do DMA.
-public protocol DMAContext: AnyObject {
-    /// Writes `bytes` at `address` in the device's DMA address space (through the IOMMU).
-    func dmaWrite(requester: UInt16, address: UInt64, bytes: [UInt8], attrs: MemTxAttrs) -> MemTxResult
-    /// Reads `count` bytes at `address` in the device's DMA address space (through the IOMMU).
-    func dmaRead(requester: UInt16, address: UInt64, count: Int, attrs: MemTxAttrs) -> (bytes: [UInt8], result: MemTxResult)
-    /// Reads `count` bytes from system memory directly (not through the IOMMU).
-    func systemRead(address: UInt64, count: Int, attrs: MemTxAttrs) -> (bytes: [UInt8], result: MemTxResult)
-}
-
 /// QEMU's `iommu-testdev` (PCI 1b36:0005): a DMA engine driven by BAR0 registers that writes a
 /// pattern through the IOMMU and checks it by reading system memory back.
 public final class IOMMUTestDevice: PCIFunction {
@@ -53,11 +43,14 @@ public final class IOMMUTestDevice: PCIFunction {
     public var result: UInt32 = Result.idle
     public var attrsRegister: UInt32 = 0x2
     public var armed = false
-    /// The requester id the machine assigned (bus 0, devfn).
-    public var requesterID: UInt16 = 0
-    weak var dma: (any DMAContext)?
+    /// The requester id the machine assigned (bus << 8 | devfn; 0 before it is plugged in).
+    public var requesterID: UInt16 { connection?.requester.pciRequesterID ?? 0 }
+    /// The machine's DMA port (set when plugged in).
+    var connection: PCIConnection?
 
     public init() {}
+
+    public func plugged(into connection: PCIConnection) { self.connection = connection }
 
     /// Back to the realize state.
     public func reset() {
@@ -132,14 +125,14 @@ public final class IOMMUTestDevice: PCIFunction {
             result = Result.badAttrs
             return
         }
-        guard length <= Self.maximumLength, let dma else {
+        guard length <= Self.maximumLength, let dma = connection else {
             result = Result.transferFailed
             return
         }
         let count = Int(length)
         var bytes = [UInt8](repeating: 0, count: count)
         for i in 0..<count { bytes[i] = UInt8(truncatingIfNeeded: Self.pattern >> UInt32(8 * (i % 4))) }
-        guard dma.dmaWrite(requester: requesterID, address: iova, bytes: bytes, attrs: attrs).isOK else {
+        guard dma.dmaWrite(address: iova, bytes: bytes, attrs: attrs).isOK else {
             result = Result.transferFailed
             return
         }

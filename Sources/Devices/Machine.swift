@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 import VTd
 
 /// The interrupt controller window at 0xFEE0_0000: records every MSI written to it.
@@ -11,7 +12,7 @@ public final class InterruptControllerWindow: MMIOHandler {
     public struct Message: Sendable, Hashable, CustomStringConvertible {
         public var address: UInt64
         public var data: UInt32
-        /// Who sent it (the VT-d unit's events, or a device's DMA write).
+        /// Who sent it (an IOMMU's events, or a device's DMA write).
         public var origin: String
         public var description: String { "MSI \(hex(address)) data \(hex(UInt64(data))) from \(origin)" }
     }
@@ -32,7 +33,7 @@ public final class InterruptControllerWindow: MMIOHandler {
     public func mmioRead(offset: UInt64, size: Int, attrs: MemTxAttrs) -> (value: UInt64, result: MemTxResult) { (0, .ok) }
 
     public func mmioWrite(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs) -> MemTxResult {
-        deliver(address: Self.base + offset, data: UInt32(truncatingIfNeeded: value), origin: "requester \(SourceID(rawValue: attrs.requesterID))")
+        deliver(address: Self.base + offset, data: UInt32(truncatingIfNeeded: value), origin: "requester \(RequesterID(pci: attrs.requesterID))")
         return .ok
     }
 }
@@ -81,6 +82,12 @@ public struct MachineConfiguration: Sendable, Hashable {
     public var firstDeviceSlot: UInt8 = 2
     /// Settings of `devices[i]`, by index (missing entries use the defaults).
     public var deviceOptions: [DeviceOptions] = []
+    /// The functions QEMU's q35 adds on its own (VGA, NIC, ICH9), modelled as configuration
+    /// headers only; none by default (a QEMU command line sets them, see `QEMUCommandLine`).
+    public var q35DefaultFunctions: [Q35DefaultFunction] = []
+    /// QEMU 11's port I/O at the PCI host ports: an access that QEMU 7.2 would split across two
+    /// of its regions (or that is misaligned in its region) reads 0 and writes nothing.
+    public var unsplitHostPortAccesses = false
 
     /// The options of `devices[index]`.
     public func options(forDevice index: Int) -> DeviceOptions {
@@ -90,11 +97,13 @@ public struct MachineConfiguration: Sendable, Hashable {
     public init() {}
 }
 
-/// A q35-like machine: RAM, the VT-d unit at 0xFED9_0000, the interrupt window, a PCI host bridge
-/// with config mechanism #1, the devices, and a virtual clock. One isolation domain owns it.
-public final class Machine: DMAContext {
-    /// VT-d register base on q35.
-    public static let vtdBase: UInt64 = 0xFED9_0000
+/// A machine: address spaces, a virtual clock, interrupt lines, PCI functions on bus 0 and any
+/// number of IOMMUs, each owning a set of requesters (`MachineDMA.swift`: the one `withIOMMU`
+/// step every DMA, interrupt request and register access takes). ``init(configuration:)`` builds
+/// the q35-like board: RAM split at the PCI hole, the interrupt window, SMM RAM, the host bridge
+/// with config mechanism #1 (ports 0xCF8/0xCFC), the IOAPIC and its INTx swizzle, and the VT-d
+/// unit at 0xFED9_0000. Devices see only their ``PCIConnection``. One isolation domain owns it.
+public final class Machine: PCIHost {
     /// SMM-only test RAM window.
     public static let smmWindowBase: UInt64 = 0xFEF0_0000
     public static let smmWindowSize: UInt64 = 0x1_0000
@@ -105,11 +114,11 @@ public final class Machine: DMAContext {
     public let addressSpaces: AddressSpaces
     public var system: AddressSpace { addressSpaces.system }
     public let interrupts = InterruptControllerWindow()
-    /// The remapping unit, if configured.
-    public var vtd: RemappingUnit?
+    /// The IOMMUs, in the order attached (a requester belongs to the first that owns it).
+    public internal(set) var iommus: [any IOMMUAttachment] = []
     /// Devices on bus 0 by devfn.
     public private(set) var functions: [UInt8: any PCIFunction] = [:]
-    public private(set) var configSpaces: [UInt8: PCIConfigSpace] = [:]
+    public internal(set) var configSpaces: [UInt8: PCIConfigSpace] = [:]
     var barRegions: [UInt8: [Int: Int]] = [:]
     public var configAddress = ConfigAddress()
     /// Virtual clock in nanoseconds (advanced only by `clock_step`/`clock_set`).
@@ -119,7 +128,7 @@ public final class Machine: DMAContext {
     /// QOM path of each device on bus 0, by devfn (see ``DeviceOptions/qomPath``).
     public private(set) var devicePaths: [UInt8: String] = [:]
     /// Levels of the IOAPIC inputs (GSI 0–23), as devices drive them.
-    public private(set) var ioapicInputs = [Bool](repeating: false, count: Machine.ioapicPinCount)
+    public internal(set) var ioapicInputs = [Bool](repeating: false, count: Machine.ioapicPinCount)
     var irqObservers: [(id: Int, body: (IRQEvent) -> Void)] = []
     var nextIRQObserverID = 0
     /// Interrupt state each device reports (before COMMAND.INTX_DISABLE), by devfn.
@@ -132,10 +141,11 @@ public final class Machine: DMAContext {
     /// Builds the machine. Fails only for an invalid VT-d configuration.
     public init(configuration: MachineConfiguration) throws(MachineError) {
         self.configuration = configuration
+        var unit: RemappingUnit?
         if let vtdConfig = configuration.vtd {
             let problems = vtdConfig.validate()
             if !problems.isEmpty { throw MachineError(problems.joined(separator: "; ")) }
-            vtd = RemappingUnit(configuration: vtdConfig)
+            unit = RemappingUnit(configuration: vtdConfig)
         }
         ram = SparseMemory(size: configuration.ramSize, pageLimit: configuration.ramPageLimit)
         smmRAM = SparseMemory(size: Self.smmWindowSize)
@@ -152,9 +162,9 @@ public final class Machine: DMAContext {
         system.map(MemoryRegion(name: "msi-window", base: InterruptControllerWindow.base, size: InterruptControllerWindow.size,
                                 priority: 1, kind: .mmio(interrupts)))
         addressSpaces = AddressSpaces(system: system)
-        if let vtd {
-            system.map(MemoryRegion(name: "intel-iommu", base: Self.vtdBase, size: vtd.registerBlockSize, priority: 1,
-                                    kind: .mmio(VTdRegisterWindow(machine: self))))
+        if let unit {
+            // q35's one DMAR unit has INCLUDE_PCI_ALL: it translates for every requester.
+            attach(unit, registerBase: Self.vtdBase, requesters: .all)
         }
         if configuration.smmTestRAM {
             // The SMM view: everything the system sees, plus SMM-only RAM on top.
@@ -165,6 +175,7 @@ public final class Machine: DMAContext {
             addressSpaces.smm = smm
         }
         addFunction(HostBridge(), devfn: 0)
+        addQ35DefaultFunctions()
         var slot = configuration.firstDeviceSlot
         for (index, kind) in configuration.devices.enumerated() {
             let options = configuration.options(forDevice: index)
@@ -174,15 +185,10 @@ public final class Machine: DMAContext {
             guard functions[devfn] == nil else { throw MachineError("PCI slot \(chosen & 0x1F) is already in use") }
             switch kind {
             case .iommuTestDevice:
-                let dev = IOMMUTestDevice()
-                dev.requesterID = UInt16(devfn)
-                dev.dma = self
-                addFunction(dev, devfn: devfn)
+                addFunction(IOMMUTestDevice(), devfn: devfn)
             case .edu:
                 let dev = EduDevice()
-                dev.requesterID = UInt16(devfn)
                 if let mask = options.dmaMask { dev.dmaMask = mask }
-                dev.machine = self
                 addFunction(dev, devfn: devfn)
             }
             let path = options.qomPath
@@ -193,14 +199,20 @@ public final class Machine: DMAContext {
         }
     }
 
-    func addFunction(_ function: any PCIFunction, devfn: UInt8) {
+    /// Plugs `function` in at bus 0 `devfn`: its config space (adjusted by `finish`, for
+    /// configuration-header-only functions), its BARs (disabled until programmed) and its
+    /// connection (DMA port, clock, interrupt pin) as requester 00:devfn.
+    public func addFunction(_ function: any PCIFunction, devfn: UInt8, finishing finish: ((inout PCIConfigSpace) -> Void)? = nil) {
         functions[devfn] = function
-        configSpaces[devfn] = PCIConfigSpace(identity: function.identity, bars: function.bars)
+        function.plugged(into: PCIConnection(host: self, requester: RequesterID(bus: 0, device: devfn >> 3, function: devfn & 7)))
+        var space = PCIConfigSpace(identity: function.identity, bars: function.bars)
+        finish?(&space)
+        configSpaces[devfn] = space
         var map: [Int: Int] = [:]
         for (i, bar) in function.bars.enumerated() {
             guard let bar, !bar.isIO else { continue }
             map[i] = system.map(MemoryRegion(name: "bar\(i)-\(String(devfn, radix: 16))", base: 0, size: bar.size, priority: 3,
-                                             enabled: false, kind: .mmio(BARWindow(function: function, bar: i))))
+                                             enabled: false, kind: .mmio(BARWindow(function: function, bar: i, maximumAccessSize: bar.maximumAccessSize))))
             addressSpaces.smm?.map(system.regions[map[i] ?? 0])
         }
         barRegions[devfn] = map
@@ -239,179 +251,6 @@ public final class Machine: DMAContext {
         }
     }
 
-    // MARK: Port I/O
-
-    /// `in` from an I/O port.
-    ///
-    /// The PCI host ports are dispatched as QEMU's memory core does: an access goes to the
-    /// region it starts in — CONFIG_ADDRESS (0xCF8–0xCFB; any size reads the whole register,
-    /// truncated), ICH9's reset control byte at 0xCF9 (reads 0) or CONFIG_DATA (0xCFC–0xCFF) —
-    /// in naturally aligned pieces of at most 4 bytes, so `inl 0xcfa` is two bytes of
-    /// CONFIG_ADDRESS and two of CONFIG_DATA.
-    public func ioRead(port: UInt16, size: Int) -> UInt32 {
-        let ones: UInt32 = size == 4 ? 0xFFFF_FFFF : (1 << UInt32(8 * size)) - 1
-        guard (0xCF8...0xCFF).contains(port) else {
-            if let (_, handler) = ioPortHandlers.first(where: { $0.key.contains(port) }) { return handler(port, size, nil) & ones }
-            return ones
-        }
-        var value: UInt32 = 0
-        forEachHostPortPiece(port: port, size: size) { piecePort, pieceSize, shift in
-            let mask: UInt32 = pieceSize == 4 ? 0xFFFF_FFFF : (1 << UInt32(8 * pieceSize)) - 1
-            let piece: UInt32
-            switch piecePort {
-            case 0xCF9: piece = 0  // ICH9 RST_CNT
-            case 0xCF8...0xCFB: piece = configAddress.value
-            case 0xCFC...0xCFF:
-                guard configAddress.enabled, configAddress.bus == 0 else {
-                    piece = 0xFFFF_FFFF
-                    break
-                }
-                piece = configRead(devfn: configAddress.devfn, offset: configAddress.register(port: piecePort), size: pieceSize)
-            default:
-                piece = ioRead(port: piecePort, size: pieceSize)
-            }
-            value |= (piece & mask) << UInt32(shift)
-        }
-        return value
-    }
-
-    /// `out` to an I/O port (the PCI host ports split as for ``ioRead(port:size:)``; only a
-    /// 4-byte write at 0xCF8 sets CONFIG_ADDRESS).
-    public func ioWrite(port: UInt16, size: Int, value: UInt32) {
-        guard (0xCF8...0xCFF).contains(port) else {
-            if let (_, handler) = ioPortHandlers.first(where: { $0.key.contains(port) }) { _ = handler(port, size, value) }
-            return
-        }
-        forEachHostPortPiece(port: port, size: size) { piecePort, pieceSize, shift in
-            let piece = value >> UInt32(shift)
-            switch piecePort {
-            case 0xCF9: break  // ICH9 RST_CNT: resets are not modelled
-            case 0xCF8...0xCFB:
-                if piecePort == 0xCF8, pieceSize == 4 { configAddress.value = piece }
-            case 0xCFC...0xCFF:
-                guard configAddress.enabled, configAddress.bus == 0 else { return }
-                configWrite(devfn: configAddress.devfn, offset: configAddress.register(port: piecePort), size: pieceSize, value: piece)
-            default:
-                ioWrite(port: piecePort, size: pieceSize, value: piece)
-            }
-        }
-    }
-
-    /// Splits an access at the PCI host ports into the pieces QEMU dispatches: each piece goes
-    /// to the region it starts in, naturally aligned within it, at most 4 bytes (1 for 0xCF9).
-    private func forEachHostPortPiece(port: UInt16, size: Int, _ body: (_ port: UInt16, _ size: Int, _ shift: Int) -> Void) {
-        var done = 0
-        while done < size {
-            let piecePort = port &+ UInt16(done)
-            let offset: UInt16
-            switch piecePort {
-            case 0xCF9: offset = 0
-            case 0xCF8...0xCFB: offset = piecePort - 0xCF8
-            case 0xCFC...0xCFF: offset = piecePort - 0xCFC
-            default: offset = 0
-            }
-            var pieceSize = 4
-            while pieceSize > size - done || Int(offset) & (pieceSize - 1) != 0 { pieceSize >>= 1 }
-            body(piecePort, pieceSize, 8 * done)
-            done += pieceSize
-        }
-    }
-
-    // MARK: VT-d effects
-
-    /// Applies the remapping unit's queued effects: status writes to memory, MSIs to the window.
-    public func applyVTdEffects() {
-        guard var unit = vtd, !unit.pendingEffects.isEmpty else { return }
-        let effects = unit.takeEffects()
-        vtd = unit
-        for effect in effects {
-            switch effect {
-            case .statusWrite(let address, let data):
-                system.write(address, size: 4, value: UInt64(data))
-            case .interrupt(let msi):
-                interrupts.deliver(address: msi.address, data: msi.data, origin: "intel-iommu \(msi.source.rawValue)")
-            }
-        }
-    }
-
-    /// Translates one request through the unit (identity without one) and applies its effects.
-    public func translate(_ request: DMARequest) -> TranslationResult {
-        guard var unit = vtd else {
-            return .translated(Translation(address: request.address, pageSize: 4096, permissions: .all, domainID: 0, mode: .remappingDisabled))
-        }
-        vtd = nil  // keep the unit uniquely referenced while it mutates
-        let result = unit.translate(request, bus: system)
-        vtd = unit
-        applyVTdEffects()
-        return result
-    }
-
-    // MARK: DMA (DMAContext)
-
-    /// Performs a device DMA page by page through the remapping unit.
-    func dmaAccess(requester: UInt16, address: UInt64, count: Int, write: [UInt8]?, attrs: MemTxAttrs) -> (bytes: [UInt8], result: MemTxResult) {
-        var out = [UInt8]()
-        if write == nil { out.reserveCapacity(count) }
-        var done = 0
-        let space = addressSpaces.select(attrs) ?? system
-        while done < count {
-            let (iova, overflow) = address.addingReportingOverflow(UInt64(done))
-            if overflow { return (out, .decodeError) }
-            var request = DMARequest(sourceID: SourceID(rawValue: requester), address: iova, access: write == nil ? .read : .write, attrs: attrs)
-            request.attrs.requesterID = requester
-            guard case .translated(let t) = translate(request) else { return (out, .accessError) }
-            let chunk = Int(min(UInt64(count - done), t.bytesToPageEnd))
-            var deviceAttrs = attrs
-            deviceAttrs.requesterID = requester
-            if t.mode == .interruptRequest, let write, chunk >= 4 {
-                // An interrupt message (MSI): goes through interrupt remapping, not DMA remapping.
-                let data = UInt32(write[done]) | UInt32(write[done + 1]) << 8 | UInt32(write[done + 2]) << 16 | UInt32(write[done + 3]) << 24
-                deliverInterruptRequest(address: t.address, data: data, requester: requester)
-                done += 4
-                continue
-            }
-            if let write {
-                let r = space.writeBytes(t.address, Array(write[done..<(done + chunk)]), attrs: deviceAttrs)
-                if !r.isOK { return (out, r) }
-            } else {
-                let (bytes, r) = space.readBytes(t.address, count: chunk, attrs: deviceAttrs)
-                out.append(contentsOf: bytes)
-                if !r.isOK { return (out, r) }
-            }
-            done += chunk
-        }
-        return (out, .ok)
-    }
-
-    /// Routes a device's interrupt message through the remapping unit's interrupt remapping
-    /// (a pass-through when GSTS.IRES is clear) to the interrupt window; blocked ones are dropped.
-    public func deliverInterruptRequest(address: UInt64, data: UInt32, requester: UInt16) {
-        guard var unit = vtd else {
-            interrupts.deliver(address: address, data: data, origin: "requester \(SourceID(rawValue: requester))")
-            return
-        }
-        vtd = nil
-        let result = unit.remapInterrupt(address: address, data: data, sourceID: SourceID(rawValue: requester), bus: system)
-        vtd = unit
-        applyVTdEffects()
-        if case .deliver(let a, let d) = result {
-            interrupts.deliver(address: a, data: d, origin: "requester \(SourceID(rawValue: requester))")
-        }
-    }
-
-    public func dmaWrite(requester: UInt16, address: UInt64, bytes: [UInt8], attrs: MemTxAttrs) -> MemTxResult {
-        dmaAccess(requester: requester, address: address, count: bytes.count, write: bytes, attrs: attrs).result
-    }
-
-    public func dmaRead(requester: UInt16, address: UInt64, count: Int, attrs: MemTxAttrs) -> (bytes: [UInt8], result: MemTxResult) {
-        dmaAccess(requester: requester, address: address, count: count, write: nil, attrs: attrs)
-    }
-
-    public func systemRead(address: UInt64, count: Int, attrs: MemTxAttrs) -> (bytes: [UInt8], result: MemTxResult) {
-        let space = addressSpaces.select(attrs) ?? system
-        return space.readBytes(address, count: count, attrs: attrs)
-    }
-
     // MARK: Clock
 
     /// Schedules `action` at absolute virtual time `deadline`; returns its id.
@@ -440,76 +279,6 @@ public final class Machine: DMAContext {
     }
 }
 
-// MARK: - Interrupt lines
-
-/// A change of an interrupt line, as QEMU's qtest IRQ interception reports it.
-public enum IRQEvent: Sendable, Hashable {
-    /// IOAPIC input `pin` (GSI 0–23) changed to `level`.
-    case ioapicInput(pin: Int, level: Bool)
-    /// The INTx output of the PCI function at `devfn` (bus 0) changed to `level`.
-    case deviceINTx(devfn: UInt8, level: Bool)
-}
-
-extension Machine {
-    /// Number of IOAPIC inputs (q35's IOAPIC has 24).
-    public static let ioapicPinCount = 24
-
-    /// The IOAPIC input a bus-0 device's INTA# drives.
-    ///
-    /// IOMMUKit follows the q35 default swizzle for slots outside the ICH9 block: INTA# of slot
-    /// *S* goes to PIRQ E–H by `(S + pin) mod 4`, and PIRQ E–H are GSI 20–23 (so GSI `20 + S mod 4`;
-    /// `edu` at 00:01.0 → GSI 21, at 00:02.0 → GSI 22; the differential tests check 00:01.0
-    /// against QEMU 7.2).
-    public static func intxInput(devfn: UInt8) -> Int {
-        20 + Int((devfn >> 3) & 3)
-    }
-
-    /// Registers `body` to be told about every interrupt-line change; returns a token for
-    /// ``removeIRQObserver(_:)``.
-    @discardableResult
-    public func addIRQObserver(_ body: @escaping (IRQEvent) -> Void) -> Int {
-        nextIRQObserverID += 1
-        irqObservers.append((nextIRQObserverID, body))
-        return nextIRQObserverID
-    }
-
-    /// Stops telling the observer registered under `token`.
-    public func removeIRQObserver(_ token: Int) {
-        irqObservers.removeAll { $0.id == token }
-    }
-
-    func notify(_ event: IRQEvent) {
-        for observer in irqObservers { observer.body(event) }
-    }
-
-    /// Drives IOAPIC input `pin` (as a device or `set_irq_in` does). Observers hear only changes;
-    /// pins outside 0–23 are ignored.
-    public func setIOAPICInput(_ pin: Int, level: Bool) {
-        guard ioapicInputs.indices.contains(pin), ioapicInputs[pin] != level else { return }
-        ioapicInputs[pin] = level
-        notify(.ioapicInput(pin: pin, level: level))
-    }
-
-    /// A device's interrupt state changed. PCI STATUS.IS (bit 3) follows it; the INTx pin is
-    /// asserted only while COMMAND.INTX_DISABLE (bit 10) is clear, as in QEMU's PCI core.
-    func deviceINTxChanged(devfn: UInt8, level: Bool) {
-        interruptStates[devfn] = level
-        configSpaces[devfn]?.setInterruptStatus(level)
-        updateINTxPin(devfn: devfn)
-    }
-
-    /// Drives `devfn`'s INTx pin from its interrupt state and COMMAND.INTX_DISABLE: observers
-    /// hear the pin change, then its IOAPIC input follows.
-    func updateINTxPin(devfn: UInt8) {
-        guard let space = configSpaces[devfn] else { return }
-        let pin = (interruptStates[devfn] ?? false) && space.command & PCICommand.interruptDisable == 0
-        guard pin != (intxPins[devfn] ?? false) else { return }
-        intxPins[devfn] = pin
-        notify(.deviceINTx(devfn: devfn, level: pin))
-        setIOAPICInput(Self.intxInput(devfn: devfn), level: pin)
-    }
-}
-
 /// A machine could not be built.
 public struct MachineError: Error, Sendable, CustomStringConvertible {
     public let message: String
@@ -517,26 +286,21 @@ public struct MachineError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The q35 host bridge at 00:00.0 (8086:29c0), no BARs.
-final class HostBridge: PCIFunction {
-    let identity = PCIIdentity(vendorID: 0x8086, deviceID: 0x29C0, revision: 0, classCode: 0x06_0000)
-    let bars: [BARDescription?] = []
-    func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64 { 0 }
-    func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {}
-}
 
 /// A memory BAR decoded into the system address space.
 final class BARWindow: MMIOHandler {
     let function: any PCIFunction
     let bar: Int
-    init(function: any PCIFunction, bar: Int) {
+    let maximumAccessSize: Int
+    init(function: any PCIFunction, bar: Int, maximumAccessSize: Int) {
         self.function = function
         self.bar = bar
+        self.maximumAccessSize = maximumAccessSize
     }
 
     func mmioRead(offset: UInt64, size: Int, attrs: MemTxAttrs) -> (value: UInt64, result: MemTxResult) {
-        if size == 8, !(function is EduDevice) {
-            // Device registers are 32-bit: an 8-byte access is two 4-byte ones, low first.
+        if size == 8, maximumAccessSize < 8 {
+            // 32-bit registers: an 8-byte access is two 4-byte ones, low first.
             let lo = function.barRead(bar, offset: offset, size: 4)
             let hi = function.barRead(bar, offset: offset + 4, size: 4)
             return (lo | hi << 32, .ok)
@@ -545,32 +309,12 @@ final class BARWindow: MMIOHandler {
     }
 
     func mmioWrite(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs) -> MemTxResult {
-        if size == 8, !(function is EduDevice) {
+        if size == 8, maximumAccessSize < 8 {
             function.barWrite(bar, offset: offset, size: 4, value: value & 0xFFFF_FFFF)
             function.barWrite(bar, offset: offset + 4, size: 4, value: value >> 32)
             return .ok
         }
         function.barWrite(bar, offset: offset, size: size, value: value)
-        return .ok
-    }
-}
-
-/// The VT-d register block as seen from the system bus.
-final class VTdRegisterWindow: MMIOHandler {
-    unowned let machine: Machine
-    init(machine: Machine) { self.machine = machine }
-
-    func mmioRead(offset: UInt64, size: Int, attrs: MemTxAttrs) -> (value: UInt64, result: MemTxResult) {
-        guard let unit = machine.vtd else { return (0, .decodeError) }
-        return (unit.readRegister(offset: offset, size: size), .ok)
-    }
-
-    func mmioWrite(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs) -> MemTxResult {
-        guard var unit = machine.vtd else { return .decodeError }
-        machine.vtd = nil
-        unit.writeRegister(offset: offset, size: size, value: value, bus: machine.system)
-        machine.vtd = unit
-        machine.applyVTdEffects()
         return .ok
     }
 }

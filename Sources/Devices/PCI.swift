@@ -8,10 +8,14 @@ public struct BARDescription: Sendable, Hashable {
     public var isIO: Bool
     /// Prefetchable memory.
     public var prefetchable: Bool
-    public init(size: UInt64, isIO: Bool = false, prefetchable: Bool = false) {
+    /// Widest access the function's registers take (QEMU's `max_access_size`): a wider access
+    /// is split into accesses of this size, lowest address first.
+    public var maximumAccessSize: Int
+    public init(size: UInt64, isIO: Bool = false, prefetchable: Bool = false, maximumAccessSize: Int = 4) {
         self.size = size
         self.isIO = isIO
         self.prefetchable = prefetchable
+        self.maximumAccessSize = maximumAccessSize
     }
 }
 
@@ -61,6 +65,13 @@ public protocol PCIFunction: AnyObject {
     func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64
     /// Writes `size` bytes at `offset` of BAR `bar`.
     func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64)
+    /// The machine plugged the function in: its DMA port, clock and interrupt pin.
+    func plugged(into connection: PCIConnection)
+}
+
+extension PCIFunction {
+    /// Functions that do no DMA, keep no time and raise no interrupt ignore their connection.
+    public func plugged(into connection: PCIConnection) {}
 }
 
 /// The type-0 configuration space of one function, with QEMU-like write masks.

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 import VTd
 
 /// A violated invariant found while fuzzing (a bug in the model, never a guest mistake).

@@ -1,5 +1,6 @@
 import Devices
 import QTestProtocol
+import QTestSessions
 import VTd
 
 extension FuzzTargets {

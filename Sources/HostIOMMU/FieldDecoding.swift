@@ -1,3 +1,4 @@
+import IOMMUCore
 import VTd
 
 /// One named field of a register or entry, with its value in a given raw image.

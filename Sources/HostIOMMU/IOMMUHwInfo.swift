@@ -1,3 +1,4 @@
+import IOMMUCore
 import VTd
 
 /// `enum iommu_hw_info_type`: which vendor structure `IOMMU_GET_HW_INFO` filled.

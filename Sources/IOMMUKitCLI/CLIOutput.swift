@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HostIOMMU
+import IOMMUCore
 import VTd
 
 extension CommandOutput {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import HostIOMMU
+import IOMMUCore
 import VTd
 
 /// `iommukit decode cap|ecap|root|context|pasid-dir|pasid|pte HEX…`: every named field of a raw
@@ -86,7 +87,7 @@ public struct DecodeCommand: RenderingCommand {
     /// Entries: a pointer or address field (bits x:12) also shows the address it holds.
     static func interpretEntry(_ d: FieldDescriptor, _ v: UInt64) -> String? {
         guard d.lo == 12, d.hi >= 38 else { return nil }
-        return "address \(VTd.hex(v << 12))"
+        return "address \(IOMMUCore.hex(v << 12))"
     }
 
     /// The structure name, field table and qword count for a kind.
@@ -136,7 +137,7 @@ public struct DecodeCommand: RenderingCommand {
             words: words.map(hex16),
             fields: fields.map {
                 .init(mnemonic: $0.mnemonic, word: $0.word, bits: $0.bitRange, value: $0.value,
-                      hex: $0.width == 1 ? "\($0.value)" : VTd.hex($0.value), meaning: $0.meaning, interpretation: $0.interpretation)
+                      hex: $0.width == 1 ? "\($0.value)" : IOMMUCore.hex($0.value), meaning: $0.meaning, interpretation: $0.interpretation)
             },
             unnamedBitsSet: unnamed.map { l.words == 1 ? "\($0.bit)" : "qw\($0.word)[\($0.bit)]" })
         if format == .json { return CommandOutput(text: try CLIJSON.encode(decoded), exitCode: 0) }

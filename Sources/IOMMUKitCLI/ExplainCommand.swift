@@ -2,6 +2,8 @@ import ArgumentParser
 import Devices
 import Foundation
 import Scenarios
+import IOMMUCore
+import Inspect
 import VTd
 
 /// `iommukit explain`: why a DMA translated or faulted, step by step, as text, JSON or SVG.

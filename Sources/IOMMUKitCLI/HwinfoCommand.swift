@@ -1,5 +1,6 @@
 import ArgumentParser
 import HostIOMMU
+import IOMMUCore
 import VTd
 
 /// `iommukit hwinfo`: the host's VT-d units decoded, or what a virtual IOMMU reports.

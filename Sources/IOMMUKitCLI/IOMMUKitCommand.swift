@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import QTestServer
+import QEMUFrontend
 
 /// The `iommukit` command: its subcommands are the tool's features.
 public struct IOMMUKitCommand: ParsableCommand {

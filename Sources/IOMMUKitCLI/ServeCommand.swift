@@ -3,7 +3,9 @@ import Devices
 import Foundation
 import Logging
 import QTestProtocol
+import QEMUFrontend
 import QTestServer
+import IOMMUCore
 import VTd
 
 /// `iommukit serve`: a qtest server on a unix socket (or loopback TCP); every connection drives

@@ -122,6 +122,9 @@ public enum QTestCommand: Sendable, Hashable {
     case setIRQIn(path: String, name: String?, number: Int32, level: Int32)
     /// `module_load PREFIX NAME` → `OK` or `FAIL`.
     case moduleLoad(prefix: String, name: String)
+    /// `qom-tests` (QEMU 11) → `OK`: QEMU runs its QOM self-tests over every type it has;
+    /// IOMMUKit has no QOM types to exercise.
+    case qomTests
     /// IOMMUKit extension: `iommukit_explain SID PASID IOVA r|w`.
     case iommukitExplain(QTestExplainRequest)
     /// IOMMUKit extension: `iommukit_diagnostics`.
@@ -146,6 +149,7 @@ public enum QTestCommand: Sendable, Hashable {
         case .irqInterceptOut: "irq_intercept_out"
         case .setIRQIn: "set_irq_in"
         case .moduleLoad: "module_load"
+        case .qomTests: "qom-tests"
         case .iommukitExplain: "iommukit_explain"
         case .iommukitDiagnostics: "iommukit_diagnostics"
         }

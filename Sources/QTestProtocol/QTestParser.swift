@@ -22,8 +22,10 @@ public struct QTestParseError: Error, Sendable, Hashable, CustomStringConvertibl
 ///
 /// ## Lines without an answer
 /// ``parse(_:)`` returns nil for an empty line and for a line whose first word starts with `#`
-/// (newer QEMU ignores both without replying). A line of spaces is *not* empty: its first word
-/// is the empty string and the answer is `FAIL Unknown command ''`, as QEMU's code does.
+/// (QEMU 11 ignores both without replying; checked live with 11.1.3). QEMU 7.2 aborts on an
+/// empty line (IOMMUKit ignores it) and answers `FAIL Unknown command '#…'` for a comment, which
+/// ``Options/commentLines`` off reproduces. A line of spaces is *not* empty: its first word is the
+/// empty string and the answer is `FAIL Unknown command ''`, as QEMU's code does.
 ///
 /// ## Errors
 /// Where QEMU asserts (and dies) — a missing argument, a malformed number, a port above 0xffff,
@@ -59,6 +61,11 @@ public struct QTestParser: Sendable {
         /// Largest SIZE accepted by `read`, `write`, `b64read` and `b64write`, which need a
         /// buffer of that size (QEMU would try to allocate it). `memset` is not limited.
         public var maximumTransferSize: UInt64
+        /// Lines whose first byte is `#` are comments without an answer (QEMU 11); off, `#…` is
+        /// an unknown command (QEMU 7.2).
+        public var commentLines = true
+        /// Whether `qom-tests` exists (QEMU 11; 7.2 answers `FAIL Unknown command`).
+        public var qomTestsCommand = true
 
         /// Creates options; the defaults describe today's upstream QEMU with the attrs extension.
         public init(
@@ -79,7 +86,10 @@ public struct QTestParser: Sendable {
 
         /// QEMU 7.2's server: no attrs word (extra words ignored), no IRQ intercept names.
         public static var qemu72: Options {
-            Options(attrsExtension: false, namedIRQIntercept: false)
+            var options = Options(attrsExtension: false, namedIRQIntercept: false)
+            options.commentLines = false
+            options.qomTestsCommand = false
+            return options
         }
     }
 
@@ -109,7 +119,7 @@ public struct QTestParser: Sendable {
         let words = Self.split(line)
         let command = words[0]
         // QEMU tests the first byte; Character comparison would miss "#" followed by a combining mark.
-        if command.utf8.first == UInt8(ascii: "#") { return nil }
+        if options.commentLines, command.utf8.first == UInt8(ascii: "#") { return nil }
         var arguments = Arguments(command: command, words: words, options: options)
         return try arguments.parse()
     }
@@ -254,6 +264,8 @@ private struct Arguments {
                 throw QTestParseError(.fail("invalid access '\(words[4])' (expected r or w)"))
             }
             return .iommukitExplain(QTestExplainRequest(sourceID: sourceID, pasid: pasid, iova: iova, access: access))
+        case "qom-tests" where options.qomTestsCommand:
+            return .qomTests
         case "iommukit_diagnostics" where options.iommukitExtensions:
             return .iommukitDiagnostics
         default:

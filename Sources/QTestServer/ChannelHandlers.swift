@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import QTestProtocol
+import QTestSessions
 
 #if canImport(Glibc)
 import Glibc
@@ -27,14 +28,11 @@ final class QTestChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// Answers are written once this many bytes have accumulated (and at the end of the input).
-    static let answerBatchBytes = 64 << 10
-
     private let makeSession: () throws -> QTestSession
     private let logFile: QTestLogFile?
     private let logger: Logger
     private let onClose: (() -> Void)?
-    private var session: QTestSession?
+    private var pump: QTestPump?
     private var opened = ContinuousClock.now
     /// Received bytes not given to the session yet (the peer is not taking answers).
     private var backlog: ByteBuffer?
@@ -69,7 +67,7 @@ final class QTestChannelHandler: ChannelInboundHandler {
                 logFile.write(QTestLogWriter.opened())
                 session.log = QTestSessionLog(write: logFile.write, elapsed: { ContinuousClock.now - start })
             }
-            self.session = session
+            pump = QTestPump(session: session)
             logger.debug("qtest connection opened", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "unix")"])
         } catch {
             logger.error("cannot build the machine: \(error)")
@@ -79,7 +77,7 @@ final class QTestChannelHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard session != nil, !closing else { return }
+        guard pump != nil, !closing else { return }
         var buffer = unwrapInboundIn(data)
         if backlog == nil {
             backlog = buffer
@@ -95,23 +93,18 @@ final class QTestChannelHandler: ChannelInboundHandler {
         guard !serving else { return }
         serving = true
         defer { serving = false }
-        if let session, var input = backlog {
+        if var pump, var input = backlog {
             backlog = nil
-            var answers: [UInt8] = []
-            while input.readableBytes > 0, context.channel.isWritable {
-                let view = input.readableBytesView
-                let end = view.firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? view.endIndex
-                let line = view[..<end]
-                answers += line.withContiguousStorageIfAvailable { session.receive($0) } ?? session.receive(Array(line))
-                input.moveReaderIndex(forwardBy: end - view.startIndex)
-                if answers.count >= Self.answerBatchBytes {
-                    context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answers)), promise: nil)
-                    answers.removeAll(keepingCapacity: true)
-                }
+            let channel = context.channel
+            let consumed = input.withUnsafeReadableBytes { bytes in
+                pump.pump(bytes, while: { channel.isWritable }) { answers in
+                    context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(bytes: answers)), promise: nil)
+                    return true
+                }.consumed
             }
-            if !answers.isEmpty {
-                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answers)), promise: nil)
-            }
+            // A write may have closed the connection meanwhile (channelInactive dropped the pump).
+            if self.pump != nil { self.pump = pump }
+            input.moveReaderIndex(forwardBy: consumed)
             if input.readableBytes > 0 { backlog = input }
         }
         if backlog == nil, inputEnded {
@@ -151,10 +144,10 @@ final class QTestChannelHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let logFile, session != nil {
+        if let logFile, pump != nil {
             logFile.write(QTestLogWriter.closed(elapsed: ContinuousClock.now - opened))
         }
-        session = nil
+        pump = nil
         backlog = nil
         logger.debug("qtest connection closed")
         onClose?()

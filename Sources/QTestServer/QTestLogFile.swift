@@ -9,6 +9,16 @@ import Musl
 import Darwin
 #endif
 
+/// Where `-qtest-log` sends the protocol log.
+public enum QEMUQTestLog: Sendable, Hashable {
+    /// No `-qtest-log`: QEMU writes the log to standard error.
+    case standardError
+    /// `-qtest-log none`: no log.
+    case none
+    /// `-qtest-log FILE` (libqtest passes `/dev/null`, or `/dev/fd/2` with `QTEST_LOG`).
+    case file(String)
+}
+
 /// A problem starting or running a server; ``message`` is ready to print.
 public struct QTestServerError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What went wrong, naming the path, address or option involved.

@@ -3,7 +3,9 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PosixSockets
 import QTestProtocol
+import QTestSessions
 
 #if canImport(Glibc)
 import Glibc
@@ -199,27 +201,10 @@ public final class QTestServer: Sendable {
     /// Whether something accepts connections on the unix socket at `path` (a stale socket file
     /// left by a dead server does not).
     static func isLive(unixSocket path: String) -> Bool {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        #if canImport(Darwin)
-        let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-        #else
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        #endif
+        let fd = streamSocket(AF_UNIX)
         guard fd >= 0 else { return false }
         defer { _ = closeDescriptor(fd) }
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        return result == 0
+        return withUnixSocketAddress(path) { connect(fd, $0, $1) } == 0
     }
 
     /// Stops accepting connections; ``wait()`` then returns. Safe from any thread (a signal

@@ -1,5 +1,6 @@
 import Devices
 import GuestMemory
+import IOMMUCore
 import VTd
 
 /// Programs the remapping unit through its MMIO registers in the order real drivers use
@@ -89,29 +90,27 @@ public struct VTdDriver {
     }
 }
 
-/// Descriptor constructors (VT-d §6.5.2), so scenarios read like driver code.
+/// Descriptor constructors (VT-d §6.5.2), so scenarios read like driver code; the words come
+/// from VTd's descriptor builders.
 public enum Descriptors {
-    public static func contextGlobal() -> InvalidationDescriptor { .init(qw0: 0x1 | 1 << 4, qw1: 0) }
+    public static func contextGlobal() -> InvalidationDescriptor { .contextCacheInvalidate(granularity: 1) }
     public static func contextDevice(domainID: UInt16, sourceID: UInt16, functionMask: UInt64 = 0) -> InvalidationDescriptor {
-        .init(qw0: 0x1 | 3 << 4 | UInt64(domainID) << 16 | UInt64(sourceID) << 32 | functionMask << 48, qw1: 0)
+        .contextCacheInvalidate(
+            granularity: 3, domainID: domainID, sourceID: SourceID(rawValue: sourceID), functionMask: UInt8(truncatingIfNeeded: functionMask))
     }
-    public static func iotlbGlobal() -> InvalidationDescriptor { .init(qw0: 0x2 | 1 << 4, qw1: 0) }
-    public static func iotlbDomain(_ did: UInt16) -> InvalidationDescriptor { .init(qw0: 0x2 | 2 << 4 | UInt64(did) << 16, qw1: 0) }
+    public static func iotlbGlobal() -> InvalidationDescriptor { .iotlbInvalidate(granularity: 1) }
+    public static func iotlbDomain(_ did: UInt16) -> InvalidationDescriptor { .iotlbInvalidate(granularity: 2, domainID: did) }
     public static func iotlbPage(_ did: UInt16, address: UInt64, am: UInt64 = 0, ih: Bool = false) -> InvalidationDescriptor {
-        .init(qw0: 0x2 | 3 << 4 | UInt64(did) << 16, qw1: address | (ih ? 1 << 6 : 0) | am)
+        .iotlbInvalidate(granularity: 3, domainID: did, address: address, addressMask: UInt8(truncatingIfNeeded: am), invalidationHint: ih)
     }
     public static func pasidIOTLB(_ did: UInt16, pasid: UInt32) -> InvalidationDescriptor {
-        .init(qw0: 0x6 | 2 << 4 | UInt64(did) << 16 | UInt64(pasid) << 32, qw1: 0)
+        .pasidIOTLBInvalidate(granularity: 2, domainID: did, pasid: pasid)
     }
     public static func pasidCache(_ did: UInt16, pasid: UInt32) -> InvalidationDescriptor {
-        .init(qw0: 0x7 | 1 << 4 | UInt64(did) << 16 | UInt64(pasid) << 32, qw1: 0)
+        .pasidCacheInvalidate(granularity: 1, domainID: did, pasid: pasid)
     }
     public static func wait(statusAddress: UInt64? = nil, statusData: UInt32 = 1, interrupt: Bool = false, fence: Bool = false) -> InvalidationDescriptor {
-        var qw0: UInt64 = 0x5 | UInt64(statusData) << 32
-        if interrupt { qw0 |= 1 << 4 }
-        if statusAddress != nil { qw0 |= 1 << 5 }
-        if fence { qw0 |= 1 << 6 }
-        return .init(qw0: qw0, qw1: statusAddress ?? 0)
+        .invalidationWait(statusAddress: statusAddress, statusData: statusData, interrupt: interrupt, fence: fence)
     }
 }
 

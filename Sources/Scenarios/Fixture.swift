@@ -1,5 +1,6 @@
 import Devices
 import GuestMemory
+import IOMMUCore
 import VTd
 
 /// The seed layout of QEMU's iommu-intel-test (VT-d facts §7.7): where tables live and which
@@ -28,7 +29,7 @@ public struct ScenarioFailure: Error, Sendable, CustomStringConvertible {
 /// A machine with a VT-d unit and an iommu-testdev, plus the drivers a scenario uses.
 public final class Fixture {
     public let machine: Machine
-    public var tables: TableBuilder
+    public var tables: TableBuilder<AddressSpace>
     public let driver: VTdDriver
     public let device: TestDeviceDriver
     /// The device's source id (bus 0, its devfn).

@@ -1,5 +1,6 @@
 import Devices
 import GuestMemory
+import IOMMUCore
 import VTd
 
 extension ScenarioSuite {
@@ -25,7 +26,7 @@ extension ScenarioSuite {
         Scenario("interrupt-remapping-msi", "IRE on: a device MSI in remappable format is delivered as the IRTE's vector and destination") {
             let f = try interruptFixture()
             f.machine.interrupts.clear()
-            let r = f.machine.dmaWrite(requester: f.sourceID.rawValue, address: remappableMSI(5), bytes: [0, 0, 0, 0], attrs: .unspecified)
+            let r = f.machine.dmaWrite(requester: RequesterID(f.sourceID), address: remappableMSI(5), bytes: [0, 0, 0, 0], attrs: .unspecified)
             try check(r.isOK, "MSI write failed: \(r)")
             let m = f.machine.interrupts.messages
             try check(m.count == 1 && m[0].address == 0xFEE0_3000 && m[0].data == 0x41, "delivered \(m), expected vector 0x41 to APIC 3")
@@ -33,7 +34,7 @@ extension ScenarioSuite {
         Scenario("fault-22-interrupt-entry-not-present", "0x22: an MSI whose IRTE is not present is blocked; FRCD holds the index in FI[63:48]") {
             let f = try interruptFixture()
             f.machine.interrupts.clear()
-            _ = f.machine.dmaWrite(requester: f.sourceID.rawValue, address: remappableMSI(6), bytes: [0, 0, 0, 0], attrs: .unspecified)
+            _ = f.machine.dmaWrite(requester: RequesterID(f.sourceID), address: remappableMSI(6), bytes: [0, 0, 0, 0], attrs: .unspecified)
             let record = f.driver.faultRecord(0)
             try check(record.fault && record.reasonCode == 0x22, "FRCD0 \(record), expected FR 0x22")
             try check(record.lo >> 48 == 6 && record.sourceID == f.sourceID, "FRCD0 FI/SID wrong: \(record)")
@@ -42,7 +43,7 @@ extension ScenarioSuite {
         },
         Scenario("fault-25-compatibility-format-blocked", "0x25: a compatibility-format MSI is blocked while IRE is on and CFI off") {
             let f = try interruptFixture()
-            _ = f.machine.dmaWrite(requester: f.sourceID.rawValue, address: 0xFEE0_1000, bytes: [0x30, 0, 0, 0], attrs: .unspecified)
+            _ = f.machine.dmaWrite(requester: RequesterID(f.sourceID), address: 0xFEE0_1000, bytes: [0x30, 0, 0, 0], attrs: .unspecified)
             let record = f.driver.faultRecord(0)
             try check(record.fault && record.reasonCode == 0x25, "FRCD0 \(record), expected FR 0x25")
         },

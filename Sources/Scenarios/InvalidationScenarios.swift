@@ -1,5 +1,6 @@
 import Devices
 import GuestMemory
+import IOMMUCore
 import VTd
 
 extension ScenarioSuite {

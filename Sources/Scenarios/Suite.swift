@@ -1,5 +1,6 @@
 import Devices
 import GuestMemory
+import IOMMUCore
 import VTd
 
 /// The scenario suite `iommukit run` executes: every translation mode, page sizes, nested,

@@ -1,3 +1,5 @@
+import IOMMUCore
+import JSONText
 import VTd
 
 /// Renders a `WalkTrace` as text, JSON-compatible values, and SVG.
@@ -251,101 +253,7 @@ extension TraceRendering {
     /// The text is the same: keys ordered as `.sortedKeys` orders them (case-insensitive, digit
     /// runs by value), strings escaped as `JSONSerialization` escapes them.
     public static func compactJSON(_ value: Any) -> String {
-        var out = ""
-        guard value is [String: Any] || value is [Any], writeJSON(value, to: &out) else { return "null" }
-        return out
-    }
-
-    /// Appends `value` as JSON; false when something in it is not a JSON value.
-    static func writeJSON(_ value: Any, to out: inout String) -> Bool {
-        switch value {
-        case let text as String:
-            writeJSONString(text, to: &out)
-        case let flag as Bool:
-            out += flag ? "true" : "false"
-        case let number as Int:
-            out += String(number)
-        case let number as Int64:
-            out += String(number)
-        case let number as UInt64:
-            out += String(number)
-        case let number as Int32:
-            out += String(number)
-        case let number as UInt32:
-            out += String(number)
-        case let number as UInt16:
-            out += String(number)
-        case let number as UInt8:
-            out += String(number)
-        case let number as Double:
-            guard number.isFinite else { return false }
-            out += number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)"
-        case let object as [String: Any]:
-            out += "{"
-            for (index, key) in object.keys.sorted(by: jsonKeyOrder).enumerated() {
-                if index > 0 { out += "," }
-                writeJSONString(key, to: &out)
-                out += ":"
-                guard let member = object[key], writeJSON(member, to: &out) else { return false }
-            }
-            out += "}"
-        case let array as [Any]:
-            out += "["
-            for (index, element) in array.enumerated() {
-                if index > 0 { out += "," }
-                guard writeJSON(element, to: &out) else { return false }
-            }
-            out += "]"
-        default:
-            return false
-        }
-        return true
-    }
-
-    /// A string with `JSONSerialization`'s escapes (`/` left alone).
-    static func writeJSONString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{8}": out += "\\b"
-            case "\u{C}": out += "\\f"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{0}"..."\u{1F}":
-                let digits = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
-            default:
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
-
-    /// The order `.sortedKeys` gives: case-insensitive, runs of digits compared by value.
-    static func jsonKeyOrder(_ a: String, _ b: String) -> Bool {
-        var left = Array(a.lowercased().unicodeScalars)[...]
-        var right = Array(b.lowercased().unicodeScalars)[...]
-        func isDigit(_ scalar: Unicode.Scalar) -> Bool { ("0"..."9").contains(scalar) }
-        while let l = left.first, let r = right.first {
-            if isDigit(l), isDigit(r) {
-                let leftDigits = left.prefix(while: isDigit)
-                let rightDigits = right.prefix(while: isDigit)
-                let leftValue = leftDigits.drop { $0 == "0" }
-                let rightValue = rightDigits.drop { $0 == "0" }
-                if leftValue.count != rightValue.count { return leftValue.count < rightValue.count }
-                if !leftValue.elementsEqual(rightValue) { return leftValue.lexicographicallyPrecedes(rightValue) { $0.value < $1.value } }
-                left = left.dropFirst(leftDigits.count)
-                right = right.dropFirst(rightDigits.count)
-                continue
-            }
-            if l != r { return l.value < r.value }
-            left = left.dropFirst()
-            right = right.dropFirst()
-        }
-        if left.isEmpty != right.isEmpty { return left.isEmpty }
-        return a < b
+        guard value is [String: Any] || value is [Any], let json = JSONValue(jsonCompatible: value) else { return "null" }
+        return json.text(style: .compactSortedKeys)
     }
 }

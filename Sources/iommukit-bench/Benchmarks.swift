@@ -1,6 +1,7 @@
 import Devices
 import GuestMemory
 import Scenarios
+import IOMMUCore
 import VTd
 
 /// The requester every benchmark uses: 00:02.0, where the machine puts the iommu-testdev.
@@ -90,7 +91,7 @@ struct WalkBenchmark: Benchmark {
         for page in 0..<benchPages {
             tables.map4K(root: ssRoot, levels: 4, input: benchIOVABase + UInt64(page) << 12,
                          output: benchOutputBase + UInt64(page) << 12,
-                         tableBits: TableWriter.secondStageBits, leafBits: TableWriter.secondStageBits)
+                         format: .secondStage)
         }
         let translator = Translator(state: translationState(configuration, root: root, scalable: false))
         var observer = NoWalkObserver()
@@ -113,7 +114,7 @@ struct WalkBenchmark: Benchmark {
         for page in 0..<benchPages {
             tables.map4K(root: fsRoot, levels: 4, input: benchIOVABase + UInt64(page) << 12,
                          output: benchOutputBase + UInt64(page) << 12,
-                         tableBits: TableWriter.firstStageTableBits, leafBits: TableWriter.firstStageLeafBits)
+                         format: .firstStage)
         }
         let translator = Translator(state: translationState(configuration, root: root, scalable: true))
         var observer = NoWalkObserver()
@@ -141,20 +142,20 @@ struct WalkBenchmark: Benchmark {
         for page in 0..<benchPages {
             tables.map4K(root: fsRoot, levels: 4, input: benchIOVABase + UInt64(page) << 12,
                          output: benchOutputBase + UInt64(page) << 12,
-                         tableBits: TableWriter.firstStageTableBits, leafBits: TableWriter.firstStageLeafBits)
+                         format: .firstStage)
         }
         let fsTablesEnd = tables.nextPage
         // Second stage: the first-stage table pages one to one, and GPA benchOutputBase + page →
         // HPA nestedOutputBase + page.
         for page in [fsRoot] + Array(stride(from: fsTablesStart, to: fsTablesEnd, by: 4096)) {
             tables.map4K(root: ssRoot, levels: 4, input: page, output: page,
-                         tableBits: TableWriter.secondStageBits, leafBits: TableWriter.secondStageBits)
+                         format: .secondStage)
         }
         let nestedOutputBase: UInt64 = 0x3000_0000
         for page in 0..<benchPages {
             tables.map4K(root: ssRoot, levels: 4, input: benchOutputBase + UInt64(page) << 12,
                          output: nestedOutputBase + UInt64(page) << 12,
-                         tableBits: TableWriter.secondStageBits, leafBits: TableWriter.secondStageBits)
+                         format: .secondStage)
         }
         let translator = Translator(state: translationState(configuration, root: root, scalable: true))
         var observer = NoWalkObserver()
@@ -215,7 +216,7 @@ struct UnitBenchmark: Benchmark {
         for page in 0..<pages {
             tables.map4K(root: ssRoot, levels: 4, input: benchIOVABase + UInt64(page) << 12,
                          output: benchOutputBase + UInt64(page) << 12,
-                         tableBits: TableWriter.secondStageBits, leafBits: TableWriter.secondStageBits)
+                         format: .secondStage)
         }
         var unit = RemappingUnit(configuration: configuration)
         unit.writeRegister(offset: RegisterOffset.rtaddr, size: 8, value: root, bus: memory)

@@ -12,7 +12,7 @@ struct BenchmarkOptions {
     var listOnly = false
     /// Print the usage and stop.
     var showHelp = false
-    /// Compare the qtest server with QEMU 7.2 instead (ServerBenchmark.swift).
+    /// Compare the qtest server with a live QEMU (11, else 7.2) instead (ServerBenchmark.swift).
     var server = false
 
     static let usage = """
@@ -31,12 +31,13 @@ struct BenchmarkOptions {
           --write-markdown PATH  Write the results, machine and method to PATH (Markdown). If the
                                  file has a generated block already, only that block is replaced.
           --list                 List the benchmarks and exit.
-          --server               Compare iommukit-qemu with Debian's QEMU 7.2 (qtest under the
-                                 stand-in accel module; QEMU_MODULE_DIR or qemu-qtest-accel/build.sh):
-                                 start to first answer, readl/writel lockstep and pipelined (one
-                                 and 16 connections), an edu DMA scenario end to end.
+          --server               Compare iommukit-qemu with QEMU 11 (Tools/qemu-current.sh; root)
+                                 or else Debian's QEMU 7.2 (QEMU_MODULE_DIR or
+                                 Tools/qemu72-qtest-accel/build.sh): start to first answer,
+                                 readl/writel lockstep and pipelined (one and 16 connections), the
+                                 five VT-d qtest cases and an edu DMA scenario end to end.
                                  --iterations: pipelined commands per repetition (default 100000);
-                                 --filter: start, lockstep, pipelined, 16, scenario.
+                                 --filter: start, lockstep, pipelined, 16, seed cases, scenario.
           -h, --help             Show this help.
 
         Build with `swift build -c release`: debug numbers are meaningless.

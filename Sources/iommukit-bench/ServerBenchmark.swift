@@ -1,14 +1,17 @@
+import PosixSockets
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// `iommukit-bench --server`: IOMMUKit's qtest server against Debian's QEMU 7.2, measured the
-/// same way in the same run.
+/// `iommukit-bench --server`: IOMMUKit's qtest server against a live QEMU — QEMU 11 when
+/// `Tools/qemu-current.sh` installed it (`$IOMMUKIT_QEMU_CURRENT` or `/srv/qemu-current.bin`),
+/// else Debian's QEMU 7.2 — measured the same way in the same run.
 ///
 /// Both emulators get the same command line (QEMU 7.2 under its qtest accelerator, with the
-/// stand-in module of `qemu-qtest-accel/build.sh`):
+/// stand-in module of `Tools/qemu72-qtest-accel/build.sh`):
 ///
 ///     -machine q35 -accel qtest -m 512 -display none -nodefaults
 ///     -device intel-iommu,aw-bits=48 -device edu,dma_mask=0xffffffffffffffff
@@ -117,7 +120,7 @@ enum ServerBenchmark {
         // The floor of one command in flight on this machine: the same client and lines, echoed by
         // `cat` (C, a read and a write per line) on a unix socket instead of answered by an emulator.
         var echoRate: Double?
-        if options.selects("lockstep") || options.selects("scenario") {
+        if options.selects("lockstep") || options.selects("scenario") || options.selects("seed cases") {
             do {
                 echoRate = try echoFloor(operations: lockstepOps, repetitions: repetitions)
             } catch {
@@ -154,6 +157,39 @@ enum ServerBenchmark {
             qemu: sixteenRates.qemu, ours: shared, target: 3,
             method: "one `iommukit serve` process (a machine per connection, NIO threads = cores) with 16 connections, same client; QEMU column: its 16 processes from the row above"))
 
+        // QEMU's VT-d qtest, case by case, each in a process of its own (iommu-testdev: QEMU 11).
+        let seedRuns = 11
+        if options.selects("seed cases") {
+            let present = emulators.compactMap { $0 }.filter { $0.name != "QEMU 7.2" }
+            print("  seed cases: \(present.map(\.name).joined(separator: " and ")) …")
+            do {
+                let results = try SeedCaseBenchmark.measure(present, runs: seedRuns)
+                let hasQEMU = present.count == 2
+                let microseconds = echoRate.map { 1e6 / $0 }
+                for result in results {
+                    let floor = microseconds.map { Double(result.lines) * $0 / 1000 }
+                    var floorText = ""
+                    var shareText = ""
+                    if let floor, let ours = result.wall.last, floor > 0 {
+                        floorText = "; floor (its \(result.lines) lockstep lines × one echo round trip, same run): \(fixed(floor, 2)) ms; "
+                            + (hasQEMU ? "QEMU at \(fixed((result.wall.first ?? 0) / floor, 1))×, " : "") + "iommukit-qemu at \(fixed(ours / floor, 1))× the floor"
+                        shareText = "; iommukit-qemu's wall time above the floor: \(fixed(max(0, ours - floor), 2)) ms (process start and exit, QMP, and its own work)"
+                    }
+                    rows.append(Row(
+                        name: "VT-d qtest \(result.name) end to end", unit: "ms", smallerIsBetter: true,
+                        qemu: hasQEMU ? result.wall.first : nil, ours: result.wall.last, target: nil,
+                        method: "spawn with the test's command line (`-machine q35 -smp 1 -m 512 -net none`, intel-iommu, iommu-testdev, QMP by `-chardev`+`-mon`), QMP handshake, PCI scan, tables, registers, one DMA, read-back checked, SIGTERM, reaped; median of \(seedRuns)\(floorText)"))
+                    rows.append(Row(
+                        name: "VT-d qtest \(result.name), emulator CPU time", unit: "ms", smallerIsBetter: true,
+                        qemu: hasQEMU ? result.cpu.first : nil, ours: result.cpu.last, target: nil,
+                        method: "user + system time of the emulator process over the same case (wait4): the part of the wall time the emulator itself spends\(shareText)"))
+                }
+            } catch {
+                BenchmarkRunner.printError("iommukit-bench: seed cases: \(error)")
+                failed = true
+            }
+        }
+
         let scenarioRuns = 21
         var cpu: [Double] = []
         let scenarioTimes = measure("scenario") { present in
@@ -178,10 +214,10 @@ enum ServerBenchmark {
         }
         let floor = floorNote(echoRate: echoRate, qemuScenario: scenarioTimes.qemu)
         print("")
-        print(serverTable(rows))
+        print(serverTable(rows, qemuName: qemu?.name ?? "QEMU"))
         if let floor { print("\n" + String(floor.filter { $0 != "`" })) }
         if let path = options.markdownPath {
-            let block = serverMarkdown(rows, machine: machine, qemu: qemu, floor: floor)
+            let block = serverMarkdown(rows, machine: machine, qemu: qemu, floor: floor, echoRate: echoRate)
             if writeBlock(block, begin: serverBegin, end: serverEnd, to: path) {
                 print("\nwrote \(path)")
             } else {
@@ -194,24 +230,28 @@ enum ServerBenchmark {
 
     // MARK: Finding QEMU
 
-    /// `qemu-system-x86_64` on PATH and a directory with the qtest accel module: `$QEMU_MODULE_DIR`
-    /// if it has one, else one built with the project's `build.sh`.
+    /// QEMU 11 (`$IOMMUKIT_QEMU_CURRENT/qemu-system-x86_64`, else `/srv/qemu-current.bin/…`, the
+    /// wrappers of `Tools/qemu-current.sh`; they need root) when present; otherwise Debian's
+    /// `qemu-system-x86_64` on PATH with the qtest accel module: `$QEMU_MODULE_DIR` if it has one,
+    /// else one built with the project's `Tools/qemu72-qtest-accel/build.sh`.
     static func findQEMU() -> Result<Emulator, ServerBenchError> {
+        let folder = AllocationCounter.environment("IOMMUKIT_QEMU_CURRENT").flatMap { $0.isEmpty ? nil : $0 } ?? "/srv/qemu-current.bin"
+        let current = folder + "/qemu-system-x86_64"
+        if access(current, X_OK) == 0, getuid() == 0 {
+            return .success(Emulator(name: "QEMU 11", executable: current, environment: [:]))
+        }
         let path = AllocationCounter.environment("PATH") ?? "/usr/bin:/bin"
         let binaries: [String] = path.split(separator: ":").map { String($0) + "/qemu-system-x86_64" }
         guard let binary = binaries.first(where: { access($0, X_OK) == 0 }) else {
-            return .failure(ServerBenchError("qemu-system-x86_64 is not installed"))
+            return .failure(ServerBenchError("neither QEMU 11 (\(current), needs root) nor qemu-system-x86_64 is installed"))
         }
         let module = "accel-qtest-x86_64.so"
         if let directory = AllocationCounter.environment("QEMU_MODULE_DIR"), access("\(directory)/\(module)", R_OK) == 0 {
             return .success(Emulator(name: "QEMU 7.2", executable: binary, environment: ["QEMU_MODULE_DIR": directory]))
         }
-        let places: [String?] = [
-            AllocationCounter.environment("IOMMUKIT_QEMU_ACCEL_TOOLS"), "../shared/tools/qemu-qtest-accel", "/work/shared/tools/qemu-qtest-accel",
-        ]
-        let candidates = places.compactMap { $0 }.map { $0 + "/build.sh" }
-        guard let script = candidates.first(where: { access($0, R_OK) == 0 }) else {
-            return .failure(ServerBenchError("no $QEMU_MODULE_DIR with \(module), and qemu-qtest-accel/build.sh not found (IOMMUKIT_QEMU_ACCEL_TOOLS)"))
+        let script = "Tools/qemu72-qtest-accel/build.sh"
+        guard access(script, R_OK) == 0 else {
+            return .failure(ServerBenchError("no $QEMU_MODULE_DIR with \(module), and \(script) not found (run from the repository)"))
         }
         let directory = builtModuleDirectory
         guard runCommand("sh '\(script)' '\(directory)' >/dev/null 2>&1 && echo ok") != nil, access("\(directory)/\(module)", R_OK) == 0 else {
@@ -469,13 +509,8 @@ enum ServerBenchmark {
     /// Round trips per second of the lockstep client against `cat` as an echo peer on a unix
     /// socket pair: the machine's floor for one command in flight (median of `repetitions`).
     static func echoFloor(operations: Int, repetitions: Int) throws(ServerBenchError) -> Double {
-        var ends: [Int32] = [-1, -1]
-        #if canImport(Darwin)
-        let type = SOCK_STREAM
-        #else
-        let type = Int32(SOCK_STREAM.rawValue)
-        #endif
-        guard socketpair(AF_UNIX, type, 0, &ends) == 0 else { throw ServerBenchError("socketpair: \(String(cString: strerror(errno)))") }
+        guard let pair = unixStreamSocketPair() else { throw ServerBenchError("socketpair: \(String(cString: strerror(errno)))") }
+        let ends = [pair.0, pair.1]
         let process: SpawnedProcess
         do {
             process = try SpawnedProcess(executable: "/bin/cat", arguments: [], errorFile: "/dev/null", standardIO: ends[1])
@@ -543,8 +578,8 @@ enum ServerBenchmark {
         return fixed(ratio, ratio < 10 ? 1 : 0) + "×"
     }
 
-    static func serverTable(_ rows: [Row]) -> String {
-        let header = ["measurement", "QEMU 7.2", "iommukit", "ours vs QEMU", "target"]
+    static func serverTable(_ rows: [Row], qemuName: String) -> String {
+        let header = ["measurement", qemuName, "iommukit", "ours vs QEMU", "target"]
         let body = rows.map { row in
             [row.name + (row.unit == "ms" ? "" : " (\(row.unit))"), format(row.qemu, unit: row.unit), format(row.ours, unit: row.unit),
              formatRatio(row), row.target.map { target in "≥\(fixed(target, 0))×" + (row.ratio.map { $0 >= target ? " met" : " MISSED" } ?? "") } ?? "none"]
@@ -583,18 +618,22 @@ enum ServerBenchmark {
         return note
     }
 
-    static func serverMarkdown(_ rows: [Row], machine: MachineDescription, qemu: Emulator?, floor: String? = nil) -> String {
-        var md = [serverBegin, "## qtest server: iommukit-qemu vs QEMU 7.2", ""]
+    static func serverMarkdown(_ rows: [Row], machine: MachineDescription, qemu: Emulator?, floor: String? = nil, echoRate: Double? = nil) -> String {
+        let qemuName = qemu?.name ?? "QEMU"
+        var md = [serverBegin, "## qtest server: iommukit-qemu vs \(qemuName)", ""]
         md.append("Taken \(machine.date) with `swift build -c release && .build/release/iommukit-bench --server` (same run, same client).")
         md.append("")
         md.append("- CPU: \(machine.cpuModel), \(machine.logicalCPUs) logical CPUs (client and emulators share them)")
         md.append("- OS: \(machine.kernel); load average at the start: \(machine.loadAverage)")
         md.append("- Toolchain: \(machine.swiftVersion), `-c release`")
-        let version = runCommand("qemu-system-x86_64 --version 2>/dev/null")?.split(separator: "\n").first.map(String.init) ?? "unknown"
-        md.append("- QEMU: \(qemu == nil ? "not available" : version), `-accel qtest` through the stand-in module of `qemu-qtest-accel/build.sh`")
+        let version = runCommand("'\(qemu?.executable ?? "qemu-system-x86_64")' --version 2>/dev/null")?.split(separator: "\n").first.map(String.init) ?? "unknown"
+        let accel = qemuName == "QEMU 11"
+            ? "Debian unstable's build in the chroot of `Tools/qemu-current.sh` (its own `-accel qtest`)"
+            : "`-accel qtest` through the stand-in module of `Tools/qemu72-qtest-accel/build.sh`"
+        md.append("- QEMU: \(qemu == nil ? "not available" : version), \(accel)")
         md.append("- Both started as `BINARY -machine q35 -accel qtest -m 512 -display none -nodefaults -device intel-iommu,aw-bits=48 -device edu,dma_mask=0xffffffffffffffff -qtest unix:PATH -qtest-log none`; the client listens on PATH first, accepts the emulator's connection, stops it with SIGTERM and reaps it")
         md.append("")
-        md.append("| measurement | QEMU 7.2 | iommukit-qemu | ours vs QEMU | target | method |")
+        md.append("| measurement | \(qemuName) | iommukit-qemu | ours vs QEMU | target | method |")
         md.append("|---|---:|---:|---:|---:|---|")
         for row in rows {
             let target = row.target.map { target in "≥\(fixed(target, 0))× " + (row.ratio.map { $0 >= target ? "met" : "**missed**" } ?? "-") } ?? "none set"
@@ -611,6 +650,16 @@ enum ServerBenchmark {
         if let floor {
             md.append("")
             md.append(floor)
+        }
+        if let echoRate, echoRate > 0 {
+            md.append("")
+            md.append("""
+                The VT-d qtest rows run QEMU's five cases the way `iommu-intel-test` does, one emulator \
+                process per case. Each case's floor (its lockstep lines × one echo round trip, measured \
+                in the same run) is in its method column; the rest of the wall time is process start, \
+                the QMP handshake and exit, and the emulator CPU time row shows how much of it the \
+                emulator itself spends.
+                """)
         }
         md.append(serverEnd)
         return md.joined(separator: "\n")

@@ -1,3 +1,5 @@
+import PosixSockets
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -21,27 +23,12 @@ private func sysWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) ->
 private func sysAccept(_ fd: Int32) -> Int32 { accept(fd, nil, nil) }
 private func sysConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
 
-private func streamSocket() -> Int32 {
-    #if canImport(Darwin)
-    socket(AF_UNIX, SOCK_STREAM, 0)
-    #else
-    socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    #endif
-}
+private func streamSocket() -> Int32 { PosixSockets.streamSocket(AF_UNIX) }
 
 /// Calls `body` with a `sockaddr_un` for `path`.
 private func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) throws(ServerBenchError) -> R {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw ServerBenchError("socket path too long: \(path)") }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        raw.copyBytes(from: bytes)
-        raw[bytes.count] = 0
-    }
-    return withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
+    guard let result = withUnixSocketAddress(path, body) else { throw ServerBenchError("socket path too long: \(path)") }
+    return result
 }
 
 /// A listening unix socket (what libqtest makes before it starts the emulator).

@@ -1,3 +1,5 @@
+import PosixSockets
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -70,27 +72,12 @@ func raiseOpenFileLimit() -> UInt64 {
 /// Connects a stream socket to the unix socket at `path` (a blocking connect, which waits for
 /// room in the server's backlog), then makes it non-blocking.
 func connectUnix(_ path: String, nonBlocking: Bool = true) throws -> Int32 {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw LoadError("socket path too long: \(path)") }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        raw.copyBytes(from: bytes)
-        raw[bytes.count] = 0
-    }
-    #if canImport(Darwin)
-    let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-    #else
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    #endif
+    guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else { throw LoadError("socket path too long: \(path)") }
+    let fd = streamSocket(AF_UNIX)
     guard fd >= 0 else { throw LoadError("socket: \(errnoText())") }
     var result: Int32
     repeat {
-        result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        result = withUnixSocketAddress(path) { connect(fd, $0, $1) } ?? -1
     } while result != 0 && errno == EINTR
     guard result == 0 else {
         let text = errnoText()

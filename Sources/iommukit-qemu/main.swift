@@ -1,3 +1,3 @@
-import QTestServer
+import QEMUFrontend
 
 QEMUCompatibleEntry.main()

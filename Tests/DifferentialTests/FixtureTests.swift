@@ -6,7 +6,7 @@ import Testing
 /// page, whose fault record shows documented difference 2.
 ///
 /// Re-record with `IOMMUKIT_RECORD_FIXTURES=1 swift test --filter FixtureTests`.
-@Suite(.enabled(if: QEMU.available, Comment(rawValue: QEMU.unavailableReason)))
+@Suite(.enabled(if: Reference.qemu72.available, Comment(rawValue: Reference.qemu72.unavailableReason)))
 struct FixtureTests {
     static let name = "qemu72-edu-legacy-4level.qtest-log"
     static let path = QEMU.repositoryRoot.appendingPathComponent("Tests/DifferentialTests/Fixtures/\(name)").path
@@ -43,7 +43,7 @@ struct FixtureTests {
     func recordFixture() throws {
         let temporary = "/tmp/iqd-fixture-\(getpid()).log"
         defer { unlink(temporary) }
-        let qemu = try QEMUProcess(arguments: Self.setup.qemuArguments, qtestLog: temporary)
+        let qemu = try QEMUProcess(arguments: Self.setup.qemuArguments(for: .qemu72), reference: .qemu72, qtestLog: temporary)
         for step in Self.script.steps { _ = try qemu.ask(step.command) }
         #expect(qemu.finish().status == 0)
         let log = try String(contentsOfFile: temporary, encoding: .utf8)
@@ -65,7 +65,7 @@ struct FixtureTests {
         #expect(log.hasPrefix("[I 0.000000] OPENED\n"))
         #expect(commands == Self.script.steps.map(\.command))
         #expect(answers.count == commands.count)
-        let report = try compare(Self.script)
+        let report = try compare(Self.script, on: .qemu72)
         #expect(report.qemuAnswers.map(\.answer) == answers)
     }
 }

@@ -1,21 +1,19 @@
 import Testing
 
-/// PCI configuration through 0xcf8/0xcfc and edu's BAR, compared with QEMU 7.2.
+/// PCI configuration through 0xcf8/0xcfc and edu's BAR, compared with QEMU 11 and 7.2.
 @Suite(.enabled(if: QEMU.available, Comment(rawValue: QEMU.unavailableReason)))
 struct PCIDifferentialTests {
     /// libqos's scan: vendor and device id of every function of bus 0.
     @Test func busScan() throws {
         var script = Script("pci-scan", MachineSetup(iommu: ""))
-        // The ICH9 functions at 00:1f.0 (LPC), 00:1f.2 (SATA) and 00:1f.3 (SMBus).
-        let ich9: [UInt64: UInt64] = [0xF8: 0x2918_8086, 0xFA: 0x2922_8086, 0xFB: 0x2930_8086]
         for devfn in UInt64(0)..<256 {
-            let excuse = ich9[devfn].map {
-                Excuse(notModelled: "ICH9 functions at 00:1f.x", qemu: "OK \(hx($0))", ours: "OK 0xffffffff")
-            }
-            script.configRead(devfn: devfn, offset: 0, size: 4, excuse: excuse)
+            script.configRead(devfn: devfn, offset: 0, size: 4)
         }
         let report = try compare(script)
-        #expect(report.commands > 0, "the script sent no command")
+        // The ICH9 functions at 00:1f.0 (LPC), 00:1f.2 (SATA) and 00:1f.3 (SMBus) are there.
+        for ids: UInt64 in [0x2918_8086, 0x2922_8086, 0x2930_8086] {
+            #expect(report.qemuAnswers.contains { $0.answer == "OK \(hx(ids))" })
+        }
     }
 
     /// edu's and the host bridge's configuration headers, COMMAND, BAR0 sizing (1 MiB) and
@@ -24,7 +22,7 @@ struct PCIDifferentialTests {
         var script = Script("edu-bar", MachineSetup(iommu: "aw-bits=48"))
         // edu's MSI capability at 0x40 (status bit 4, capability pointer) is not modelled.
         func msi(_ qemu: String, _ ours: String) -> Excuse {
-            Excuse(notModelled: "edu's MSI capability", qemu: qemu, ours: ours)
+            Excuse(notModelled: "edu's MSI capability", qemu: qemu, ours: ours, on: Reference.both)
         }
         let msiDwords: [UInt64: Excuse] = [0x04: msi("OK 0x100000", "OK 0x0000"), 0x34: msi("OK 0x0040", "OK 0x0000")]
         for devfn: UInt64 in [0x00, Layout.eduDevfn] {

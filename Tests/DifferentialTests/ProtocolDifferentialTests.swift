@@ -13,7 +13,7 @@ struct ProtocolDifferentialTests {
             "b64write 0x1020 0x6 AQIDBAUG", "b64read 0x1020 0x8", "read 0x1020 0x8",
             "memset 0x1030 0x8 0x1ff", "read 0x1030 0x8", "memset 0x1030 0 0x11", "read 0x1030 0x8",
             "readl 010", "writel 0x1040 -1", "readl 0x1040", "writel 0x1044 4294967296", "readl 0x1044",
-            "readl 0x1000 extra-arg", "READL 0x1000", "frobnicate",
+            "READL 0x1000", "frobnicate",
             "outb 0x80 0x1", "inb 0x80", "inw 0xcf8", "outl 0xcf8 0x80000000", "inl 0xcf8", "inb 0xcfc", "inw 0xcfe",
             // The host bridge's ports, split where QEMU splits them (0xcf9 is ICH9's reset control).
             "outl 0xcf8 0x80001234", "inw 0xcf8", "inw 0xcfa", "inb 0xcf8", "inb 0xcf9", "inb 0xcfb", "inw 0xcf9",
@@ -27,6 +27,10 @@ struct ProtocolDifferentialTests {
         ] {
             script.send(line)
         }
+        // QEMU 11.1 has no attrs word and ignores extra words, as 7.2 does; IOMMUKit's q35 takes
+        // the word as one.
+        script.send("readl 0x1000 extra-arg", excuse: Excuse(
+            extension: "QEMU 11.1 has no attrs word", qemu: okValue(0x3456_0012), ours: "ERR invalid attrs argument", on: [.qemu11]))
         let report = try compare(script)
         #expect(report.commands > 0, "the script sent no command")
     }

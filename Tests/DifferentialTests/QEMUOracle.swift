@@ -1,4 +1,5 @@
 import Foundation
+import PosixSockets
 
 #if canImport(Glibc)
 import Glibc
@@ -8,33 +9,91 @@ import Musl
 import Darwin
 #endif
 
-/// Debian's QEMU 7.2, the reference the differential tests compare IOMMUKit against.
+/// A live QEMU the differential tests compare IOMMUKit against.
 ///
-/// QEMU is usable when `qemu-system-x86_64` is on the `PATH` and the qtest accelerator module
+/// QEMU 11 (Debian unstable's build in a chroot, installed by `Tools/qemu-current.sh`) is the main
+/// reference: its `-machine q35` is the machine IOMMUKit's `q35` describes. Debian's QEMU 7.2 stays
+/// for what 7.2 does differently, driven with IOMMUKit's `pc-q35-7.2`.
+enum Reference: String, Sendable, CaseIterable, CustomStringConvertible {
+    case qemu11
+    case qemu72
+
+    var description: String {
+        switch self {
+        case .qemu11: "QEMU 11"
+        case .qemu72: "QEMU 7.2"
+        }
+    }
+
+    /// The executable and what it needs in its environment, or why the reference is missing.
+    var setup: Result<(binary: String, environment: [String: String]), QEMU.SetupProblem> {
+        switch self {
+        case .qemu11: QEMU.current
+        case .qemu72: QEMU.setup.map { ($0.binary, ["QEMU_MODULE_DIR": $0.moduleDirectory]) }
+        }
+    }
+
+    /// Whether scripts can run against it.
+    var available: Bool { (try? setup.get()) != nil }
+
+    /// Why it is missing (or that it is there).
+    var unavailableReason: String {
+        switch setup {
+        case .success: "\(self) is available"
+        case .failure(let problem): "\(self) differential runs skipped: \(problem.description)"
+        }
+    }
+
+    /// The references present, in order of importance.
+    static var present: [Reference] { allCases.filter(\.available) }
+
+    /// Both versions (for a documented difference both show the same way).
+    static let both: Set<Reference> = Set(allCases)
+}
+
+/// Where the references are.
+///
+/// QEMU 11 is `qemu-system-x86_64` in `$IOMMUKIT_QEMU_CURRENT` (what `.ci/run` exports: the wrapper
+/// folder `Tools/qemu-current.sh` prints), else in `/srv/qemu-current.bin`, the script's default.
+///
+/// QEMU 7.2 is usable when `qemu-system-x86_64` is on the `PATH` and the qtest accelerator module
 /// exists: either in `$QEMU_MODULE_DIR` (what `.ci/run` exports) or built here, once per test
-/// process, with the project's `build.sh` (`/work/shared/tools/qemu-qtest-accel`, found next to
-/// the repository or through `$IOMMUKIT_QEMU_ACCEL_TOOLS`) into a temporary directory.
+/// process, with the project's `Tools/qemu72-qtest-accel/build.sh` into a temporary directory.
 enum QEMU {
     /// Name of the module Debian's package leaves out.
     static let moduleName = "accel-qtest-x86_64.so"
 
-    /// The binary and module directory, or why the differential tests skip.
+    /// QEMU 7.2's binary and module directory, or why its runs skip.
     static let setup: Result<(binary: String, moduleDirectory: String), SetupProblem> = findSetup()
 
-    /// Whether the differential tests can run.
-    static var available: Bool { (try? setup.get()) != nil }
+    /// QEMU 11's wrapper, or why its runs skip.
+    static let current: Result<(binary: String, environment: [String: String]), SetupProblem> = findCurrent()
 
-    /// The skip message for `.enabled(if:)`.
+    /// Whether any reference is present (the suites run; each script skips the missing ones).
+    static var available: Bool { !Reference.present.isEmpty }
+
+    /// The skip message for `.enabled(if:)`: why every reference is missing.
     static var unavailableReason: String {
-        switch setup {
-        case .success: "QEMU 7.2 is available"
-        case .failure(let problem): "differential tests skipped: \(problem.description)"
-        }
+        "differential tests skipped: " + Reference.allCases.map(\.unavailableReason).joined(separator: "; ")
     }
 
-    /// Why QEMU cannot be used.
+    /// Why a reference cannot be used.
     struct SetupProblem: Error, CustomStringConvertible {
         let description: String
+    }
+
+    private static func findCurrent() -> Result<(binary: String, environment: [String: String]), SetupProblem> {
+        let environment = ProcessInfo.processInfo.environment
+        let folder = environment["IOMMUKIT_QEMU_CURRENT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/srv/qemu-current.bin"
+        let binary = "\(folder)/qemu-system-x86_64"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            return .failure(SetupProblem(description: "\(binary) not found (install it with `sudo Tools/qemu-current.sh` and export IOMMUKIT_QEMU_CURRENT=<the folder it prints>)"))
+        }
+        // The wrapper runs QEMU through chroot, which needs root.
+        guard getuid() == 0 else {
+            return .failure(SetupProblem(description: "\(binary) runs QEMU in a chroot and needs root"))
+        }
+        return .success((binary, [:]))
     }
 
     private static func findSetup() -> Result<(binary: String, moduleDirectory: String), SetupProblem> {
@@ -49,14 +108,10 @@ enum QEMU {
         if let directory = environment["QEMU_MODULE_DIR"], FileManager.default.fileExists(atPath: "\(directory)/\(moduleName)") {
             return .success((binary, directory))
         }
-        // Build the module ourselves.
-        let candidates = [
-            environment["IOMMUKIT_QEMU_ACCEL_TOOLS"],
-            repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/tools/qemu-qtest-accel").path,
-            "/work/shared/tools/qemu-qtest-accel",
-        ].compactMap { $0 }.map { "\($0)/build.sh" }
-        guard let script = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            return .failure(SetupProblem(description: "the qtest accel module is missing ($QEMU_MODULE_DIR unset) and its build.sh was not found (set IOMMUKIT_QEMU_ACCEL_TOOLS)"))
+        // Build the module ourselves, with the project's script.
+        let script = repositoryRoot.appendingPathComponent("Tools/qemu72-qtest-accel/build.sh").path
+        guard FileManager.default.fileExists(atPath: script) else {
+            return .failure(SetupProblem(description: "the qtest accel module is missing ($QEMU_MODULE_DIR unset) and \(script) was not found"))
         }
         let directory = "/tmp/iommukit-difftests-\(getuid())-\(getpid())"
         let build = Process()
@@ -109,27 +164,12 @@ private func sysClose(_ fd: Int32) { _ = close(fd) }
 private func sysShutdown(_ fd: Int32) { _ = shutdown(fd, Int32(SHUT_RDWR)) }
 private func sysSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, _ flags: Int32) -> Int { send(fd, bytes, count, flags) }
 
-private func streamSocket() -> Int32 {
-    #if canImport(Darwin)
-    socket(AF_UNIX, SOCK_STREAM, 0)
-    #else
-    socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    #endif
-}
+private func streamSocket() -> Int32 { PosixSockets.streamSocket(AF_UNIX) }
 
 /// Fills a `sockaddr_un` for `path` and passes it to `body`.
 private func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) throws -> R {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw OracleError("socket path too long: \(path)") }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        raw.copyBytes(from: bytes)
-        raw[bytes.count] = 0
-    }
-    return withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
+    guard let result = withUnixSocketAddress(path, body) else { throw OracleError("socket path too long: \(path)") }
+    return result
 }
 
 /// One end of a qtest connection: sends lines, reads lines, with a receive timeout as guard.
@@ -187,16 +227,18 @@ final class QTestLineChannel {
         }
     }
 
-    /// Sends `line` and returns every line up to and including the answer (asynchronous `IRQ`
-    /// lines come first).
-    func ask(_ line: String) throws -> [String] {
+    /// Sends `line` and returns every line up to and including the `answers`-th answer
+    /// (asynchronous `IRQ` lines come first; `line` may hold several lines).
+    func ask(_ line: String, answers: Int = 1) throws -> [String] {
         try send(line + "\n")
         var lines: [String] = []
-        while true {
+        var answered = 0
+        while answered < answers {
             let reply = try readLine()
             lines.append(reply)
-            if !reply.hasPrefix("IRQ ") { return lines }
+            if !reply.hasPrefix("IRQ ") { answered += 1 }
         }
+        return lines
     }
 }
 
@@ -289,7 +331,8 @@ final class ChildProcess: @unchecked Sendable {
     }
 }
 
-/// A running `qemu-system-x86_64 … -accel qtest -qtest unix:PATH`: we listen, QEMU connects.
+/// A running `qemu-system-x86_64 … -accel qtest -qtest unix:PATH` (either reference): we listen,
+/// QEMU connects.
 final class QEMUProcess {
     let child: ChildProcess
     let channel: QTestLineChannel
@@ -300,8 +343,8 @@ final class QEMUProcess {
     /// and accepts its qtest connection.
     ///
     /// - Parameter qtestLog: a file for QEMU's `-qtest-log`, `none` by default.
-    init(arguments: [String], qtestLog: String? = nil) throws {
-        let (binary, moduleDirectory) = try QEMU.setup.get()
+    init(arguments: [String], reference: Reference, qtestLog: String? = nil) throws {
+        let (binary, extraEnvironment) = try reference.setup.get()
         let tag = "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let socketPath = "/tmp/iqd-\(tag).sock"
         errorFile = "/tmp/iqd-\(tag).err"
@@ -317,7 +360,7 @@ final class QEMUProcess {
         guard bound == 0, listen(listener, 1) == 0 else { throw OracleError("bind/listen \(socketPath): \(errnoText())") }
 
         var environment = ProcessInfo.processInfo.environment
-        environment["QEMU_MODULE_DIR"] = moduleDirectory
+        environment.merge(extraEnvironment) { $1 }
         child = try ChildProcess(
             executable: binary, arguments: arguments + ["-qtest", "unix:\(socketPath)", "-qtest-log", qtestLog ?? "none"],
             environment: environment, errorFile: errorFile)
@@ -339,10 +382,10 @@ final class QEMUProcess {
         unlink(errorFile)
     }
 
-    /// Sends one command; the answer lines.
-    func ask(_ line: String) throws -> [String] {
+    /// Sends one command; the answer lines (`answers` of them for a `line` of several lines).
+    func ask(_ line: String, answers: Int = 1) throws -> [String] {
         do {
-            return try channel.ask(line)
+            return try channel.ask(line, answers: answers)
         } catch {
             throw OracleError("\(error) after '\(line)'; QEMU said: \(finish().stderr)")
         }

@@ -1,8 +1,8 @@
 import Testing
 
-/// Every translation mode QEMU 7.2 supports, driven through edu's DMA engine: tables written
-/// with `writeq`, translation enabled, a read DMA (memory → edu's buffer) and a write DMA
-/// (buffer → memory) through the IOMMU, the result read back.
+/// Every translation mode QEMU 7.2 supports (run on QEMU 11 too), driven through edu's DMA
+/// engine: tables written with `writeq`, translation enabled, a read DMA (memory → edu's
+/// buffer) and a write DMA (buffer → memory) through the IOMMU, the result read back.
 @Suite(.enabled(if: QEMU.available, Comment(rawValue: QEMU.unavailableReason)))
 struct TranslationDifferentialTests {
     /// A mode: the machine, how to program it, and the two mappings (IOVA page → physical

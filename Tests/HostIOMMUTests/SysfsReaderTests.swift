@@ -1,6 +1,7 @@
 import Foundation
 import HostIOMMU
 import Testing
+import IOMMUCore
 import VTd
 
 /// Reading `/sys/class/iommu/dmar*/intel-iommu/*` from fixture trees built in a temporary directory.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import HostIOMMU
+import IOMMUCore
 import VTd
 
 /// The real-hardware CAP/ECAP pairs of the reference (hwinfo-compat-facts §8), with the fields it

@@ -1,5 +1,6 @@
 import Foundation
 @testable import IOMMUKitCLI
+import QEMUFrontend
 import QTestServer
 import Scenarios
 import Testing

@@ -1,4 +1,5 @@
 @testable import IOMMUKitCLI
+import QEMUFrontend
 import QTestServer
 import Testing
 

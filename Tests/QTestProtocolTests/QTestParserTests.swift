@@ -204,6 +204,16 @@ import Testing
         #expect(parseOutcome("\0readl 0x0") == .success(nil))
     }
 
+    /// QEMU 7.2 has no comment lines and no `qom-tests` (both checked live against 7.2 and 11).
+    @Test func commentLinesAndQOMTestsByRelease() throws {
+        #expect(errorReply("# a comment", options: .qemu72) == "FAIL Unknown command '#'")
+        #expect(errorReply("#readl 0x0", options: .qemu72) == "FAIL Unknown command '#readl'")
+        #expect(errorReply("qom-tests", options: .qemu72) == "FAIL Unknown command 'qom-tests'")
+        #expect(try command("qom-tests") == .qomTests)
+        #expect(try command("qom-tests").name == "qom-tests")
+        #expect(parseOutcome("x#y") != .success(nil), "only a leading # makes a comment")
+    }
+
     @Test func spacesOnlyLineIsAnUnknownEmptyCommand() {
         #expect(errorReply(" ") == "FAIL Unknown command ''")
         #expect(errorReply(" readl 0x0") == "FAIL Unknown command ''")

@@ -1,5 +1,6 @@
 import GuestMemory
 import QTestProtocol
+import QTestSessions
 import Testing
 
 /// Parses `line` and returns the command, or the reply text of the error it threw.

@@ -1,5 +1,6 @@
 import Devices
 import QTestProtocol
+import QTestSessions
 import Testing
 
 /// `receive` answers plain `read[bwlq]`/`write[bwlq]` and `in[bwl]`/`out[bwl]` lines straight

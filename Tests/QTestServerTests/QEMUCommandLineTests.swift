@@ -1,4 +1,5 @@
 import QTestProtocol
+import QEMUFrontend
 import QTestServer
 import Testing
 import VTd
@@ -22,7 +23,7 @@ import VTd
         #expect(line.chardevs.map(\.id) == ["char0"])
         #expect(line.chardevs.first?.backend == "socket")
         #expect(line.machine.requestedName == "q35")
-        #expect(line.machine.typeName == "pc-q35-10.2")
+        #expect(line.machine.typeName == "pc-q35-11.1")
         #expect(line.machine.kind == .q35)
         #expect(line.machine.compatibility == .upstream)
         #expect(line.cpus == 1)
@@ -106,7 +107,7 @@ import VTd
         let list = try parseCommandLine("-machine accel=kvm:tcg")
         #expect(list.accelerators == ["kvm", "tcg"])
         #expect(list.activeAccelerator == "tcg")
-        #expect(list.machine.typeName == "pc-q35-10.2")
+        #expect(list.machine.typeName == "pc-q35-11.1")
     }
 
     @Test func attrsTestsUseTCGFirst() throws {
@@ -178,7 +179,7 @@ import VTd
         #expect(line.qtest == nil)
         #expect(line.qmp == nil)
         #expect(line.qtestLog == .standardError)
-        #expect(line.machine.typeName == "pc-q35-10.2")
+        #expect(line.machine.typeName == "pc-q35-11.1")
         #expect(line.ramBytes == 128 << 20)
         #expect(line.accelerators.isEmpty)
         #expect(line.activeAccelerator == "tcg")
@@ -222,14 +223,14 @@ import VTd
     }
 
     @Test(arguments: [
-        ("-machine q35", "pc-q35-10.2", QEMUCompatibility.upstream, QEMUMachineCatalog.Kind.q35),
-        ("-M q35", "pc-q35-10.2", .upstream, .q35),
-        ("-machine pc-q35-10.2", "pc-q35-10.2", .upstream, .q35),
+        ("-machine q35", "pc-q35-11.1", QEMUCompatibility.upstream, QEMUMachineCatalog.Kind.q35),
+        ("-M q35", "pc-q35-11.1", .upstream, .q35),
+        ("-machine pc-q35-11.1", "pc-q35-11.1", .upstream, .q35),
         ("-machine pc-q35-7.2", "pc-q35-7.2", .qemu72, .q35),
         ("-M pc-q35-7.2,accel=qtest", "pc-q35-7.2", .qemu72, .q35),
-        ("-machine type=q35,kernel-irqchip=split", "pc-q35-10.2", .upstream, .q35),
+        ("-machine type=q35,kernel-irqchip=split", "pc-q35-11.1", .upstream, .q35),
         ("-machine none", "none", .upstream, .none),
-        ("--machine q35", "pc-q35-10.2", .upstream, .q35),
+        ("--machine q35", "pc-q35-11.1", .upstream, .q35),
     ])
     func machines(option: String, typeName: String, compatibility: QEMUCompatibility, kind: QEMUMachineCatalog.Kind) throws {
         let line = try parseCommandLine(option)
@@ -240,8 +241,8 @@ import VTd
 
     @Test func machineFlavourQEMU72() throws {
         #expect(try parseCommandLine("-machine q35", flavour: .qemu72).machine.typeName == "pc-q35-7.2")
-        #expect(commandLineError("-machine pc-q35-10.2", flavour: .qemu72)
-            == "-machine pc-q35-10.2: unsupported machine type: \"pc-q35-10.2\" (supported: pc-q35-7.2, none, q35)")
+        #expect(commandLineError("-machine pc-q35-11.1", flavour: .qemu72)
+            == "-machine pc-q35-11.1: unsupported machine type: \"pc-q35-11.1\" (supported: pc-q35-7.2, none, q35)")
     }
 
     @Test func machinePropertiesAndMerging() throws {
@@ -254,7 +255,7 @@ import VTd
 
     @Test func machineErrors() {
         #expect(commandLineError("-machine pc")
-            == "-machine pc: unsupported machine type: \"pc\" (supported: pc-q35-10.2, pc-q35-7.2, none, q35)")
+            == "-machine pc: unsupported machine type: \"pc\" (supported: pc-q35-11.1, pc-q35-7.2, none, q35)")
         #expect(commandLineError("-machine pc-q35-8.0")?.hasPrefix("-machine pc-q35-8.0: unsupported machine type") == true)
         #expect(commandLineError("-M") == "-M: requires an argument")
     }

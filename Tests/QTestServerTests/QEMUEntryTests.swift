@@ -1,6 +1,7 @@
 import Devices
 import Foundation
 import QTestProtocol
+import QEMUFrontend
 import QTestServer
 import Testing
 import VTd
@@ -134,7 +135,7 @@ private func makeQEMUBinaryLink() throws -> String? {
         try runSeedCase(seed, on: qtest)
         try qmp.send(#"{"execute": "query-machines"}"# + "\n")
         let names = try machineNames(try qmp.readLine())
-        #expect(names.isSuperset(of: ["q35", "pc-q35-10.2", "pc-q35-7.2", "none"]))
+        #expect(names.isSuperset(of: ["q35", "pc-q35-11.1", "pc-q35-7.2", "none"]))
         try qmp.send(#"{"execute": "query-status"}"# + "\n")
         #expect(try qmp.readLine() == #"{"return": {"running": true, "status": "running"}}"#)
         try qmp.send(#"{"execute": "quit"}"# + "\n")

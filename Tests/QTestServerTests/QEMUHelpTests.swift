@@ -1,5 +1,5 @@
 import Foundation
-import QTestServer
+import QEMUFrontend
 import Testing
 import VTd
 

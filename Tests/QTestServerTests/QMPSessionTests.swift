@@ -1,4 +1,5 @@
 import Foundation
+import QEMUFrontend
 import QTestServer
 import Testing
 import VTd
@@ -29,7 +30,7 @@ private func json(_ text: String) throws -> [String: Any] {
 @Suite struct QMPSessionTests {
     @Test func greeting() throws {
         let session = QMPSession()
-        #expect(session.greeting() == #"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 10}, "package": "IOMMUKit"}, "capabilities": ["oob"]}}"# + "\r\n")
+        #expect(session.greeting() == #"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 1, "major": 11}, "package": "IOMMUKit"}, "capabilities": ["oob"]}}"# + "\r\n")
         let old = QMPSession(catalog: QEMUMachineCatalog(flavour: .qemu72), package: "")
         #expect(old.greeting().hasPrefix(#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}"#))
         #expect(try json(session.greeting())["QMP"] != nil)
@@ -67,11 +68,11 @@ private func json(_ text: String) throws -> [String: Any] {
         #expect(replies.count == 1)
         let list = try #require(try json(replies[0])["return"] as? [[String: Any]])
         let names = list.compactMap { $0["name"] as? String }
-        #expect(names == ["pc-q35-10.2", "pc-q35-7.2", "none"])
+        #expect(names == ["pc-q35-11.1", "pc-q35-7.2", "none"])
         #expect(list[0]["alias"] as? String == "q35")
         #expect(list[1]["alias"] == nil)
         #expect(list[2]["alias"] == nil)
-        #expect(replies[0].contains(#"{"hotpluggable-cpus": true, "name": "pc-q35-10.2", "numa-mem-supported": false, "default-cpu-type": "qemu64-x86_64-cpu", "cpu-max": 4096, "deprecated": false, "default-ram-id": "pc.ram", "alias": "q35", "acpi": true}"#))
+        #expect(replies[0].contains(#"{"hotpluggable-cpus": true, "name": "pc-q35-11.1", "numa-mem-supported": false, "default-cpu-type": "qemu64-x86_64-cpu", "cpu-max": 4096, "deprecated": false, "default-ram-id": "pc.ram", "alias": "q35", "acpi": true}"#))
     }
 
     @Test func queryMachinesQEMU72() throws {
@@ -85,7 +86,7 @@ private func json(_ text: String) throws -> [String: Any] {
     @Test func queryVersion() {
         var session = negotiated()
         #expect(send(#"{"execute": "query-version"}"#, to: &session)
-            == [#"{"return": {"qemu": {"micro": 0, "minor": 2, "major": 10}, "package": "IOMMUKit"}}"#])
+            == [#"{"return": {"qemu": {"micro": 0, "minor": 1, "major": 11}, "package": "IOMMUKit"}}"#])
     }
 
     @Test func queryStatusAndStopCont() {
@@ -122,7 +123,7 @@ private func json(_ text: String) throws -> [String: Any] {
         let pci = try #require(send(#"{"execute": "qom-list-types", "arguments": {"implements": "pci-device"}}"#, to: &session).first)
         #expect(!pci.contains("intel-iommu") && pci.contains("edu"))
         let all = try #require(send(#"{"execute": "qom-list-types"}"#, to: &session).first)
-        #expect(all.contains("pc-q35-10.2-machine") && all.contains("qtest-accel") && all.contains("intel-iommu"))
+        #expect(all.contains("pc-q35-11.1-machine") && all.contains("qtest-accel") && all.contains("intel-iommu"))
         let nothing = try #require(send(#"{"execute": "qom-list-types", "arguments": {"implements": "usb-device"}}"#, to: &session).first)
         #expect(nothing == #"{"return": []}"#)
     }
@@ -297,11 +298,11 @@ private func json(_ text: String) throws -> [String: Any] {
 @Suite struct QEMUMachineCatalogTests {
     @Test func lookups() {
         let upstream = QEMUMachineCatalog()
-        #expect(upstream.entry(named: "q35")?.name == "pc-q35-10.2")
+        #expect(upstream.entry(named: "q35")?.name == "pc-q35-11.1")
         #expect(upstream.entry(named: "pc-q35-7.2")?.compatibility == .qemu72)
         #expect(upstream.entry(named: "none")?.kind == QEMUMachineCatalog.Kind.none)
         #expect(upstream.entry(named: "pc") == nil)
-        #expect(upstream.version == (10, 2, 0))
+        #expect(upstream.version == (11, 1, 0))
         let old = QEMUMachineCatalog(flavour: .qemu72)
         #expect(old.entry(named: "q35")?.name == "pc-q35-7.2")
         #expect(old.version == (7, 2, 0))

@@ -2,6 +2,7 @@ import Devices
 import NIOCore
 import NIOEmbedded
 import QTestProtocol
+import QTestSessions
 @testable import QTestServer
 import Testing
 

@@ -1,6 +1,7 @@
 import Devices
 import Foundation
 import QTestProtocol
+import QEMUFrontend
 import QTestServer
 import Testing
 import VTd

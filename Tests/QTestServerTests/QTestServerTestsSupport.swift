@@ -1,3 +1,4 @@
+import QEMUFrontend
 import QTestServer
 import Testing
 import VTd

@@ -1,4 +1,5 @@
 import Foundation
+import QEMUFrontend
 import QTestServer
 import VTd
 

@@ -1,4 +1,5 @@
 import Foundation
+import PosixSockets
 import Testing
 
 #if canImport(Glibc)
@@ -35,26 +36,12 @@ private func errnoText() -> String { String(cString: strerror(errno)) }
 
 /// `sockaddr_un` for `path`, passed to `body` with its length.
 private func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) throws -> R {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    let capacity = MemoryLayout.size(ofValue: address.sun_path)
-    guard bytes.count < capacity else { throw SocketTestError("socket path too long: \(path)") }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        raw.copyBytes(from: bytes)
-        raw[bytes.count] = 0
-    }
-    return withUnsafePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
+    guard let result = withUnixSocketAddress(path, body) else { throw SocketTestError("socket path too long: \(path)") }
+    return result
 }
 
-private func streamSocket(_ family: Int32) throws -> Int32 {
-    #if canImport(Darwin)
-    let fd = socket(family, SOCK_STREAM, 0)
-    #else
-    let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
-    #endif
+private func openStreamSocket(_ family: Int32) throws -> Int32 {
+    let fd = PosixSockets.streamSocket(family)
     guard fd >= 0 else { throw SocketTestError("socket: \(errnoText())") }
     return fd
 }
@@ -79,7 +66,7 @@ final class LineClient {
 
     /// Connects to a unix socket.
     static func connect(unixPath path: String) throws -> LineClient {
-        let fd = try streamSocket(AF_UNIX)
+        let fd = try openStreamSocket(AF_UNIX)
         let result = try withUnixAddress(path) { sysConnect(fd, $0, $1) }
         guard result == 0 else {
             let text = errnoText()
@@ -91,7 +78,7 @@ final class LineClient {
 
     /// Connects to 127.0.0.1:`port`.
     static func connect(tcpPort port: Int) throws -> LineClient {
-        let fd = try streamSocket(AF_INET)
+        let fd = try openStreamSocket(AF_INET)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -187,7 +174,7 @@ final class UnixListener {
     init(path: String) throws {
         self.path = path
         _ = unlink(path)
-        fd = try streamSocket(AF_UNIX)
+        fd = try openStreamSocket(AF_UNIX)
         let bound = try withUnixAddress(path) { bind(fd, $0, $1) }
         guard bound == 0, listen(fd, 1) == 0 else {
             let text = errnoText()
@@ -215,7 +202,7 @@ final class UnixListener {
 /// Leaves a socket file at `path` that nobody listens on (what a crashed server leaves).
 func makeStaleUnixSocket(path: String) throws {
     _ = unlink(path)
-    let fd = try streamSocket(AF_UNIX)
+    let fd = try openStreamSocket(AF_UNIX)
     defer { _ = sysClose(fd) }
     let bound = try withUnixAddress(path) { bind(fd, $0, $1) }
     guard bound == 0 else { throw SocketTestError("bind \(path): \(errnoText())") }
@@ -250,7 +237,7 @@ final class TCPListener {
     let port: Int
 
     init() throws {
-        let fd = try streamSocket(AF_INET)
+        let fd = try openStreamSocket(AF_INET)
         self.fd = fd
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -287,12 +274,6 @@ final class TCPListener {
 
 /// A connected pair of unix stream sockets (for `fd=N` chardevs).
 func unixSocketPair() throws -> (Int32, Int32) {
-    var ends: [Int32] = [-1, -1]
-    #if canImport(Darwin)
-    let type = SOCK_STREAM
-    #else
-    let type = Int32(SOCK_STREAM.rawValue)
-    #endif
-    guard socketpair(AF_UNIX, type, 0, &ends) == 0 else { throw SocketTestError("socketpair: \(errnoText())") }
-    return (ends[0], ends[1])
+    guard let pair = PosixSockets.unixStreamSocketPair() else { throw SocketTestError("socketpair: \(errnoText())") }
+    return pair
 }

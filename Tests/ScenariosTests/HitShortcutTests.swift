@@ -1,6 +1,7 @@
 import Devices
 import Scenarios
 import Testing
+import IOMMUCore
 import VTd
 
 /// The legacy fast path keeps shortcuts to recent IOTLB hits (a micro-TLB); using one must be

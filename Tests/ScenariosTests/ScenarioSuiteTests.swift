@@ -1,6 +1,7 @@
 import Devices
 import Scenarios
 import Testing
+import IOMMUCore
 import VTd
 
 /// Every scenario of `iommukit run` is also a test: a regression in any mode or fault path fails here.

@@ -1,5 +1,6 @@
 import GuestMemory
 import Testing
+import IOMMUCore
 import VTd
 
 /// One row of the CAP/ECAP tables in VT-d facts §2.3.

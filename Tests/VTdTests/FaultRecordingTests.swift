@@ -1,5 +1,6 @@
 import GuestMemory
 import Testing
+import IOMMUCore
 import VTd
 
 /// A unit set up so that `request` faults with one reason.

@@ -1,5 +1,6 @@
 import GuestMemory
 import Testing
+import IOMMUCore
 import VTd
 
 /// An address outside the 4 GiB test RAM but inside a 48-bit host address width.

@@ -1,6 +1,7 @@
 import GuestMemory
 import PropertyBased
 import Testing
+import IOMMUCore
 import VTd
 
 /// SplitMix64: a small deterministic generator for garbage tables.

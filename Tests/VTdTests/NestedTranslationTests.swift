@@ -1,5 +1,6 @@
 import GuestMemory
 import Testing
+import IOMMUCore
 import VTd
 
 /// First stage nested over second stage (PGTT 011): the FS tables live at guest-physical

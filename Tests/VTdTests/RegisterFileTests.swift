@@ -1,5 +1,6 @@
 import GuestMemory
 import Testing
+import IOMMUCore
 import VTd
 
 /// A register's expected behaviour under "write all ones, read back".

@@ -1,5 +1,6 @@
 import GuestMemory
 import Testing
+import IOMMUCore
 import VTd
 
 // Test support: a remapping unit with a sparse RAM as its bus, programmed through its

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 import Testing
 @testable import VTd
 

@@ -166,8 +166,8 @@ public struct SMMUCommand: Sendable, Hashable, CustomStringConvertible {
     }
     /// CMD_CFGI_ALL: CFGI_STE_RANGE with Range = 31.
     public static func cfgiAll() -> SMMUCommand { cfgiSTERange(streamID: 0, range: 31) }
-    public static func cfgiCD(streamID: UInt32, substreamID: UInt32, leaf: Bool = false) -> SMMUCommand {
-        make(.cfgiCD, dw0: UInt64(streamID) << 32 | UInt64(substreamID & 0xF_FFFF) << 12, dw1: leaf ? 1 : 0)
+    public static func cfgiCD(streamID: UInt32, substreamID: UInt32, leaf: Bool = false, ssec: Bool = false) -> SMMUCommand {
+        make(.cfgiCD, dw0: UInt64(streamID) << 32 | UInt64(substreamID & 0xF_FFFF) << 12 | (ssec ? 1 << 10 : 0), dw1: leaf ? 1 : 0)
     }
     public static func cfgiCDAll(streamID: UInt32) -> SMMUCommand { make(.cfgiCDAll, dw0: UInt64(streamID) << 32) }
     public static func tlbiNHAll(vmid: UInt16) -> SMMUCommand { make(.tlbiNHAll, dw0: UInt64(vmid) << 32) }

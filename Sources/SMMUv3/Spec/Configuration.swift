@@ -28,6 +28,10 @@ public struct SMMUv3Configuration: Sendable, Hashable {
     /// Beyond QEMU: strict invalidation checking (diagnostics for cached STEs, CDs and
     /// translations used after the guest changed their memory without the covering command).
     public var strictInvalidation: Bool = false
+    /// SMMU_S_IDR1.SECURE_IMPL: the Secure programming interface and Secure streams (IHI 0070
+    /// §3.10.1, §6.3.53 onwards). QEMU's RFC names it `secure-impl`; off by default (QEMU 11 has
+    /// no Secure state), and then every stream is Non-secure and the Secure bank reads zero.
+    public var secureImpl: Bool = false
     /// Configuration cache geometry (sets × ways), per structure (STE, CD).
     public var configCacheSets: Int = 64
     public var configCacheWays: Int = 4
@@ -67,10 +71,27 @@ public struct SMMUv3Configuration: Sendable, Hashable {
         return v
     }
 
-    /// SMMU_IDR1 (§6.3.2): SIDSIZE 16, SSIDSIZE, EVENTQS 19, CMDQS 19.
+    /// SMMU_IDR1 (§6.3.2): SIDSIZE 16, SSIDSIZE, EVENTQS 19, CMDQS 19; with `secureImpl` also
+    /// ATTR_PERMS_OVR (bit 26), so that STE.NSCFG and S_GBPA.NSCFG are honoured (§5.2, §6.3.63).
     public var idr1: UInt32 {
-        UInt32(streamIDBits) | UInt32(min(max(substreamIDBits, 0), 20)) << 6 | UInt32(eventQueueMaxLog2) << 16
+        var v = UInt32(streamIDBits) | UInt32(min(max(substreamIDBits, 0), 20)) << 6 | UInt32(eventQueueMaxLog2) << 16
             | UInt32(commandQueueMaxLog2) << 21
+        if secureImpl { v |= 1 << 26 }
+        return v
+    }
+
+    /// SMMU_S_IDR0 (§6.3.53): STALL_MODEL 0b01 (no stalls, as IDR0), MSI as IDR0.MSI; no ECMDQ.
+    public var secureIDR0: UInt32 {
+        var v: UInt32 = 1 << 24  // STALL_MODEL
+        if msi { v |= 1 << 13 }  // MSI
+        return v
+    }
+
+    /// SMMU_S_IDR1 (§6.3.54): SECURE_IMPL (bit 31), S_SIDSIZE (bits 5:0) = 16; SEL2 (bit 29) = 0:
+    /// no Secure stage 2. Zero without `secureImpl`.
+    public var secureIDR1: UInt32 {
+        guard secureImpl else { return 0 }
+        return 1 << 31 | UInt32(streamIDBits)
     }
 
     /// SMMU_IDR3 (§6.3.4): HAD, XNX (with stage 2), RIL, BBML=2.

@@ -42,8 +42,62 @@ public enum SMMURegisterOffset {
     public static let page1: UInt64 = 0x10000
     /// Size of the two pages the Non-secure interface occupies.
     public static let blockSize: UInt64 = 0x20000
-    /// Start of the Secure register bank (S_IDR0); RAZ/WI here (SMMU_S_IDR1.SECURE_IMPL = 0).
+    /// Start of the Secure register bank (S_IDR0): RES0 without `secureImpl`, RAZ/WI to
+    /// Non-secure accesses with it (IHI 0070 §6.2).
     public static let secureBank: UInt64 = 0x8000
+}
+
+/// Offsets of the Secure SMMUv3 registers (IHI 0070 §6.2, §6.3.53–§6.3.78), present when
+/// SMMU_S_IDR1.SECURE_IMPL = 1 and reachable only by Secure (or Root) accesses. Each is its
+/// Non-secure counterpart + 0x8000, except S_IDR0–4 (own layouts), S_INIT (no counterpart) and
+/// S_EVENTQ_PROD/CONS, which sit in page 0 (0x80A8/0x80AC) where the Non-secure pair is in page 1.
+/// Not modelled (RAZ/WI): S_S2PII, S_AGBPA, S_GATOS_*, S_MPAM*, S_VATOS_SEL, S_IDR6.
+public enum SMMUSecureRegisterOffset {
+    /// SMMU_S_IDR0 (§6.3.53).
+    public static let sIDR0: UInt64 = 0x8000
+    /// SMMU_S_IDR1 (§6.3.54): SECURE_IMPL, SEL2, S_SIDSIZE.
+    public static let sIDR1: UInt64 = 0x8004
+    public static let sIDR2: UInt64 = 0x8008
+    public static let sIDR3: UInt64 = 0x800C
+    public static let sIDR4: UInt64 = 0x8010
+    /// SMMU_S_CR0 / SMMU_S_CR0ACK (§6.3.57–58).
+    public static let sCR0: UInt64 = 0x8020
+    public static let sCR0ACK: UInt64 = 0x8024
+    /// SMMU_S_CR1 (§6.3.59), SMMU_S_CR2 (§6.3.60).
+    public static let sCR1: UInt64 = 0x8028
+    public static let sCR2: UInt64 = 0x802C
+    /// SMMU_S_INIT (§6.3.62): bit 0 INV_ALL.
+    public static let sInit: UInt64 = 0x803C
+    /// SMMU_S_GBPA (§6.3.63).
+    public static let sGBPA: UInt64 = 0x8044
+    public static let sIRQCtrl: UInt64 = 0x8050
+    public static let sIRQCtrlAck: UInt64 = 0x8054
+    public static let sGERROR: UInt64 = 0x8060
+    public static let sGERRORN: UInt64 = 0x8064
+    public static let sGERRORIRQCfg0: UInt64 = 0x8068
+    public static let sGERRORIRQCfg1: UInt64 = 0x8070
+    public static let sGERRORIRQCfg2: UInt64 = 0x8074
+    public static let sStrtabBase: UInt64 = 0x8080
+    public static let sStrtabBaseCfg: UInt64 = 0x8088
+    public static let sCMDQBase: UInt64 = 0x8090
+    public static let sCMDQProd: UInt64 = 0x8098
+    public static let sCMDQCons: UInt64 = 0x809C
+    public static let sEventQBase: UInt64 = 0x80A0
+    /// SMMU_S_EVENTQ_PROD / CONS: page 0 (unlike the Non-secure pair).
+    public static let sEventQProd: UInt64 = 0x80A8
+    public static let sEventQCons: UInt64 = 0x80AC
+    public static let sEventQIRQCfg0: UInt64 = 0x80B0
+    public static let sEventQIRQCfg1: UInt64 = 0x80B8
+    public static let sEventQIRQCfg2: UInt64 = 0x80BC
+    /// End of the modelled Secure registers (exclusive): the register storage size with `secureImpl`.
+    public static let end: UInt64 = 0x8200
+}
+
+/// SMMU_S_INIT fields (§6.3.62).
+public enum SecureInit {
+    /// INV_ALL: invalidate every configuration and translation cache entry, both Security states;
+    /// reads 1 until done (here: done at once, reads 0).
+    public static let invalidateAll: UInt32 = 1 << 0
 }
 
 /// SMMU_CR0 / SMMU_CR0ACK fields (§6.3.9–10).
@@ -58,6 +112,11 @@ public enum ControlRegister0 {
     public static let commandQueueEnable: UInt32 = 1 << 3
     /// The fields this SMMU implements (ATSCHK, VMW, DPT_WALK_EN are RES0 without ATS, VMW, DPT).
     public static let implemented: UInt32 = smmuEnable | eventQueueEnable | commandQueueEnable
+    /// SMMU_S_CR0.SIF, bit 5 (§6.3.57): a Secure stream's instruction fetch whose output is
+    /// Non-secure is a stage-1 Permission fault (an abort without event while S_CR0.SMMUEN = 0).
+    public static let secureInstructionFetch: UInt32 = 1 << 5
+    /// The S_CR0 fields this SMMU implements (NSSTALLD and VMW are RES0 without stalls and VMW).
+    public static let secureImplemented: UInt32 = implemented | secureInstructionFetch
 }
 
 /// SMMU_IRQ_CTRL / SMMU_IRQ_CTRLACK fields (§6.3.16).
@@ -94,6 +153,8 @@ public enum GlobalError: Int, Sendable, Hashable, CaseIterable, CustomStringConv
 
     /// Bits of GERRORN software can write here (CMDQP_ERR and DPT_ERR are RES0 without ECMDQ/DPT).
     public static let implementedMask: UInt32 = 0x1FD
+    /// Bits of S_GERRORN (§6.3.67): as GERRORN without PRIQ_ABT_ERR and MSI_PRIQ_ABT_ERR.
+    public static let secureImplementedMask: UInt32 = 0x1B5
 
     public var description: String {
         switch self {
@@ -131,8 +192,13 @@ public struct GlobalBypassAttributes: Sendable, Hashable {
     /// Update, bit 31: set by software with new values; cleared when they took effect.
     public var update: Bool { rawValue & (1 << 31) != 0 }
 
+    /// NSCFG, bits 15:14 (SMMU_S_GBPA only; §6.3.63): 0b10 Secure, 0b11 Non-secure, else the
+    /// incoming NS attribute.
+    public var nscfg: UInt8 { UInt8((rawValue >> 14) & 0x3) }
     /// The writable fields.
     public static let writableMask: UInt32 = 0x801F_3F1F
+    /// The writable fields of SMMU_S_GBPA (GBPA's and NSCFG).
+    public static let secureWritableMask: UInt32 = 0x801F_FF1F
     /// QEMU's reset value: SHCFG = 1 (use incoming), bypass.
     public static let reset: UInt32 = 0x0000_1000
 }
@@ -230,6 +296,56 @@ extension SMMUv3Configuration {
         for (i, byte) in idBytes.enumerated() {
             regs.append(.init(idNames[i], 0xFD0 + UInt64(4 * i), width: 4, reset: byte))
         }
+        if secureImpl { regs += secureRegisterDescriptors }
         return regs
+    }
+
+    /// The register storage size: page 0's first 4 KiB, or up to the end of the Secure bank.
+    public var registerStorageSize: Int { secureImpl ? Int(SMMUSecureRegisterOffset.end) : 0x1000 }
+
+    /// The Secure register bank as data (IHI 0070 §6.3.53–§6.3.78), present with `secureImpl`.
+    /// Reset values as the Non-secure bank's (S_GBPA bypasses with SHCFG = use incoming, like GBPA;
+    /// the architecture leaves them IMPLEMENTATION DEFINED or UNKNOWN). S_CR0: SMMUEN, EVENTQEN,
+    /// CMDQEN, SIF (NSSTALLD and VMW are RES0 here: see docs/secure-smmu.md). S_CR2: RECINVSID
+    /// (E2H needs SEL2, PTM BTM). S_GERRORN: no PRIQ errors in the Secure bank.
+    public var secureRegisterDescriptors: [RegisterDescriptor] {
+        typealias S = SMMUSecureRegisterOffset
+        let msiAddress: UInt64 = msi ? UInt64.mask(55, 2) : 0
+        let msiData: UInt64 = msi ? 0xFFFF_FFFF : 0
+        let msiAttr: UInt64 = msi ? 0x3F : 0
+        return [
+            .init("S_IDR0", S.sIDR0, width: 4, reset: UInt64(secureIDR0)),
+            .init("S_IDR1", S.sIDR1, width: 4, reset: UInt64(secureIDR1)),
+            .init("S_IDR2", S.sIDR2, width: 4),
+            .init("S_IDR3", S.sIDR3, width: 4),
+            .init("S_IDR4", S.sIDR4, width: 4),
+            .init("S_CR0", S.sCR0, width: 4, writable: UInt64(ControlRegister0.secureImplemented)),
+            .init("S_CR0ACK", S.sCR0ACK, width: 4),
+            .init("S_CR1", S.sCR1, width: 4, writable: 0xFFF),
+            .init("S_CR2", S.sCR2, width: 4, writable: 0x2),
+            .init("S_INIT", S.sInit, width: 4, writable: UInt64(SecureInit.invalidateAll)),
+            .init("S_GBPA", S.sGBPA, width: 4, reset: UInt64(GlobalBypassAttributes.reset),
+                  writable: UInt64(GlobalBypassAttributes.secureWritableMask)),
+            .init("S_IRQ_CTRL", S.sIRQCtrl, width: 4, writable: UInt64(InterruptControl.implemented)),
+            .init("S_IRQ_CTRLACK", S.sIRQCtrlAck, width: 4),
+            .init("S_GERROR", S.sGERROR, width: 4),
+            .init("S_GERRORN", S.sGERRORN, width: 4, writable: UInt64(GlobalError.secureImplementedMask)),
+            .init("S_GERROR_IRQ_CFG0", S.sGERRORIRQCfg0, width: 8, writable: msiAddress),
+            .init("S_GERROR_IRQ_CFG1", S.sGERRORIRQCfg1, width: 4, writable: msiData),
+            .init("S_GERROR_IRQ_CFG2", S.sGERRORIRQCfg2, width: 4, writable: msiAttr),
+            .init("S_STRTAB_BASE", S.sStrtabBase, width: 8, writable: 1 << 62 | UInt64.mask(55, 6)),
+            .init("S_STRTAB_BASE_CFG", S.sStrtabBaseCfg, width: 4, writable: UInt64(StreamTableConfig.writableMask)),
+            .init("S_CMDQ_BASE", S.sCMDQBase, width: 8, reset: UInt64(commandQueueMaxLog2),
+                  writable: 1 << 62 | UInt64.mask(55, 0)),
+            .init("S_CMDQ_PROD", S.sCMDQProd, width: 4, writable: 0xF_FFFF),
+            .init("S_CMDQ_CONS", S.sCMDQCons, width: 4, writable: 0xF_FFFF),
+            .init("S_EVENTQ_BASE", S.sEventQBase, width: 8, reset: UInt64(eventQueueMaxLog2),
+                  writable: 1 << 62 | UInt64.mask(55, 0)),
+            .init("S_EVENTQ_PROD", S.sEventQProd, width: 4, writable: 0x800F_FFFF),
+            .init("S_EVENTQ_CONS", S.sEventQCons, width: 4, writable: 0x800F_FFFF),
+            .init("S_EVENTQ_IRQ_CFG0", S.sEventQIRQCfg0, width: 8, writable: msiAddress),
+            .init("S_EVENTQ_IRQ_CFG1", S.sEventQIRQCfg1, width: 4, writable: msiData),
+            .init("S_EVENTQ_IRQ_CFG2", S.sEventQIRQCfg2, width: 4, writable: msiAttr),
+        ]
     }
 }

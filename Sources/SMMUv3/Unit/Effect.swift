@@ -39,15 +39,21 @@ public struct SMMUMSIWrite: Sendable, Hashable, CustomStringConvertible {
     /// MemAttr (3:0) and SH (5:4), as in *_IRQ_CFG2 (for CMD_SYNC: MSIAttr and MSH).
     public var attributes: UInt8
     public var source: Source
+    /// Raised by the Secure programming interface (S_*_IRQ_CFG*, a CMD_SYNC on the Secure command
+    /// queue): the write goes to the Secure PA space.
+    public var secure: Bool
 
-    public init(address: UInt64, data: UInt32, attributes: UInt8, source: Source) {
+    public init(address: UInt64, data: UInt32, attributes: UInt8, source: Source, secure: Bool = false) {
         self.address = address
         self.data = data
         self.attributes = attributes
         self.source = source
+        self.secure = secure
     }
 
-    public var description: String { "MSI \(source.rawValue) addr \(hex(address)) data \(hex(UInt64(data)))" }
+    public var description: String {
+        "\(secure ? "Secure " : "")MSI \(source.rawValue) addr \(hex(address)) data \(hex(UInt64(data)))"
+    }
 }
 
 /// Something the SMMU does outside itself. The unit queues effects; the machine applies them in
@@ -57,12 +63,17 @@ public struct SMMUMSIWrite: Sendable, Hashable, CustomStringConvertible {
 public enum SMMUv3Effect: Sendable, Hashable, CustomStringConvertible {
     /// Pulse a wired interrupt line.
     case wiredInterrupt(SMMUInterruptLine)
+    /// Pulse a wired interrupt line of the Secure programming interface (IHI 0070 §3.18: the
+    /// Secure event queue, Secure CMD_SYNC and Secure gerror interrupts are separate outputs;
+    /// `virt` wires none of them, so the line's `spi` is not used for these).
+    case secureWiredInterrupt(SMMUInterruptLine)
     /// Perform a message-signalled write.
     case messageSignalled(SMMUMSIWrite)
 
     public var description: String {
         switch self {
         case .wiredInterrupt(let line): "IRQ \(line) (SPI \(line.spi))"
+        case .secureWiredInterrupt(let line): "Secure IRQ \(line)"
         case .messageSignalled(let m): m.description
         }
     }

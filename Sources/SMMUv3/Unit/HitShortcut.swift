@@ -17,7 +17,7 @@ struct SMMUHitShortcut: Sendable {
     static let empty = SMMUHitShortcut(
         streamGeneration: 0, contextGeneration: 0, tlbGeneration: 0, streamID: 0, substreamID: nil, security: .nonSecure,
         page: .max, streamSlot: 0, contextSlot: -1, tlbSlot: 0, privCfg: 0, instCfg: 0, permissions: .all, outputBase: 0, mask: 0,
-        path: .stage1)
+        space: .nonSecure, path: .stage1)
 
     /// Whether the slot holds no recorded hit.
     var isEmpty: Bool { page == .max }
@@ -47,6 +47,8 @@ struct SMMUHitShortcut: Sendable {
     /// The TLB entry's output for its input base, and its size − 1.
     var outputBase: UInt64
     var mask: UInt64
+    /// The PA space of the output (for Secure streams, what the stage-1 walk decided).
+    var space: MemTxAttrs.SecuritySpace
     var path: SMMUTranslation.Path
 }
 
@@ -89,12 +91,16 @@ extension SMMUv3Unit {
                   s.pointee.streamGeneration == streamGeneration, s.pointee.contextGeneration == contextGeneration else { return nil }
             let walkRequest = Self.effectiveWalkRequest(request, privCfg: s.pointee.privCfg, instCfg: s.pointee.instCfg)
             let permissions = s.pointee.permissions
-            guard permissions.allows(walkRequest) else { return nil }
+            let space = s.pointee.space
+            // S_CR0.SIF can refuse a Secure instruction fetch to Non-secure output: the general path decides.
+            guard permissions.allows(walkRequest),
+                  !refusesSecureInstructionFetch(instruction: walkRequest.isInstructionFetch, space: space, security: security)
+            else { return nil }
             let mask = s.pointee.mask
             let translation = SMMUTranslation(
                 outputAddress: s.pointee.outputBase | (request.address & mask), addressMask: mask,
                 permissions: walkRequest.privileged ? permissions.privileged : permissions.unprivileged,
-                outputSpace: security.outputSpace, path: s.pointee.path)
+                outputSpace: space, path: s.pointee.path)
             return (translation, s.pointee.streamSlot, s.pointee.contextSlot, s.pointee.tlbSlot)
         }
         guard let (translation, streamSlot, contextSlot, tlbSlot) = found else { return nil }
@@ -105,9 +111,10 @@ extension SMMUv3Unit {
     }
 
     /// Records the TLB hit the general path just made for `request` (the STE and CD it used are in
-    /// the configuration cache, the entry `hit` in the TLB under `key`).
+    /// the configuration cache, the entry `hit` in the TLB under `key`; `space` its output space).
     mutating func recordHitShortcut(_ request: SMMUTranslationRequest, stream: CachedStream, usedContext: Bool,
-                                    security: SMMUSecurityState, key: TLBKey, hit: TLBEntry, path: SMMUTranslation.Path) {
+                                    security: SMMUSecurityState, key: TLBKey, hit: TLBEntry, space: MemTxAttrs.SecuritySpace,
+                                    path: SMMUTranslation.Path) {
         guard !configuration.strictInvalidation,
               let streamSlot = configCache.streams.find(StreamCacheKey(security: security, streamID: request.streamID), { _ in () })?.slot,
               let tlbSlot = tlb.cache.find(key, { _ in () })?.slot else { return }
@@ -124,6 +131,6 @@ extension SMMUv3Unit {
             tlbGeneration: tlb.cache.generation, streamID: request.streamID, substreamID: request.substreamID, security: security,
             page: page, streamSlot: streamSlot, contextSlot: contextSlot, tlbSlot: tlbSlot,
             privCfg: UInt8(truncatingIfNeeded: stream.ste.privCfg), instCfg: UInt8(truncatingIfNeeded: stream.ste.instCfg), permissions: hit.translation.permissions, outputBase: hit.translation.outputAddress & ~mask,
-            mask: mask, path: path)
+            mask: mask, space: space, path: path)
     }
 }

@@ -132,6 +132,9 @@ public struct SMMUAbort: Sendable, Hashable, CustomStringConvertible {
         case globalAbort
         /// STE.Config = 0b0xx (no event).
         case streamAbort
+        /// S_CR0.SIF with S_CR0.SMMUEN = 0: a Secure instruction fetch that S_GBPA sends to the
+        /// Non-secure PA space (no event, IHI 0070 §6.3.57).
+        case secureInstructionFetch
         /// An event (configuration error or fault); `event` holds its record.
         case event(EventType)
 
@@ -139,6 +142,7 @@ public struct SMMUAbort: Sendable, Hashable, CustomStringConvertible {
             switch self {
             case .globalAbort: "GBPA.ABORT"
             case .streamAbort: "STE.Config abort"
+            case .secureInstructionFetch: "S_CR0.SIF: Secure instruction fetch to Non-secure memory"
             case .event(let t): t.description
             }
         }

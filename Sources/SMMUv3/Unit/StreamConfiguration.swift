@@ -23,13 +23,15 @@ enum STEFetch: Sendable, Hashable {
 extension SMMUv3Unit {
     /// Reads the STE of `streamID` from the stream table (linear or 2-level) through `memory`.
     /// Read-only: strict mode uses it to re-read what a cached STE came from.
+    /// A Secure stream's STE comes from the Secure stream table (S_STRTAB_BASE/_CFG, S_CR2.RECINVSID)
+    /// in the Secure PA space (IHI 0070 §3.10.1).
     func fetchSTE<Bus: MemoryBus>(streamID: UInt32, substreamID: UInt32?, security: SMMUSecurityState, memory: Bus) -> STEFetch {
-        let cfg = StreamTableConfig(rawValue: registers.read32(SMMURegisterOffset.strtabBaseCfg))
+        let cfg = StreamTableConfig(rawValue: registers.read32(Self.bank(SMMURegisterOffset.strtabBaseCfg, security)))
         let log2 = min(cfg.log2Size, configuration.streamIDBits)
-        let recordBadStreamID = registers.read32(SMMURegisterOffset.cr2) & 0x2 != 0  // CR2.RECINVSID
+        let recordBadStreamID = registers.read32(Self.bank(SMMURegisterOffset.cr2, security)) & 0x2 != 0  // (S_)CR2.RECINVSID
         let badStreamID = STEFetch.stop(.event(.badStreamID(streamID: streamID, substreamID: substreamID), record: recordBadStreamID))
         guard UInt64(streamID) >> UInt64(log2) == 0 else { return badStreamID }
-        let base = registers.read64(SMMURegisterOffset.strtabBase) & .mask(55, 6)
+        let base = registers.read64(Self.bank(SMMURegisterOffset.strtabBase, security)) & .mask(55, 6)
         let attrs = security.memoryAttributes
         let steAddress: UInt64
         if cfg.format == 1 {
@@ -66,14 +68,21 @@ extension SMMUv3Unit {
     }
 
     /// Checks an STE (IHI 0070 §5.2, "ILLEGAL" conditions for this SMMU's features) and decodes
-    /// what translation needs. Config 0b0xx aborts without an event; illegal → C_BAD_STE.
-    func decodeSTE(_ ste: StreamTableEntry, address: UInt64, streamID: UInt32, substreamID: UInt32?) -> ConfigOutcome<CachedStream> {
+    /// what translation needs. Config 0b0xx aborts without an event; illegal → C_BAD_STE. A Secure
+    /// STE (§5.2, §3.10.2) may use STRW 0b01 (EL3) besides 0b00 (Secure EL1); S-EL2 (0b10) and
+    /// stage 2 need S_IDR1.SEL2, which this SMMU does not implement.
+    func decodeSTE(_ ste: StreamTableEntry, address: UInt64, streamID: UInt32, substreamID: UInt32?,
+                   security: SMMUSecurityState = .nonSecure) -> ConfigOutcome<CachedStream> {
         let bad = ConfigOutcome<CachedStream>.stop(.event(.badSTE(streamID: streamID, substreamID: substreamID), record: true))
         guard ste.valid else { return bad }
         let config = ste.config
         if config == .abort { return .ok(CachedStream(ste: ste, address: address, stage2: nil)) }
-        // STRW: 0bx1 (EL3 / reserved) is illegal for a Non-secure stream; 0b10 needs IDR0.Hyp (0).
-        guard ste.strw == 0 else { return bad }
+        if security == .secure {
+            guard ste.strw <= 1, !config.stage2 else { return bad }
+        } else {
+            // STRW: 0bx1 (EL3 / reserved) is illegal for a Non-secure stream; 0b10 needs IDR0.Hyp (0).
+            guard ste.strw == 0 else { return bad }
+        }
         if config.stage1 {
             guard configuration.stages.stage1Supported else { return bad }
             guard ste.s1CDMax <= UInt64(configuration.substreamIDBits) else { return bad }
@@ -188,8 +197,10 @@ extension SMMUv3Unit {
     }
 
     /// Checks a CD (IHI 0070 §5.4 "ILLEGAL" conditions for this SMMU's features) and builds the
-    /// stage-1 context; illegal → C_BAD_CD.
-    func decodeCD(_ cd: ContextDescriptor, address: UInt64, streamID: UInt32, substreamID: UInt32?) -> ConfigOutcome<CachedContext> {
+    /// stage-1 context; illegal → C_BAD_CD. Reached from a Secure STE, the context walks as Secure
+    /// with CD.NSCFG0/1 giving the PA space of each starting-level table (§5.4).
+    func decodeCD(_ cd: ContextDescriptor, address: UInt64, streamID: UInt32, substreamID: UInt32?,
+                  security: SMMUSecurityState = .nonSecure) -> ConfigOutcome<CachedContext> {
         let bad = ConfigOutcome<CachedContext>.stop(.event(.badCD(streamID: streamID, substreamID: substreamID), record: true))
         // V; little-endian tables only; no stalls (STALL_MODEL = 0b01 makes S = 1 illegal);
         // TERM_MODEL = 1 makes A = 0 illegal.
@@ -199,7 +210,7 @@ extension SMMUv3Unit {
         if !cd.epd0, g0 == nil { return bad }
         if !cd.epd1, g1 == nil { return bad }
         let oas = configuration.outputAddressBits
-        let stage1 = Stage1Context(
+        var stage1 = Stage1Context(
             ttb0: Stage1TranslationTable(ttb: cd.ttb0, tsz: Int(cd.t0sz), granule: g0 ?? .size4KB, walksDisabled: cd.epd0,
                                          topByteIgnore: cd.tbi0, hierarchicalAttributesDisabled: cd.had0),
             ttb1: Stage1TranslationTable(ttb: cd.ttb1, tsz: Int(cd.t1sz), granule: g1 ?? .size4KB, walksDisabled: cd.epd1,
@@ -208,6 +219,11 @@ extension SMMUv3Unit {
             hardwareAccessFlag: false, hardwareDirty: false, aa64: cd.aa64, wxn: cd.wxn, pan: cd.pan,
             asid: UInt16(truncatingIfNeeded: cd.asid))
         guard stage1.validate() == nil else { return bad }
+        if security == .secure {
+            stage1.secure = true
+            stage1.ttb0.startNonSecure = cd.nscfg0
+            stage1.ttb1.startNonSecure = cd.nscfg1
+        }
         return .ok(CachedContext(cd: cd, address: address, stage1: stage1))
     }
 

@@ -26,8 +26,9 @@ public struct SMMUStaleCacheDiagnostic: Sendable, Hashable, CustomStringConverti
     public var description: String {
         let ssid = substreamID.map { " SSID \(hex(UInt64($0)))" } ?? ""
         let name = missingCommand.opcode?.description ?? "command"
+        let queue = security == .secure ? " on the Secure command queue" : ""
         return "stale \(cache.rawValue) used for \(security) SID \(hex(UInt64(streamID)))\(ssid) IOVA \(hex(address)): "
-            + "cached \(stale), memory now \(current); missing \(name) (\(missingCommand))"
+            + "cached \(stale), memory now \(current); missing \(name)\(queue) (\(missingCommand))"
     }
 }
 
@@ -68,7 +69,7 @@ extension SMMUv3Unit {
         addDiagnostic(SMMUStaleCacheDiagnostic(
             cache: .streamTableEntry, security: security, streamID: request.streamID, substreamID: request.substreamID,
             address: request.address, stale: "\(cached.ste) at \(hex(cached.address))", current: current,
-            missingCommand: .cfgiSTE(streamID: request.streamID)))
+            missingCommand: .cfgiSTE(streamID: request.streamID, ssec: security == .secure)))
     }
 
     /// A cached CD is about to be used: re-read it (through the cached STE's CD table); a different
@@ -87,6 +88,6 @@ extension SMMUv3Unit {
         addDiagnostic(SMMUStaleCacheDiagnostic(
             cache: .contextDescriptor, security: security, streamID: request.streamID, substreamID: request.substreamID,
             address: request.address, stale: "\(cached.cd) at \(hex(cached.address))", current: current,
-            missingCommand: .cfgiCD(streamID: request.streamID, substreamID: index)))
+            missingCommand: .cfgiCD(streamID: request.streamID, substreamID: index, ssec: security == .secure)))
     }
 }

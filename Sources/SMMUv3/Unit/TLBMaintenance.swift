@@ -8,24 +8,28 @@ extension SMMUSecurityState {
 
 /// TLB invalidation commands (IHI 0070 §4.4), forwarded to the TLB.
 extension SMMUv3Unit {
-    /// Performs a TLBI command of the Non-secure queue; CERROR_ILL for a Reserved range encoding
-    /// (§4.4.1.1: TG ≠ 0 with NUM = SCALE = TTL = 0).
-    mutating func invalidateTLB(_ command: SMMUCommand, opcode: CommandOpcode) -> CommandError {
-        // VMID applies when stage 2 is implemented; otherwise every VMID.
-        let vmid: UInt16? = configuration.stages.stage2Supported ? command.vmid : nil
+    /// Performs a TLBI command of the `queue` command queue; CERROR_ILL for a Reserved range
+    /// encoding (§4.4.1.1: TG ≠ 0 with NUM = SCALE = TTL = 0). CMD_TLBI_NH_* act on the queue's
+    /// Security state (§4.4.2.1–4); the stage-2, NSNH and EL2 forms on Non-secure entries from
+    /// either queue (§4.4.3, §4.4.4.1).
+    mutating func invalidateTLB(_ command: SMMUCommand, opcode: CommandOpcode, queue: SMMUSecurityState = .nonSecure) -> CommandError {
+        // VMID applies when stage 2 is implemented for the queue's Security state; otherwise every
+        // VMID (no Secure stage 2 here: S_IDR1.SEL2 = 0).
+        let vmid: UInt16? = configuration.stages.stage2Supported && queue == .nonSecure ? command.vmid : nil
+        let nh = queue.tlbSecurityState
         let range = TLBIAddressRange(address: opcode == .tlbiS2IPA ? command.ipa : command.address, tg: command.tg,
                                      ttl: command.ttl, num: command.num, scale: command.scale, leaf: command.leaf)
         switch opcode {
         case .tlbiNHAll:
-            tlb.invalidateNHAll(vmid: vmid)
+            tlb.invalidateNHAll(vmid: vmid, security: nh)
         case .tlbiNHASID:
-            tlb.invalidateNHASID(asid: command.asid, vmid: vmid)
+            tlb.invalidateNHASID(asid: command.asid, vmid: vmid, security: nh)
         case .tlbiNHVA:
             guard !range.isReserved else { return .illegal }
-            tlb.invalidateNHVA(asid: command.asid, vmid: vmid, range: range)
+            tlb.invalidateNHVA(asid: command.asid, vmid: vmid, range: range, security: nh)
         case .tlbiNHVAA:
             guard !range.isReserved else { return .illegal }
-            tlb.invalidateNHVAA(vmid: vmid, range: range)
+            tlb.invalidateNHVAA(vmid: vmid, range: range, security: nh)
         case .tlbiS12VMAll:
             tlb.invalidateS12VMAll(vmid: command.vmid)
         case .tlbiS2IPA:

@@ -17,11 +17,12 @@ extension SMMUv3Unit {
         }
         guard path != .bypass else {
             return .translated(SMMUTranslation(outputAddress: request.address, addressMask: ~0, permissions: .all,
-                                               outputSpace: security.outputSpace, path: .bypass))
+                                               outputSpace: bypassSpace(stream, security: security), path: .bypass))
         }
-        let world = StreamWorld.el1(security.tlbSecurityState)
-        let vmid = vmid(of: stream)
-        let asid = context?.stage1.asid
+        let world = Self.world(of: stream, security: security)
+        let vmid = security == .secure ? 0 : vmid(of: stream)
+        // EL3 translations carry no ASID (CD.ASID is IGNORED for StreamWorld EL3, §5.4).
+        let asid = world == .el3 ? nil : context?.stage1.asid
         let sizes = Self.leafSizes(stream: stream, context: context)
         let tlbAddress = context?.stage1.tlbAddress(request.address) ?? request.address
         if let hit = tlb.lookup(world: world, vmid: vmid, asid: asid, address: tlbAddress, sizes: sizes),
@@ -29,27 +30,51 @@ extension SMMUv3Unit {
             observer.note("TLB hit: \(hex(hit.inputBase)) → \(hex(hit.outputAddress(for: hit.inputBase))), 2^\(hit.translation.sizeShift) bytes")
             if configuration.strictInvalidation {
                 checkStaleTranslation(request, walkRequest, stream: stream, context: context, path: path, cached: hit,
-                                      memory: memory)
+                                      security: security, memory: memory)
+            }
+            let p = hit.translation.permissions
+            let space = Self.outputSpace(hit.translation, security: security)
+            if let stop = secureInstructionFetchFault(request, walkRequest, space: space, security: security, context: context) {
+                return finish(stop, memory: memory, security: security)
             }
             let shift = UInt64(hit.translation.sizeShift & 63)
             let key = TLBKey(world: world, vmid: vmid, asid: TLB.asidTag(asid), page: tlbAddress >> shift, sizeShift: UInt8(shift))
-            recordHitShortcut(request, stream: stream, usedContext: context != nil, security: security, key: key, hit: hit, path: path)
-            let p = hit.translation.permissions
+            recordHitShortcut(request, stream: stream, usedContext: context != nil, security: security, key: key, hit: hit,
+                              space: space, path: path)
             return .translated(SMMUTranslation(
                 outputAddress: hit.outputAddress(for: request.address), addressMask: hit.size &- 1,
-                permissions: walkRequest.privileged ? p.privileged : p.unprivileged, outputSpace: security.outputSpace, path: path))
+                permissions: walkRequest.privileged ? p.privileged : p.unprivileged, outputSpace: space, path: path))
         }
         let result = performWalk(walkRequest, stream: stream, context: context, memory: memory, observer: &observer)
         switch result {
         case .translated(let t):
             tlb.insert(world: world, vmid: vmid, asid: asid, address: tlbAddress, translation: t)
+            let space = Self.outputSpace(t, security: security)
+            if let stop = secureInstructionFetchFault(request, walkRequest, space: space, security: security, context: context) {
+                observer.note("S_CR0.SIF = 1: a Secure instruction fetch to the Non-secure PA space is a Permission fault")
+                return finish(stop, memory: memory, security: security)
+            }
             return .translated(SMMUTranslation(
                 outputAddress: t.outputAddress, addressMask: t.size &- 1,
                 permissions: walkRequest.privileged ? t.permissions.privileged : t.permissions.unprivileged,
-                outputSpace: security.outputSpace, path: path))
+                outputSpace: space, path: path))
         case .fault(let f):
-            return finish(faultStop(f, request: request, stream: stream, context: context), memory: memory)
+            return finish(faultStop(f, request: request, stream: stream, context: context), memory: memory, security: security)
         }
+    }
+
+    /// The TLB's StreamWorld of a stream (IHI 0070 §3.17, STE.STRW): NS-EL1 for Non-secure
+    /// streams; Secure (S-EL1) or, with STRW = 0b01, EL3 for Secure ones.
+    static func world(of stream: CachedStream, security: SMMUSecurityState) -> StreamWorld {
+        guard security == .secure else { return .nonSecureEL1 }
+        return stream.ste.strw == 1 ? .el3 : .secureEL1
+    }
+
+    /// The PA space of a translation's output: Non-secure for Non-secure streams whatever their
+    /// tables say; for Secure streams what the stage-1 walk decided (NSCFGx, NSTable, NS).
+    static func outputSpace(_ t: Translation, security: SMMUSecurityState) -> MemTxAttrs.SecuritySpace {
+        guard security == .secure else { return .nonSecure }
+        return t.stage1?.nonSecureOutput ?? true ? .nonSecure : .secure
     }
 
     /// The leaf sizes a TLB lookup tries for a stream's translations.
@@ -80,7 +105,7 @@ extension SMMUv3Unit {
     /// Strict mode: a TLB entry is about to be used; walk again (reading only) and compare.
     mutating func checkStaleTranslation<Bus: MemoryBus>(
         _ request: SMMUTranslationRequest, _ walkRequest: WalkRequest, stream: CachedStream, context: CachedContext?,
-        path: SMMUTranslation.Path, cached: TLBEntry, memory: Bus
+        path: SMMUTranslation.Path, cached: TLBEntry, security: SMMUSecurityState = .nonSecure, memory: Bus
     ) {
         var quiet = NoTableWalkObserver()
         let fresh = performWalk(walkRequest, stream: stream, context: context, memory: ReadOnlyBus(base: memory), observer: &quiet)
@@ -111,15 +136,16 @@ extension SMMUv3Unit {
                 }
             }
         }
-        let vmid = vmid(of: stream)
+        let vmid = security == .secure ? 0 : vmid(of: stream)
         let missing: SMMUCommand
         switch (path, stage2Changed) {
+        case _ where Self.world(of: stream, security: security) == .el3: missing = .tlbiEL3All()
         case (.stage2, _): missing = .tlbiS2IPA(vmid: vmid, ipa: request.address & ~mask)
         case (_, true): missing = .tlbiS12VMAll(vmid: vmid)
         default: missing = .tlbiNHVA(asid: context?.stage1.asid ?? 0, vmid: vmid, address: request.address & ~mask)
         }
         addDiagnostic(SMMUStaleCacheDiagnostic(
-            cache: .tlb, security: .nonSecure, streamID: request.streamID, substreamID: request.substreamID,
+            cache: .tlb, security: security, streamID: request.streamID, substreamID: request.substreamID,
             address: request.address, stale: stale, current: current, missingCommand: missing))
     }
 }

@@ -135,20 +135,24 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
     let hierarchical = !t.hierarchicalAttributesDisabled
     var level = start
     var bits = startBits
+    // Secure walks: the PA space of the next table read (CD.NSCFGx, then sticky NSTable).
+    var nonSecureTables = !c.secure || t.startNonSecure
     while level <= 3 {
         let (physical, stage2Fault) = tables.physicalTable(table, level: level, observer: &observer)
         if let stage2Fault { return .fault(stage2Fault) }
         let shift = g.levelShift(level)
         let index = (va >> UInt64(shift)) & ((1 &<< UInt64(bits)) &- 1)
         let address = physical &+ index &* 8
-        guard let raw = readDescriptor(address, bus: bus) else {
+        let space: MemTxAttrs.SecuritySpace = nonSecureTables ? .nonSecure : .secure
+        let attrs = c.secure ? MemTxAttrs(secure: !nonSecureTables, space: space) : MemTxAttrs.unspecified
+        guard let raw = readDescriptor(address, attrs: attrs, bus: bus) else {
             observer.didFailRead(stage: .stage1, purpose: .input, level: level, address: address)
             return fault(.externalAbort(fetchAddress: address), level, .tableTranslation)
         }
         let d = TranslationTableDescriptor(raw)
         let kind = d.kind(level: level, granule: g)
         observer.didRead(TableWalkStep(stage: .stage1, purpose: .input, level: level, tableAddress: physical, index: index,
-                                       descriptorAddress: address, descriptor: d, kind: kind, inputAddress: va))
+                                       descriptorAddress: address, descriptor: d, kind: kind, inputAddress: va, space: space))
         switch kind {
         case .invalid, .reserved:
             observer.note("S1 level \(level) descriptor \(d) is \(kind)")
@@ -158,6 +162,10 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
             if next >> outputLimit != 0 {
                 observer.note("S1 level \(level) table address \(hex(next)) is beyond the output size")
                 return fault(.addressSize, level)
+            }
+            if c.secure, !nonSecureTables, d.nsTable {
+                observer.note("S1 level \(level) NSTable = 1: the tables below are in the Non-secure PA space")
+                nonSecureTables = true
             }
             if hierarchical {
                 apTable |= d.apTable
@@ -197,13 +205,19 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
             if dirtying { updated &= ~(1 << 7) }
             if updated != raw {
                 if let f = tables.checkTableWrite(table, observer: &observer) { return .fault(f) }
-                guard writeDescriptor(address, old: raw, new: updated, bus: bus, observer: &observer) else {
+                guard writeDescriptor(address, old: raw, new: updated, attrs: attrs, bus: bus, observer: &observer) else {
                     return fault(.externalAbort(fetchAddress: address), level, .tableTranslation)
                 }
             }
             let output = base | (va & ((1 &<< UInt64(shift)) &- 1))
-            return .leaf(StageTranslation(outputAddress: output, level: level, granule: g, sizeShift: shift,
-                                          permissions: permissions, descriptor: TranslationTableDescriptor(updated), global: !d.nG))
+            var leaf = StageTranslation(outputAddress: output, level: level, granule: g, sizeShift: shift,
+                                        permissions: permissions, descriptor: TranslationTableDescriptor(updated), global: !d.nG)
+            leaf.nonSecureOutput = nonSecureTables || d.ns
+            if c.secure {
+                observer.note("S1 output \(hex(output)) is in the \(leaf.nonSecureOutput ? "Non-secure" : "Secure") PA space"
+                    + (nonSecureTables ? " (Non-secure tables)" : d.ns ? " (NS = 1)" : ""))
+            }
+            return .leaf(leaf)
         }
     }
     return fault(.translation, 3)

@@ -7,19 +7,20 @@ enum StageOutcome {
     case fault(WalkFault)
 }
 
-/// Reads one descriptor; nil when the bus reports an error.
+/// Reads one descriptor with `attrs` (unspecified for Non-secure walks, as before the Secure
+/// interface; a Secure walk names its PA space); nil when the bus reports an error.
 @inline(__always)
-func readDescriptor<Bus: MemoryBus>(_ address: UInt64, bus: Bus) -> UInt64? {
-    let (value, result) = bus.read(address, size: 8, attrs: .unspecified)
+func readDescriptor<Bus: MemoryBus>(_ address: UInt64, attrs: MemTxAttrs = .unspecified, bus: Bus) -> UInt64? {
+    let (value, result) = bus.read(address, size: 8, attrs: attrs)
     return result.isOK ? value : nil
 }
 
 /// Writes a hardware-updated descriptor back; false when the bus refuses it.
 @inline(__always)
 func writeDescriptor<Bus: MemoryBus, Observer: TableWalkObserver>(
-    _ address: UInt64, old: UInt64, new: UInt64, bus: Bus, observer: inout Observer
+    _ address: UInt64, old: UInt64, new: UInt64, attrs: MemTxAttrs = .unspecified, bus: Bus, observer: inout Observer
 ) -> Bool {
-    guard bus.write(address, size: 8, value: new, attrs: .unspecified).isOK else { return false }
+    guard bus.write(address, size: 8, value: new, attrs: attrs).isOK else { return false }
     observer.didUpdateDescriptor(address: address, old: old, new: new)
     return true
 }

@@ -1,3 +1,4 @@
+import GuestMemory
 /// One descriptor read during a walk.
 public struct TableWalkStep: Sendable, Hashable {
     /// The stage whose table was read.
@@ -19,10 +20,14 @@ public struct TableWalkStep: Sendable, Hashable {
     public var kind: TranslationTableDescriptor.Kind
     /// The address this stage translates (VA for stage 1, IPA for stage 2).
     public var inputAddress: UInt64
+    /// The PA space the descriptor was read from (Secure only in a Secure stream's stage-1 walk
+    /// before CD.NSCFGx or an NSTable bit made it Non-secure).
+    public var space: MemTxAttrs.SecuritySpace
 
     public init(stage: TranslationStage, purpose: FaultClass, level: Int, tableAddress: UInt64, index: UInt64,
                 descriptorAddress: UInt64, descriptor: TranslationTableDescriptor, kind: TranslationTableDescriptor.Kind,
-                inputAddress: UInt64) {
+                inputAddress: UInt64, space: MemTxAttrs.SecuritySpace = .nonSecure) {
+        self.space = space
         self.stage = stage
         self.purpose = purpose
         self.level = level

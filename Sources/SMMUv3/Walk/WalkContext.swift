@@ -15,6 +15,9 @@ public struct Stage1TranslationTable: Sendable, Hashable {
     public var topByteIgnore: Bool
     /// HADx: hierarchical attributes (APTable, PXNTable, XNTable) are ignored.
     public var hierarchicalAttributesDisabled: Bool
+    /// CD.NSCFGx (IHI 0070 §5.4): the starting-level table is fetched with NS = 1. Used only by a
+    /// Secure walk (`Stage1Context.secure`); ignored otherwise.
+    public var startNonSecure: Bool = false
 
     public init(ttb: UInt64, tsz: Int, granule: TranslationGranule, walksDisabled: Bool = false, topByteIgnore: Bool = false,
                 hierarchicalAttributesDisabled: Bool = false) {
@@ -65,6 +68,13 @@ public struct Stage1Context: Sendable, Hashable {
     public var pan: Bool
     /// ASID: tags TLB entries of non-global translations.
     public var asid: UInt16
+
+    /// The walk is a Secure stream's (IHI 0070 §3.10.1, Arm ARM D8.2 Secure EL1&0 regime): tables
+    /// are fetched from the Secure PA space unless CD.NSCFGx or an NSTable bit on the way says
+    /// Non-secure (once Non-secure, the rest of the walk stays so), and the output is Non-secure
+    /// when the walk is or the leaf's NS bit is set. A Non-secure walk ignores NSTable and NS and
+    /// its tables and outputs are Non-secure.
+    public var secure: Bool = false
 
     public init(ttb0: Stage1TranslationTable, ttb1: Stage1TranslationTable = .disabled, outputSize: Int,
                 accessFlagFaultDisabled: Bool = false, hardwareAccessFlag: Bool = false, hardwareDirty: Bool = false,

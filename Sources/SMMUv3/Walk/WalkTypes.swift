@@ -179,6 +179,9 @@ public struct StageTranslation: Sendable, Hashable {
     public var descriptor: TranslationTableDescriptor
     /// Stage 1: nG = 0 (the translation is global). Always false for stage 2.
     public var global: Bool
+    /// The output address is in the Non-secure PA space. Always true except for a Secure stage-1
+    /// walk (`Stage1Context.secure`) whose tables and leaf kept NS = 0.
+    public var nonSecureOutput: Bool = true
 
     @inlinable public var size: UInt64 { 1 &<< UInt64(sizeShift & 63) }
 

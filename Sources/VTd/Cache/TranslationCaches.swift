@@ -1,3 +1,4 @@
+import IOMMUCore
 /// PASID value meaning "request without PASID" in cache tags.
 public let noPASID: UInt32 = 0xFFFF_FFFF
 

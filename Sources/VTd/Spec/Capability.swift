@@ -1,3 +1,4 @@
+import IOMMUCore
 /// One named bit field of a register or an in-memory entry, as the specification names it.
 public struct FieldDescriptor: Sendable, Hashable {
     /// Spec mnemonic (e.g. `SAGAW`).

@@ -1,3 +1,4 @@
+import IOMMUCore
 /// Which QEMU release's `intel-iommu` defaults a configuration follows.
 public enum QEMUCompatibility: String, Sendable, Hashable, CaseIterable {
     /// Today's upstream QEMU (aw-bits 48, CAP.ESRTPS, first-stage support).

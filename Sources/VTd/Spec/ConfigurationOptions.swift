@@ -1,3 +1,4 @@
+import IOMMUCore
 /// A mistake in a QEMU-style `intel-iommu` option string.
 public struct ConfigurationOptionError: Error, Sendable, Hashable, CustomStringConvertible {
     public let message: String

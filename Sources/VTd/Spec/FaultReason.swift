@@ -1,3 +1,4 @@
+import IOMMUCore
 /// DMA-remapping fault reasons (FR field of a fault record), VT-d spec §7.1.3 and appendix.
 ///
 /// Legacy-mode codes 0x01–0x0E and scalable-mode codes 0x30–0x91. Cases carry the spec's

@@ -1,3 +1,4 @@
+import IOMMUCore
 /// An invalidation the unit performed, by the spec's granularities (VT-d §6.5).
 /// Register-based (CCMD, IOTLB_REG) and queued descriptors both produce these.
 public enum Invalidation: Sendable, Hashable, CustomStringConvertible {
@@ -77,12 +78,27 @@ public struct InvalidationDescriptor: Sendable, Hashable {
         self.qw0 = qw0; self.qw1 = qw1; self.qw2 = qw2; self.qw3 = qw3
     }
 
+    /// A descriptor of `type` with every other field zero, to be filled in through the setters.
+    public init(type: UInt8) {
+        self.init(qw0: 0, qw1: 0)
+        self.type = type
+    }
+
     /// Descriptor type: qw0[3:0] | qw0[11:9] << 4.
-    public var type: UInt8 { UInt8(qw0.bits(3, 0) | (qw0.bits(11, 9) << 4)) }
+    public var type: UInt8 {
+        get { UInt8(qw0.bits(3, 0) | (qw0.bits(11, 9) << 4)) }
+        set { qw0 = qw0.setting(3, 0, to: UInt64(newValue)).setting(11, 9, to: UInt64(newValue) >> 4) }
+    }
     /// Granularity G (bits 5:4 for most types).
-    public var granularity: UInt8 { UInt8(qw0.bits(5, 4)) }
+    public var granularity: UInt8 {
+        get { UInt8(qw0.bits(5, 4)) }
+        set { qw0 = qw0.setting(5, 4, to: UInt64(newValue)) }
+    }
     /// DID (bits 31:16) for CC, IOTLB, PIOTLB, PC.
-    public var domainID: UInt16 { UInt16(qw0.bits(31, 16)) }
+    public var domainID: UInt16 {
+        get { UInt16(qw0.bits(31, 16)) }
+        set { qw0 = qw0.setting(31, 16, to: UInt64(newValue)) }
+    }
 
     public static let contextCache: UInt8 = 0x1
     public static let iotlb: UInt8 = 0x2

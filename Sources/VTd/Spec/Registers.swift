@@ -1,3 +1,4 @@
+import IOMMUCore
 /// Register offsets of the remapping unit (VT-d spec chapter 11), from the unit's MMIO base.
 public enum RegisterOffset {
     public static let ver: UInt64 = 0x000

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// The fast path of `translate(_:bus:)`: legacy mode with the requester's context cached.
 extension RemappingUnit {

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 // Specialised entry points for the buses GuestMemory provides.
 //

@@ -1,3 +1,4 @@
+import IOMMUCore
 /// Which event an interrupt message signals.
 public enum InterruptSource: String, Sendable, Hashable {
     /// Fault event (FECTL/FEDATA/FEADDR/FEUADDR).

@@ -1,3 +1,4 @@
+import IOMMUCore
 /// Primary fault logging (VT-d §7.2.1): fault recording registers, FSTS and the fault event.
 extension RemappingUnit {
     /// Records `fault` as hardware does: compression by SID, overflow, round-robin over the

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// Interrupt-remapping table entry (IRTE, 128 bit), VT-d §9.9.
 public struct InterruptRemappingEntry: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// Register-based and queued invalidation (VT-d §6.5).
 extension RemappingUnit {

@@ -1,44 +1,5 @@
 import GuestMemory
-
-/// A strict-mode diagnostic: a cached structure was about to be used although guest memory had
-/// changed and no invalidation covering it was processed since.
-public struct StaleCacheDiagnostic: Sendable, Hashable, CustomStringConvertible {
-    /// Which cache held the stale entry.
-    public enum CacheKind: String, Sendable, Hashable {
-        case context = "context-cache"
-        case pasid = "PASID-cache"
-        case iotlb = "IOTLB"
-    }
-
-    public var cache: CacheKind
-    public var sourceID: SourceID
-    public var pasid: UInt32?
-    public var address: UInt64
-    /// What the cache held, and what memory now says.
-    public var stale: String
-    public var current: String
-    /// The invalidation that would have made the change take effect.
-    public var missingInvalidation: Invalidation
-    /// True when the change was not-present → present under caching mode (CAP.CM=1).
-    public var notPresentToPresent: Bool
-
-    public var description: String {
-        let p = pasid.map { " PASID \($0)" } ?? ""
-        let cm = notPresentToPresent ? " (not-present → present under caching mode)" : ""
-        return "stale \(cache.rawValue) entry used for SID \(sid)\(p) IOVA \(hex(address)): cached \(stale), memory now \(current); missing \(missingInvalidation)\(cm)"
-    }
-
-    var sid: SourceID { sourceID }
-}
-
-/// A memory bus view that reads through and drops writes (strict-mode re-walks must not set A/D bits).
-struct ReadOnlyBus<Base: MemoryBus>: MemoryBus {
-    let base: Base
-    func read(_ address: UInt64, size: Int, attrs: MemTxAttrs) -> (value: UInt64, result: MemTxResult) {
-        base.read(address, size: size, attrs: attrs)
-    }
-    func write(_ address: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs) -> MemTxResult { .ok }
-}
+import IOMMUCore
 
 /// One Intel VT-d DMA-remapping unit: the register file, translation with caches, fault
 /// recording and invalidation. Pure and deterministic: it reads and writes guest memory only

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// Translation through the caches, with fault recording and strict-mode checks.
 extension RemappingUnit {
@@ -220,115 +221,19 @@ extension RemappingUnit {
         }
     }
 
-    func resolutionDomain(_ resolution: ContextResolution) -> UInt16 {
-        if case .resolved(let c) = resolution { return c.domainID }
-        return 0
-    }
-
     /// Raw root and context entry words for `sid` as memory holds them now.
     func readContextWords<Bus: MemoryBus>(_ sid: SourceID, scalable: Bool, bus: Bus) -> (root: (UInt64, UInt64), context: (UInt64, UInt64, UInt64, UInt64)) {
-        let rootAddress = rootTableAddress &+ UInt64(sid.bus) &* 16
+        let rootAddress = RootEntry.address(table: rootTableAddress, bus: sid.bus)
         let r0 = bus.read(rootAddress, size: 8, attrs: .unspecified).value
         let r1 = bus.read(rootAddress &+ 8, size: 8, attrs: .unspecified).value
         if scalable {
             let upper = sid.devfn >= 128
             let table = (upper ? r1 : r0) & .mask(63, 12)
-            let a = table &+ UInt64(sid.devfn & 0x7F) &* 32
+            let a = ScalableContextEntry.address(table: table, devfn: sid.devfn)
             return ((r0, r1), (bus.read(a, size: 8, attrs: .unspecified).value, bus.read(a &+ 8, size: 8, attrs: .unspecified).value,
                                bus.read(a &+ 16, size: 8, attrs: .unspecified).value, bus.read(a &+ 24, size: 8, attrs: .unspecified).value))
         }
-        let a = (r0 & .mask(63, 12)) &+ UInt64(sid.devfn) &* 16
+        let a = LegacyContextEntry.address(table: r0 & .mask(63, 12), devfn: sid.devfn)
         return ((r0, r1), (bus.read(a, size: 8, attrs: .unspecified).value, bus.read(a &+ 8, size: 8, attrs: .unspecified).value, 0, 0))
-    }
-
-    // MARK: Strict mode
-
-    mutating func addDiagnostic(_ d: StaleCacheDiagnostic) {
-        Self.log(&diagnostics, d)
-    }
-
-    mutating func checkStaleContext<Bus: MemoryBus>(_ request: DMARequest, cached: ContextCacheEntry, bus: Bus) {
-        let scalable = translationTableMode == 1
-        let now = readContextWords(request.sourceID, scalable: scalable, bus: bus)
-        guard now.context != cached.contextWords else { return }
-        let c = cached.contextWords, n = now.context
-        let wasPresent = c.0 & 1 == 1
-        addDiagnostic(StaleCacheDiagnostic(
-            cache: .context, sourceID: request.sourceID, pasid: request.pasid, address: request.address,
-            stale: "context \(hex(c.1, digits: 16)):\(hex(c.0, digits: 16))", current: "context \(hex(n.1, digits: 16)):\(hex(n.0, digits: 16))",
-            missingInvalidation: .contextDevice(domainID: cached.domainID, sourceID: request.sourceID, functionMask: 0),
-            notPresentToPresent: !wasPresent && n.0 & 1 == 1))
-    }
-
-    mutating func checkStalePASID<Bus: MemoryBus>(_ request: DMARequest, cached: PASIDCacheEntry, context: ScalableContextEntry,
-                                                  translator: Translator, bus: Bus) {
-        var quiet = NoWalkObserver()
-        let fresh = translator.resolvePASID(request, context: context, bus: ReadOnlyBus(base: bus), observer: &quiet)
-        guard fresh != cached.resolution else { return }
-        let pasid = translator.effectivePASID(request, context: context)
-        var wasFault = false
-        if case .fault = cached.resolution { wasFault = true }
-        var nowResolved = false
-        if case .resolved = fresh { nowResolved = true }
-        addDiagnostic(StaleCacheDiagnostic(
-            cache: .pasid, sourceID: request.sourceID, pasid: request.pasid ?? pasid, address: request.address,
-            stale: Self.describe(cached.resolution), current: Self.describe(fresh),
-            // The DID the entry has now (a cached fault has none of its own).
-            missingInvalidation: .pasidCachePASID(domainID: nowResolved ? resolutionDomain(fresh) : cached.domainID, pasid: pasid),
-            notPresentToPresent: wasFault && nowResolved))
-    }
-
-    mutating func checkStaleIOTLB<Bus: MemoryBus>(_ request: DMARequest, entry: IOTLBEntry, level: UInt8, context: ResolvedContext,
-                                                  pasidTag: UInt32, translator: Translator, bus: Bus) {
-        var quiet = NoWalkObserver()
-        var probe = request
-        // A cached fault is re-checked with the access that met it; a translation with a read.
-        probe.access = entry.cachedFault == nil ? .read : request.access
-        let fresh = translator.walk(probe, context: context, bus: ReadOnlyBus(base: bus), observer: &quiet)
-        let shift = UInt64(12 + 9 * (Int(level) - 1))
-        let pageSize: UInt64 = 1 << shift
-        let stale: String
-        let current: String
-        var differs = false
-        var notPresentToPresent = false
-        switch fresh {
-        case .translated(let t):
-            current = "\(hex(t.address & ~(t.pageSize - 1))) \(t.permissions)"
-            if let reason = entry.cachedFault {
-                stale = "fault \(hex(UInt64(reason.rawValue), digits: 2))"
-                differs = true
-                notPresentToPresent = true
-            } else {
-                stale = "\(hex(entry.outputPage)) \(entry.permissions)"
-                differs = (t.address & ~(pageSize - 1)) != entry.outputPage || !t.permissions.isSuperset(of: entry.permissions)
-            }
-        case .fault(let f):
-            current = "fault \(hex(UInt64(f.reason.rawValue), digits: 2))"
-            if let reason = entry.cachedFault {
-                stale = "fault \(hex(UInt64(reason.rawValue), digits: 2))"
-            } else {
-                stale = "\(hex(entry.outputPage)) \(entry.permissions)"
-                // A read probe faulting on a write-only mapping is not a change.
-                differs = !(f.reason == .readNotPermitted || f.reason == .scalableReadNotPermitted) || entry.permissions.contains(.read)
-            }
-        }
-        guard differs else { return }
-        let page = request.address & ~(pageSize - 1)
-        let firstStage = entry.mode == .firstStage || entry.mode == .nested || { if case .firstStage = context { return true }; return false }()
-        let missing: Invalidation = firstStage && pasidTag != noPASID
-            ? .pasidIOTLBPage(domainID: context.domainID, pasid: pasidTag, address: page, addressMask: UInt8(9 * (Int(level) - 1)), invalidationHint: false)
-            : .iotlbPage(domainID: context.domainID, address: page, addressMask: UInt8(9 * (Int(level) - 1)), invalidationHint: false)
-        addDiagnostic(StaleCacheDiagnostic(
-            cache: .iotlb, sourceID: request.sourceID, pasid: request.pasid, address: request.address,
-            stale: stale, current: current, missingInvalidation: missing, notPresentToPresent: notPresentToPresent))
-    }
-
-    static func describe(_ r: ContextResolution) -> String {
-        switch r {
-        case .fault(let reason, _): "fault \(hex(UInt64(reason.rawValue), digits: 2))"
-        case .resolved(.passThrough(let d, _)): "pass-through DID \(d)"
-        case .resolved(.secondStage(let p, let d, _)): "second-stage SSPTPTR \(hex(p.tableRoot)) DID \(d)"
-        case .resolved(.firstStage(let p, let d, _, let nested)): "\(nested ? "nested" : "first-stage") FSPTPTR \(hex(p.tableRoot)) DID \(d)"
-        }
     }
 }

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// Parameters of one first-stage walk (PGTT 001, or the first stage of PGTT 011).
 public struct FirstStageWalkParameters: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// PCIe address type of a request (AT field).
 public enum AddressType: UInt8, Sendable, Hashable {

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// Which fault reasons a second-stage walk reports: legacy mode uses LGN/LSL codes,
 /// scalable mode the SSS/SGN codes, and nested first-stage table accesses their own SFS codes.

@@ -1,3 +1,4 @@
+import IOMMUCore
 /// Which structure a walk step read.
 public enum WalkStructure: Sendable, Hashable, CustomStringConvertible {
     case rootEntry

@@ -1,4 +1,5 @@
 import GuestMemory
+import IOMMUCore
 
 /// One line of a translation trace.
 public enum TraceEvent: Sendable, Hashable {

@@ -2,6 +2,9 @@ import Devices
 import Logging
 import NIOConcurrencyHelpers
 import QTestProtocol
+import QTestSessions
+import QTestServer
+import IOMMUCore
 import VTd
 
 #if canImport(Glibc)
@@ -181,8 +184,6 @@ struct UncheckedMachine: @unchecked Sendable {
 
 /// Serves qtest connections, one after the other, on the one machine.
 final class QTestConnectionServer: Sendable {
-    /// Answers are written once this many bytes have accumulated, and after each read's lines.
-    static let answerBatchBytes = 64 << 10
     /// Bytes asked of each `read`.
     static let readSize = 64 << 10
 
@@ -199,7 +200,7 @@ final class QTestConnectionServer: Sendable {
     }
 
     /// Serves `fd` until the peer closes it (or it is shut down). Each line read is answered
-    /// before the next read; answers go out in batches of ``answerBatchBytes``, and a blocking
+    /// before the next read; answers go out in batches (``QTestPump``), and a blocking
     /// write holds the next line back until the peer takes them, so memory stays bounded
     /// whatever the client sends (a few bytes of `read 0x0 0x1000000` ask for 32 MiB).
     func serve(_ fd: Int32) {
@@ -210,29 +211,13 @@ final class QTestConnectionServer: Sendable {
             session.log = QTestSessionLog(write: logFile.write, elapsed: { ContinuousClock.now - opened })
         }
         logger.debug("qtest connection opened")
-        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Self.readSize)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readSize, alignment: 1)
         defer { buffer.deallocate() }
-        var answers: [UInt8] = []
-        answers.reserveCapacity(4096)
-        reading: while true {
-            let count = PosixSocket.read(fd, into: UnsafeMutableRawBufferPointer(buffer))
+        var pump = QTestPump(session: session)
+        while true {
+            let count = PosixSocket.read(fd, into: buffer)
             guard count > 0 else { break }
-            var lineStart = 0
-            while lineStart < count {
-                var end = lineStart
-                while end < count, buffer[end] != UInt8(ascii: "\n") { end += 1 }
-                end = min(end + 1, count)
-                answers += session.receive(UnsafeBufferPointer(rebasing: buffer[lineStart..<end]))
-                lineStart = end
-                if answers.count >= Self.answerBatchBytes {
-                    guard PosixSocket.writeAll(fd, answers) else { break reading }
-                    answers.removeAll(keepingCapacity: true)
-                }
-            }
-            if !answers.isEmpty {
-                guard PosixSocket.writeAll(fd, answers) else { break }
-                answers.removeAll(keepingCapacity: true)
-            }
+            guard pump.pump(UnsafeRawBufferPointer(rebasing: buffer[..<count]), write: { PosixSocket.writeAll(fd, $0) }).written else { break }
         }
         if let logFile { logFile.write(QTestLogWriter.closed(elapsed: ContinuousClock.now - opened)) }
         logger.debug("qtest connection closed")

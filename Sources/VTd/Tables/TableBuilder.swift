@@ -1,16 +1,16 @@
-import Devices
 import GuestMemory
-import VTd
+import IOMMUCore
 
-/// Lays out VT-d structures in guest memory, the way a driver (or QEMU's libqos) does.
-/// Pages come from a bump allocator starting at `nextPage`; every write goes through the
-/// machine's system address space.
-public struct TableBuilder {
-    public let memory: AddressSpace
+/// Lays out VT-d structures in guest memory, the way a driver (or QEMU's libqos) does, from the
+/// two-way entry types (so each field is written by the setter named like its getter).
+/// Pages come from a bump allocator starting at `nextPage`; every store goes through `memory`:
+/// a machine's system `AddressSpace` for the scenarios, bare `SparseMemory` for the benchmark.
+public struct TableBuilder<Bus: MemoryBus> {
+    public let memory: Bus
     /// Next free 4 KiB page.
     public var nextPage: UInt64
 
-    public init(memory: AddressSpace, firstPage: UInt64 = 0x1000_0000) {
+    public init(memory: Bus, firstPage: UInt64 = 0x1000_0000) {
         self.memory = memory
         self.nextPage = firstPage
     }
@@ -19,66 +19,113 @@ public struct TableBuilder {
     public mutating func allocatePage() -> UInt64 {
         let page = nextPage
         nextPage += 4096
-        memory.fill(page, length: 4096, value: 0)
+        for offset in stride(from: UInt64(0), to: 4096, by: 8) { write64(page + offset, 0) }
         return page
     }
 
     public func write64(_ address: UInt64, _ value: UInt64) {
-        memory.write(address, size: 8, value: value)
+        _ = memory.write(address, size: 8, value: value, attrs: .unspecified)
     }
 
     public func read64(_ address: UInt64) -> UInt64 {
-        memory.read(address, size: 8).value
+        memory.read(address, size: 8, attrs: .unspecified).value
     }
 
     // MARK: Legacy mode
 
     /// Root entry for `bus` → context table.
     public func setRootEntry(root: UInt64, bus: UInt8, contextTable: UInt64, present: Bool = true) {
-        write64(root + UInt64(bus) * 16, contextTable | (present ? 1 : 0))
-        write64(root + UInt64(bus) * 16 + 8, 0)
+        var entry = RootEntry()
+        entry.contextTablePointer = contextTable
+        entry.present = present
+        write(entry, at: RootEntry.address(table: root, bus: bus))
     }
 
     /// Legacy context entry.
     public func setLegacyContext(table: UInt64, devfn: UInt8, translationType: UInt64, secondStage: UInt64, addressWidth: UInt64,
                                  domainID: UInt16, present: Bool = true, fpd: Bool = false) {
-        let lo = secondStage | translationType << 2 | (fpd ? 2 : 0) | (present ? 1 : 0)
-        let hi = addressWidth | UInt64(domainID) << 8
-        write64(table + UInt64(devfn) * 16, lo)
-        write64(table + UInt64(devfn) * 16 + 8, hi)
+        var entry = LegacyContextEntry()
+        entry.present = present
+        entry.fpd = fpd
+        entry.translationType = LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved
+        entry.secondStagePageTablePointer = secondStage
+        entry.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
+        entry.domainID = domainID
+        let at = LegacyContextEntry.address(table: table, devfn: devfn)
+        write64(at, entry.lo)
+        write64(at + 8, entry.hi)
+    }
+
+    /// Writes a root entry (both halves) at `address`.
+    public func write(_ entry: RootEntry, at address: UInt64) {
+        write64(address, entry.lo)
+        write64(address + 8, entry.hi)
     }
 
     // MARK: Scalable mode
 
     /// Scalable root entry: lower (devfn < 128) and upper context tables.
     public func setScalableRootEntry(root: UInt64, bus: UInt8, lower: UInt64?, upper: UInt64? = nil) {
-        write64(root + UInt64(bus) * 16, lower.map { $0 | 1 } ?? 0)
-        write64(root + UInt64(bus) * 16 + 8, upper.map { $0 | 1 } ?? 0)
+        var entry = ScalableRootEntry()
+        if let lower {
+            entry.lowerContextTablePointer = lower
+            entry.lowerPresent = true
+        }
+        if let upper {
+            entry.upperContextTablePointer = upper
+            entry.upperPresent = true
+        }
+        let at = RootEntry.address(table: root, bus: bus)
+        write64(at, entry.lo)
+        write64(at + 8, entry.hi)
     }
 
     /// Scalable context entry (256 bit).
     public func setScalableContext(table: UInt64, devfn: UInt8, pasidDirectory: UInt64, pdts: UInt64 = 0, pasidEnable: Bool = false,
                                    fpd: Bool = false, present: Bool = true, ridPASID: UInt32 = 0) {
-        let at = table + UInt64(devfn & 0x7F) * 32
-        write64(at, pasidDirectory | pdts << 9 | (pasidEnable ? 1 << 3 : 0) | (fpd ? 2 : 0) | (present ? 1 : 0))
-        write64(at + 8, UInt64(ridPASID))
-        write64(at + 16, 0)
-        write64(at + 24, 0)
+        var entry = ScalableContextEntry()
+        entry.present = present
+        entry.fpd = fpd
+        entry.pasidEnable = pasidEnable
+        entry.pdts = pdts
+        entry.pasidDirectoryPointer = pasidDirectory
+        entry.ridPASID = ridPASID
+        let at = ScalableContextEntry.address(table: table, devfn: devfn)
+        write64(at, entry.qw0)
+        write64(at + 8, entry.qw1)
+        write64(at + 16, entry.qw2)
+        write64(at + 24, entry.qw3)
     }
 
     /// PASID-directory entry for PASID[19:6] = `index`.
     public func setPASIDDirectoryEntry(directory: UInt64, index: UInt64, pasidTable: UInt64, present: Bool = true, fpd: Bool = false) {
-        write64(directory + index * 8, pasidTable | (fpd ? 2 : 0) | (present ? 1 : 0))
+        var entry = PASIDDirectoryEntry()
+        entry.present = present
+        entry.fpd = fpd
+        entry.pasidTablePointer = pasidTable
+        write64(PASIDDirectoryEntry.address(directory: directory, index: index), entry.rawValue)
     }
 
     /// PASID-table entry for PASID[5:0] = `index`.
     public func setPASIDEntry(table: UInt64, index: UInt64, pgtt: UInt64, domainID: UInt16, addressWidth: UInt64 = 2,
                               secondStage: UInt64 = 0, firstStage: UInt64 = 0, fspm: UInt64 = 0, sre: Bool = false,
                               ere: Bool = false, wpe: Bool = false, present: Bool = true, fpd: Bool = false) {
-        let at = table + index * 64
-        write64(at, secondStage | pgtt << 6 | addressWidth << 2 | (fpd ? 2 : 0) | (present ? 1 : 0))
-        write64(at + 8, UInt64(domainID))
-        write64(at + 16, firstStage | fspm << 2 | (wpe ? 1 << 4 : 0) | (ere ? 2 : 0) | (sre ? 1 : 0))
+        var entry = PASIDEntry()
+        entry.present = present
+        entry.fpd = fpd
+        entry.addressWidth = UInt8(truncatingIfNeeded: addressWidth)
+        entry.pgttRaw = UInt8(truncatingIfNeeded: pgtt)
+        entry.secondStagePageTablePointer = secondStage
+        entry.domainID = domainID
+        entry.sre = sre
+        entry.ere = ere
+        entry.fspm = UInt8(truncatingIfNeeded: fspm)
+        entry.wpe = wpe
+        entry.firstStagePageTablePointer = firstStage
+        let at = PASIDEntry.address(table: table, index: index)
+        write64(at, entry.qw0)
+        write64(at + 8, entry.qw1)
+        write64(at + 16, entry.qw2)
         for w in 3..<8 { write64(at + UInt64(w) * 8, 0) }
     }
 

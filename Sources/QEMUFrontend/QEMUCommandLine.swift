@@ -1,4 +1,5 @@
 import QTestProtocol
+import QTestServer
 import VTd
 
 /// A command line IOMMUKit cannot honour; ``message`` is worded like QEMU's (`-foo: invalid option`)
@@ -72,7 +73,7 @@ public struct QEMUChardev: Sendable, Hashable {
 public struct QEMUMachineSelection: Sendable, Hashable {
     /// The name as written (`q35`, `pc-q35-7.2`, `none`).
     public var requestedName: String
-    /// The versioned type name it resolves to (`pc-q35-10.2`, `pc-q35-7.2`, `none`).
+    /// The versioned type name it resolves to (`pc-q35-11.1`, `pc-q35-7.2`, `none`).
     public var typeName: String
     /// The kind of board.
     public var kind: QEMUMachineCatalog.Kind
@@ -163,16 +164,6 @@ public struct QEMUGlobalProperty: Sendable, Hashable {
     }
 }
 
-/// Where `-qtest-log` sends the protocol log.
-public enum QEMUQTestLog: Sendable, Hashable {
-    /// No `-qtest-log`: QEMU writes the log to standard error.
-    case standardError
-    /// `-qtest-log none`: no log.
-    case none
-    /// `-qtest-log FILE` (libqtest passes `/dev/null`, or `/dev/fd/2` with `QTEST_LOG`).
-    case file(String)
-}
-
 /// A QEMU command line as libqtest, QEMU's Python `qtest.py` and people write it, parsed into
 /// what IOMMUKit needs to build a machine and serve qtest and QMP.
 ///
@@ -184,7 +175,7 @@ public enum QEMUQTestLog: Sendable, Hashable {
 /// | `-qtest-log FILE\|none` | ``qtestLog`` |
 /// | `-chardev BACKEND,id=ID[,path=…\|fd=…\|host=…,port=…][,server=on][,wait=off]` | ``chardevs`` |
 /// | `-mon chardev=ID,mode=control`, `-object monitor-qmp,id=…,chardev=ID`, `-qmp SPEC` | ``qmp`` |
-/// | `-machine`/`-M TYPE[,accel=A[:B]][,k=v…]` (`q35`, `pc-q35-10.2`, `pc-q35-7.2`, `none`) | ``machine`` |
+/// | `-machine`/`-M TYPE[,accel=A[:B]][,k=v…]` (`q35`, `pc-q35-11.1`, `pc-q35-7.2`, `none`) | ``machine`` |
 /// | `-accel qtest\|tcg[,…]` (others are known but unavailable) | ``accelerators`` |
 /// | `-m 512`, `-m 1G`, `-m size=…[,slots=…,maxmem=…]` | ``ramBytes`` |
 /// | `-smp N` / `-smp cpus=N,…` | ``cpus`` |

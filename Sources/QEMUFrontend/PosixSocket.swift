@@ -1,3 +1,6 @@
+import PosixSockets
+import QTestServer
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -114,19 +117,10 @@ enum PosixSocket {
     private static func withUnixAddress<R>(
         _ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R
     ) throws(QTestServerError) -> R {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw QTestServerError("path too long for a unix socket (\(bytes.count) bytes)")
+        guard let result = withUnixSocketAddress(path, body) else {
+            throw QTestServerError("path too long for a unix socket (\(path.utf8.count) bytes)")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        return result
     }
 
     /// Tries `body` on each address `getaddrinfo` gives for `host`/`port`; the first success wins.

@@ -1,4 +1,5 @@
 import Logging
+import QTestServer
 import VTd
 
 #if canImport(Glibc)

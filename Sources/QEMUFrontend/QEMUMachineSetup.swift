@@ -1,5 +1,6 @@
 import Devices
 import QTestProtocol
+import QTestSessions
 import VTd
 
 extension QEMUCommandLine {
@@ -20,8 +21,10 @@ extension QEMUCommandLine {
     /// * VT-d: the `-device intel-iommu,…` configuration (``iommu``), none without one.
     /// * PCI devices in `-device` order. The first goes to slot 1 with `-nodefaults`, to slot 2
     ///   with `-net none` (QEMU's default VGA sits at 00:01.0), else to slot 3 (the default NIC
-    ///   takes 00:02.0 — inferred from QEMU's start-up order, not checked). IOMMUKit models
-    ///   neither default device and leaves their slots empty.
+    ///   takes 00:02.0). Those default functions and the ICH9 ones at 00:1f.x are there as
+    ///   configuration headers only (``Q35DefaultFunction``), as a bus scan on QEMU shows them.
+    /// * Port I/O at 0xcf8–0xcff follows QEMU 11 (accesses 7.2 would split read 0) unless the
+    ///   machine is `pc-q35-7.2`.
     ///   `addr=SLOT[.0]` places a device explicitly. QOM paths follow QEMU:
     ///   `/machine/peripheral/ID` with `id=`, else `/machine/peripheral-anon/device[N]` with N
     ///   counting every anonymous `-device` (the `intel-iommu` one included).
@@ -45,6 +48,8 @@ extension QEMUCommandLine {
             return configuration
         }
         configuration.ramSize = ramBytes
+        configuration.q35DefaultFunctions = Q35DefaultFunction.present(defaultDevices: !noDefaults, defaultNIC: !hasNoDefaultNIC)
+        configuration.unsplitHostPortAccesses = machine.compatibility != .qemu72
         var anonymous = 0
         for request in devices {
             let qomPath: String

@@ -2,8 +2,8 @@ import VTd
 
 /// The machine types IOMMUKit can stand in for, as one QEMU binary of a given flavour lists them.
 ///
-/// The upstream flavour is a QEMU 10.2 binary: `pc-q35-10.2` (alias `q35`), `pc-q35-7.2` (with
-/// QEMU 7.2's `intel-iommu` defaults) and `none`. The `qemu72` flavour is a QEMU 7.2 binary:
+/// The upstream flavour is a QEMU 11.1 binary: `pc-q35-11.1` (alias `q35`), `pc-q35-7.2` (with
+/// QEMU 7.2's `intel-iommu` defaults; deprecated, as QEMU 11 lists it) and `none`. The `qemu72` flavour is a QEMU 7.2 binary:
 /// `pc-q35-7.2` (alias `q35`) and `none`.
 public struct QEMUMachineCatalog: Sendable, Hashable {
     /// What kind of board a machine type builds.
@@ -16,7 +16,7 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
 
     /// One machine type.
     public struct Entry: Sendable, Hashable {
-        /// Versioned type name (`pc-q35-10.2`, `pc-q35-7.2`, `none`).
+        /// Versioned type name (`pc-q35-11.1`, `pc-q35-7.2`, `none`).
         public var name: String
         /// Short alias (`q35`), if this is the newest version of its family.
         public var alias: String?
@@ -26,19 +26,22 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
         public var compatibility: QEMUCompatibility
         /// Maximum number of CPUs QEMU allows (reported by `query-machines`).
         public var maximumCPUs: Int
+        /// Whether `query-machines` marks it deprecated (QEMU 11 does so for `pc-q35-7.2`).
+        public var deprecated: Bool
 
         /// Creates an entry.
-        public init(name: String, alias: String?, kind: Kind, compatibility: QEMUCompatibility, maximumCPUs: Int) {
+        public init(name: String, alias: String?, kind: Kind, compatibility: QEMUCompatibility, maximumCPUs: Int, deprecated: Bool = false) {
             self.name = name
             self.alias = alias
             self.kind = kind
             self.compatibility = compatibility
             self.maximumCPUs = maximumCPUs
+            self.deprecated = deprecated
         }
     }
 
     /// The newest Q35 machine version of the upstream flavour.
-    public static let upstreamQ35 = "pc-q35-10.2"
+    public static let upstreamQ35 = "pc-q35-11.1"
     /// The Q35 machine version of QEMU 7.2.
     public static let qemu72Q35 = "pc-q35-7.2"
 
@@ -55,7 +58,7 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
         case .upstream:
             entries = [
                 Entry(name: Self.upstreamQ35, alias: "q35", kind: .q35, compatibility: .upstream, maximumCPUs: 4096),
-                Entry(name: Self.qemu72Q35, alias: nil, kind: .q35, compatibility: .qemu72, maximumCPUs: 288),
+                Entry(name: Self.qemu72Q35, alias: nil, kind: .q35, compatibility: .qemu72, maximumCPUs: 288, deprecated: true),
                 none,
             ]
         case .qemu72:
@@ -74,7 +77,7 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
     /// QEMU version triple the flavour reports (`query-version`, the QMP greeting).
     public var version: (major: Int, minor: Int, micro: Int) {
         switch flavour {
-        case .upstream: (10, 2, 0)
+        case .upstream: (11, 1, 0)
         case .qemu72: (7, 2, 0)
         }
     }

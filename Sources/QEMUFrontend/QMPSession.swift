@@ -255,7 +255,7 @@ public struct QMPSession: Sendable {
             ]
             if entry.kind == .q35 { members.append(("default-cpu-type", .string("qemu64-x86_64-cpu"))) }
             members.append(("cpu-max", .int(Int64(entry.maximumCPUs))))
-            members.append(("deprecated", .bool(false)))
+            members.append(("deprecated", .bool(entry.deprecated)))
             members.append(("default-ram-id", .string(entry.kind == .q35 ? "pc.ram" : "ram")))
             if let alias = entry.alias { members.append(("alias", .string(alias))) }
             members.append(("acpi", .bool(entry.kind == .q35)))
