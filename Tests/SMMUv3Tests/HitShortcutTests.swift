@@ -79,3 +79,28 @@ import Testing
         #expect(h.unit.hitShortcuts.allSatisfy { $0.isEmpty })
     }
 }
+
+/// The shortcut with Secure streams (`secureImpl`): the output space the walk decided, and S_CR0.SIF
+/// (a register, not a cache) still refusing a Secure instruction fetch to Non-secure output.
+@Suite struct SecureHitShortcutTests {
+    @Test func secureHitsKeepTheirOutputSpaceAndSIFStillApplies() throws {
+        var h = SecureHarness.enabled()
+        let tables = TableBuilder(ram: h.nsRAM, firstTable: 0x4900_0000)
+        let c = tables.stage1()
+        tables.map(c, va: 0x1000, leafLevel: 3, leaf: .page(0x4a00_0000, ns: true, ap: 0b01))
+        tables.map(c, va: 0x2000, leafLevel: 3, leaf: .page(0x4a00_1000, ns: false, ap: 0b01))
+        h.putCD(.stage1(ttb0: c.ttb0.ttb, ips: 4), at: SecureHarness.secureContextDescriptor)
+        h.putSTE(.stage1(s1ContextPtr: SecureHarness.secureContextDescriptor), streamID: 2, secure: true)
+        // Walk, then hits (the second and third answered by the shortcut): the same output spaces.
+        for _ in 0..<3 {
+            #expect(h.translate(2, 0x1000, .read, secure: true, instruction: true).translation?.outputSpace == .nonSecure)
+            #expect(h.translate(2, 0x2000, .read, secure: true, instruction: true).translation?.outputSpace == .secure)
+        }
+        #expect(h.unit.tlb.counters.hits == 4)
+        #expect(h.unit.hitShortcuts.contains { !$0.isEmpty })
+        // S_CR0.SIF = 1 changes no cache: the fetch to the Non-secure page must still fault.
+        h.write32(SMMUSecureRegisterOffset.sCR0, 0x2D, secure: true)
+        #expect(h.translate(2, 0x1000, .read, secure: true, instruction: true).abort?.reason == .event(.permission))
+        #expect(h.translate(2, 0x2000, .read, secure: true, instruction: true).translation?.outputSpace == .secure)
+    }
+}
