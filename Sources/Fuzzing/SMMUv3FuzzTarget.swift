@@ -245,7 +245,9 @@ extension FuzzTargets {
         let access: AccessKind = [.read, .write, .atomic][Int(flags % 3)]
         let request = SMMUTranslationRequest(streamID: streamID, substreamID: substreamID, address: address, access: access,
                                              privileged: flags & 32 != 0, instruction: flags & 64 != 0, attrs: attrs)
-        let secure = request.securityState == .secure
+        // A Secure stream needs Secure attributes and an SMMU with the Secure interface (IHI 0070
+        // §3.10.1); without it every stream is Non-secure and must stay out of Secure memory.
+        let secure = unit.configuration.secureImpl && request.securityState == .secure
         bus.contextSecure = secure
         defer { bus.contextSecure = false }
         // The general path, traced, on a copy of the unit: what the checks below look at.

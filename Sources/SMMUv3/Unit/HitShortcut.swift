@@ -83,7 +83,8 @@ extension SMMUv3Unit {
         let contextGeneration = configCache.contexts.generation
         let tlbGeneration = tlb.cache.generation
         // Read the slot in place (binding it would copy all of it first).
-        let found = hitShortcuts.withUnsafeBufferPointer { buffer -> (SMMUTranslation, Int, Int, Int)? in
+        // The closure uses nothing of `self` but the slots (capturing `self` would copy the unit).
+        let found = hitShortcuts.withUnsafeBufferPointer { buffer -> (SMMUTranslation, Bool, Int, Int, Int)? in
             guard let base = buffer.baseAddress, index < buffer.count else { return nil }
             let s = base + index
             guard s.pointee.page == page, s.pointee.streamID == request.streamID, s.pointee.substreamID == request.substreamID,
@@ -92,18 +93,19 @@ extension SMMUv3Unit {
             let walkRequest = Self.effectiveWalkRequest(request, privCfg: s.pointee.privCfg, instCfg: s.pointee.instCfg)
             let permissions = s.pointee.permissions
             let space = s.pointee.space
-            // S_CR0.SIF can refuse a Secure instruction fetch to Non-secure output: the general path decides.
-            guard permissions.allows(walkRequest),
-                  !refusesSecureInstructionFetch(instruction: walkRequest.isInstructionFetch, space: space, security: security)
-            else { return nil }
+            guard permissions.allows(walkRequest) else { return nil }
             let mask = s.pointee.mask
             let translation = SMMUTranslation(
                 outputAddress: s.pointee.outputBase | (request.address & mask), addressMask: mask,
                 permissions: walkRequest.privileged ? permissions.privileged : permissions.unprivileged,
                 outputSpace: space, path: s.pointee.path)
-            return (translation, s.pointee.streamSlot, s.pointee.contextSlot, s.pointee.tlbSlot)
+            return (translation, walkRequest.isInstructionFetch, s.pointee.streamSlot, s.pointee.contextSlot, s.pointee.tlbSlot)
         }
-        guard let (translation, streamSlot, contextSlot, tlbSlot) = found else { return nil }
+        guard let (translation, instructionFetch, streamSlot, contextSlot, tlbSlot) = found,
+              // S_CR0.SIF can refuse a Secure instruction fetch to Non-secure output: the general path decides.
+              security != .secure
+                || !refusesSecureInstructionFetch(instruction: instructionFetch, space: translation.outputSpace, security: security)
+        else { return nil }
         configCache.streams.recordHit(slot: streamSlot)
         if contextSlot >= 0 { configCache.contexts.recordHit(slot: contextSlot) }
         tlb.cache.recordHit(slot: tlbSlot)

@@ -84,6 +84,7 @@ public struct SMMUv3Unit: Sendable {
     }
 
     /// SMMUEN (or S_CR0ACK.SMMUEN) as acknowledged: each Security state has its own (§6.3.58).
+    @inline(__always)
     public func isTranslationEnabled(_ security: SMMUSecurityState) -> Bool {
         // One byte load (SMMUEN is bit 0): translate tests it first.
         registers.byte(at: Int(Self.bank(SMMURegisterOffset.cr0ack, security)))
