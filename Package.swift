@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "Inspect", dependencies: ["Devices", "IOMMUCore", "VTd", "QTestProtocol", "QTestSessions", "QEMUFrontend"], swiftSettings: strict),
         .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
-        .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "GuestMemory", "Devices", "QTestProtocol", "QTestSessions"], swiftSettings: strict),
+        .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "SMMUv3", "GuestMemory", "Devices", "QTestProtocol", "QTestSessions"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "iommukit-bench",
             dependencies: [
-                "IOMMUCore", "VTd", "Devices", "Scenarios", "QTestProtocol", "QTestSessions", "PosixSockets",
+                "IOMMUCore", "VTd", "SMMUv3", "Devices", "Scenarios", "QTestProtocol", "QTestSessions", "PosixSockets",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             swiftSettings: strict

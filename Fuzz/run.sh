@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets and runs each for SECONDS (default 30), printing executions and crashes.
-# Usage: Fuzz/run.sh [SECONDS] [TARGET...]    (targets: translate registers queue qtest)
+# Usage: Fuzz/run.sh [SECONDS] [TARGET...]    (targets: translate registers queue qtest smmuv3)
 #        FUZZ_RUNS=10000000 Fuzz/run.sh 0 qtest  (stop after that many executions instead; 0 s = no time limit)
 # Crash inputs land in Fuzz/crashes/TARGET/; copy them into Tests/FuzzingTests/Corpus/TARGET/ as regressions.
 set -euo pipefail
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(translate registers queue qtest)
+[ ${#targets[@]} -gt 0 ] || targets=(translate registers queue qtest smmuv3)
 scratch=.build-fuzz
 swift build -c release --product iommukit-fuzz --scratch-path "$scratch" \
     -Xswiftc -sanitize=${FUZZ_SANITIZERS:-fuzzer} -Xswiftc -DFUZZING -Xswiftc -parse-as-library 2>&1 | grep -E "error:" || true

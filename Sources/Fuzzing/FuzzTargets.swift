@@ -28,7 +28,7 @@ public struct FuzzInput {
 /// The fuzz targets: each takes raw bytes, drives the model, and checks invariants.
 /// They are plain functions so the unit tests replay the seed corpus and every crash found.
 public enum FuzzTargets {
-    public static let names = ["translate", "registers", "queue", "qtest"]
+    public static let names = ["translate", "registers", "queue", "qtest", "smmuv3"]
 
     /// Runs target `name` on `data`.
     public static func run(_ name: String, _ data: [UInt8]) throws(InvariantViolation) {
@@ -37,6 +37,7 @@ public enum FuzzTargets {
         case "registers": try registers(data)
         case "queue": try queue(data)
         case "qtest": try qtest(data)
+        case "smmuv3": _ = try smmuv3(data)
         default: throw InvariantViolation("unknown fuzz target \(name)")
         }
     }

@@ -322,4 +322,4 @@ var allBenchmarks: [BenchmarkDefinition] { [
     BenchmarkDefinition(name: "testdev-dma",
                         operation: "iommu-testdev: 6 BAR0 writes, TRIGGERING read (64-byte DMA through the IOMMU, IOTLB hit, read-back), RESULT read",
                         defaultIterations: 200_000, make: { try TestDeviceDMABenchmark.make() }),
-] }
+] + smmuBenchmarks }

@@ -27,6 +27,8 @@ public struct SMMUv3Unit: Sendable {
     public internal(set) var commandLog: [CommandLogEntry] = []
     /// Strict-mode diagnostics, in order (bounded to the last 4096).
     public internal(set) var diagnostics: [SMMUStaleCacheDiagnostic] = []
+    /// Recent TLB hits of the translate fast path (see `SMMUHitShortcut`).
+    var hitShortcuts = [SMMUHitShortcut](repeating: .empty, count: SMMUHitShortcut.count)
 
     static let logLimit = 4096
 
@@ -44,6 +46,8 @@ public struct SMMUv3Unit: Sendable {
         registers = RegisterFile(descriptors: configuration.registerDescriptors, size: configuration.registerStorageSize)
         configCache = ConfigurationCache(sets: configuration.configCacheSets, ways: configuration.configCacheWays)
         tlb = TLB()
+        // The new caches count their generations from zero again: forget the slots into the old ones.
+        hitShortcuts = [SMMUHitShortcut](repeating: .empty, count: SMMUHitShortcut.count)
         pendingEffects.removeAll()
     }
 
@@ -69,8 +73,10 @@ public struct SMMUv3Unit: Sendable {
     public var activeGlobalErrors: UInt32 { globalErrors ^ globalErrorsAcknowledged }
     public func isActive(_ error: GlobalError) -> Bool { activeGlobalErrors & error.mask != 0 }
 
-    /// SMMUEN as acknowledged.
-    public var translationEnabled: Bool { controlAck & ControlRegister0.smmuEnable != 0 }
+    /// SMMUEN as acknowledged (CR0ACK bit 0, read with one byte load: translate tests it first).
+    public var translationEnabled: Bool {
+        registers.byte(at: Int(SMMURegisterOffset.cr0ack)) & UInt8(truncatingIfNeeded: ControlRegister0.smmuEnable) != 0
+    }
 
     /// SMMU_CR0ACK or SMMU_S_CR0ACK: the state the SMMU acts on for `security`'s streams and queues.
     public func acknowledgedControl(_ security: SMMUSecurityState) -> UInt32 {
@@ -78,8 +84,11 @@ public struct SMMUv3Unit: Sendable {
     }
 
     /// SMMUEN (or S_CR0ACK.SMMUEN) as acknowledged: each Security state has its own (§6.3.58).
+    @inline(__always)
     public func isTranslationEnabled(_ security: SMMUSecurityState) -> Bool {
-        acknowledgedControl(security) & ControlRegister0.smmuEnable != 0
+        // One byte load (SMMUEN is bit 0): translate tests it first.
+        registers.byte(at: Int(Self.bank(SMMURegisterOffset.cr0ack, security)))
+            & UInt8(truncatingIfNeeded: ControlRegister0.smmuEnable) != 0
     }
 
     /// The storage offset of Non-secure register `offset` in `security`'s bank: itself, or the

@@ -12,6 +12,7 @@ extension SMMUv3Unit {
     }
 
     /// As `translate(_:memory:)`, reporting every descriptor read to `observer`.
+    @inline(__always)
     public mutating func translate<Bus: MemoryBus, Observer: TableWalkObserver>(
         _ request: SMMUTranslationRequest, memory: Bus, observer: inout Observer
     ) -> SMMUTranslationResult {
@@ -35,6 +36,7 @@ extension SMMUv3Unit {
             return .translated(SMMUTranslation(outputAddress: request.address, addressMask: ~0, permissions: .all,
                                                outputSpace: space, path: .globalBypass))
         }
+        if Observer.self == NoTableWalkObserver.self, let hit = translateFromHitShortcut(request, security: security) { return hit }
         let stream: CachedStream
         switch resolveStream(request, security: security, memory: memory, observer: &observer) {
         case .ok(let s): stream = s
@@ -126,19 +128,8 @@ extension SMMUv3Unit {
     /// The walk request after STE.PRIVCFG / INSTCFG (0b10: unprivileged / data, 0b11: privileged /
     /// instruction, else the incoming attribute).
     func effectiveWalkRequest(_ request: SMMUTranslationRequest, ste: StreamTableEntry) -> WalkRequest {
-        var privileged = request.privileged
-        var instruction = request.instruction
-        switch ste.privCfg {
-        case 2: privileged = false
-        case 3: privileged = true
-        default: break
-        }
-        switch ste.instCfg {
-        case 2: instruction = false
-        case 3: instruction = true
-        default: break
-        }
-        return WalkRequest(address: request.address, access: request.access, privileged: privileged, instruction: instruction)
+        Self.effectiveWalkRequest(request, privCfg: UInt8(truncatingIfNeeded: ste.privCfg),
+                                  instCfg: UInt8(truncatingIfNeeded: ste.instCfg))
     }
 
     /// Ends a transaction in a configuration stop: records the event (unless suppressed) on the

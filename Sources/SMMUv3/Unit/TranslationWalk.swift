@@ -37,6 +37,10 @@ extension SMMUv3Unit {
             if let stop = secureInstructionFetchFault(request, walkRequest, space: space, security: security, context: context) {
                 return finish(stop, memory: memory, security: security)
             }
+            let shift = UInt64(hit.translation.sizeShift & 63)
+            let key = TLBKey(world: world, vmid: vmid, asid: TLB.asidTag(asid), page: tlbAddress >> shift, sizeShift: UInt8(shift))
+            recordHitShortcut(request, stream: stream, usedContext: context != nil, security: security, key: key, hit: hit,
+                              space: space, path: path)
             return .translated(SMMUTranslation(
                 outputAddress: hit.outputAddress(for: request.address), addressMask: hit.size &- 1,
                 permissions: walkRequest.privileged ? p.privileged : p.unprivileged, outputSpace: space, path: path))

@@ -72,7 +72,10 @@ struct Stage2TranslatedTables<Bus: MemoryBus>: Stage1TableAddressing {
 func stage1Permissions(_ d: TranslationTableDescriptor, apTable: UInt64, pxnTable: Bool, xnTable: Bool, wxn: Bool,
                        pan: Bool, writeOverride: Bool) -> StagePermissions {
     let readOnly = d.ap & 0b10 != 0 && !writeOverride
-    var privileged: AccessPermissions = readOnly ? [.read] : [.read, .write]
+    // Unions, not array literals: `[.read, .write]` builds an array on the heap when the
+    // option values live in another module (the hot path allocates nothing).
+    let readWrite = AccessPermissions.read.union(.write)
+    var privileged: AccessPermissions = readOnly ? .read : readWrite
     var unprivileged: AccessPermissions = d.ap & 0b01 != 0 ? privileged : []
     // APTable[0]: no unprivileged access below; APTable[1]: no writes below.
     if apTable & 0b01 != 0 { unprivileged = [] }
@@ -85,7 +88,7 @@ func stage1Permissions(_ d: TranslationTableDescriptor, apTable: UInt64, pxnTabl
     let privilegedExecute = !d.pxn && !pxnTable && !unprivileged.contains(.write) && !(wxn && writableAnywhere)
     let unprivilegedExecute = !d.uxn && !xnTable && !(wxn && writableAnywhere)
     // PAN: privileged data accesses to EL0-accessible regions fault.
-    if pan, !unprivileged.isEmpty { privileged.subtract([.read, .write]) }
+    if pan, !unprivileged.isEmpty { privileged.subtract(readWrite) }
     if privilegedExecute { privileged.insert(.execute) }
     if unprivilegedExecute { unprivileged.insert(.execute) }
     return StagePermissions(privileged: privileged, unprivileged: unprivileged)
