@@ -109,7 +109,7 @@ struct WalkBenchmark: Benchmark {
         let memory = SparseMemory(size: 1 << 32)
         var tables = TableWriter(memory: memory, firstPage: benchTablesBase)
         let fsRoot = tables.allocatePage()
-        let pasidEntry = (UInt64(0b001) << 6 | 1, UInt64(1), fsRoot)   // PGTT=001, P; DID 1; FSPM=0, FSPTPTR
+        let pasidEntry = PASIDEntry(pgttRaw: 0b001, addressWidth: 0, domainID: 1, firstStagePageTablePointer: fsRoot)
         let root = tables.scalableStructures(sid: benchSource, pasid: 0, pasidEntry: pasidEntry)
         for page in 0..<benchPages {
             tables.map4K(root: fsRoot, levels: 4, input: benchIOVABase + UInt64(page) << 12,
@@ -134,8 +134,9 @@ struct WalkBenchmark: Benchmark {
         var tables = TableWriter(memory: memory, firstPage: benchTablesBase)
         let ssRoot = tables.allocatePage()
         let fsRoot = tables.allocatePage()
-        // PGTT=011, AW=2 (4-level second stage), P; DID 1; FSPM=0, FSPTPTR.
-        let pasidEntry = (ssRoot | UInt64(0b011) << 6 | 2 << 2 | 1, UInt64(1), fsRoot)
+        // AW=2: a 4-level second stage; FSPM=0: a 4-level first stage.
+        let pasidEntry = PASIDEntry(pgttRaw: 0b011, addressWidth: 2, domainID: 1,
+                                    secondStagePageTablePointer: ssRoot, firstStagePageTablePointer: fsRoot)
         let root = tables.scalableStructures(sid: benchSource, pasid: 0, pasidEntry: pasidEntry)
         // First stage: IOVA → GPA benchOutputBase + page. Its tables are guest-physical pages.
         let fsTablesStart = tables.nextPage

@@ -22,7 +22,7 @@ extension TableBuilder where Bus == SparseMemory {
 
     /// Scalable-mode root, context, PASID-directory and PASID-table entries for `sid` and `pasid`
     /// (the PASID entry's first three quadwords as given). Returns the root table address.
-    mutating func scalableStructures(sid: SourceID, pasid: UInt32, pasidEntry: (UInt64, UInt64, UInt64)) -> UInt64 {
+    mutating func scalableStructures(sid: SourceID, pasid: UInt32, pasidEntry: PASIDEntry) -> UInt64 {
         let root = allocatePage()
         let contextTable = allocatePage()
         let directory = allocatePage()
@@ -31,8 +31,7 @@ extension TableBuilder where Bus == SparseMemory {
         setScalableRootEntry(root: root, bus: sid.bus, lower: upper ? nil : contextTable, upper: upper ? contextTable : nil)
         setScalableContext(table: contextTable, devfn: sid.devfn, pasidDirectory: directory)
         setPASIDDirectoryEntry(directory: directory, index: UInt64(pasid >> 6), pasidTable: pasidTable)
-        write(PASIDEntry(qw0: pasidEntry.0, qw1: pasidEntry.1, qw2: pasidEntry.2),
-              at: PASIDEntry.address(table: pasidTable, index: UInt64(pasid & 0x3F)))
+        write(pasidEntry, at: PASIDEntry.address(table: pasidTable, index: UInt64(pasid & 0x3F)))
         return root
     }
 
