@@ -2,60 +2,11 @@ import IOMMUCore
 
 /// A Context Descriptor (CD, IHI 0070 §5.4): 64 bytes, eight little-endian doublewords. Getters
 /// and setters carry the specification's names; bit numbers are positions in the 512-bit structure.
-public struct ContextDescriptor: Sendable, Hashable, CustomStringConvertible {
+public struct ContextDescriptor: EightDoublewordStructure, Sendable, Hashable, CustomStringConvertible {
     public var dw0: UInt64 = 0, dw1: UInt64 = 0, dw2: UInt64 = 0, dw3: UInt64 = 0
     public var dw4: UInt64 = 0, dw5: UInt64 = 0, dw6: UInt64 = 0, dw7: UInt64 = 0
 
-    /// Size in bytes.
-    public static let size: UInt64 = 64
-
     public init() {}
-
-    /// From doublewords in memory order (missing ones are 0, extra ones ignored).
-    public init(dwords: [UInt64]) {
-        for (i, v) in dwords.prefix(8).enumerated() { self[i] = v }
-    }
-
-    /// The eight doublewords in memory order.
-    public var dwords: [UInt64] { [dw0, dw1, dw2, dw3, dw4, dw5, dw6, dw7] }
-
-    /// Doubleword `i` (0–7); other indices read 0 and ignore writes.
-    public subscript(_ i: Int) -> UInt64 {
-        get {
-            switch i {
-            case 0: dw0
-            case 1: dw1
-            case 2: dw2
-            case 3: dw3
-            case 4: dw4
-            case 5: dw5
-            case 6: dw6
-            case 7: dw7
-            default: 0
-            }
-        }
-        set {
-            switch i {
-            case 0: dw0 = newValue
-            case 1: dw1 = newValue
-            case 2: dw2 = newValue
-            case 3: dw3 = newValue
-            case 4: dw4 = newValue
-            case 5: dw5 = newValue
-            case 6: dw6 = newValue
-            case 7: dw7 = newValue
-            default: break
-            }
-        }
-    }
-
-    @inline(__always)
-    func field(_ hi: Int, _ lo: Int) -> UInt64 { self[lo / 64].bits(hi % 64, lo % 64) }
-
-    @inline(__always)
-    mutating func setField(_ hi: Int, _ lo: Int, _ value: UInt64) {
-        self[lo / 64] = self[lo / 64].setting(hi % 64, lo % 64, to: value)
-    }
 
     @inline(__always)
     mutating func setFlag(_ bit: Int, _ on: Bool) { setField(bit, bit, on ? 1 : 0) }
