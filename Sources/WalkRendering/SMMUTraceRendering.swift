@@ -149,26 +149,25 @@ public enum SMMUTraceRendering {
     /// The walk as a diagram: SEC_SID and bank, STE, CD, each descriptor read (stage, level, PA
     /// space), then the outcome. Secure steps are outlined in purple; the failing step is red.
     public static func svg(_ walk: SMMUExplainedWalk) -> String {
-        struct Box { var title: String; var lines: [String]; var failed: Bool; var secure: Bool }
         let e = walk.explanation
-        var boxes = [Box(title: "SEC_SID: \(e.security)", lines: ["bank: \(walk.bank)"], failed: false, secure: e.security == .secure)]
+        var boxes = [StepBox(title: "SEC_SID: \(e.security)", lines: ["bank: \(walk.bank)"], failed: false, secure: e.security == .secure)]
         if let ste = walk.ste {
             let f = fields(SMMUDecodeTables.ste, ste.dwords).prefix(5).map { "\($0.0)=\($0.1 > 9 ? hex($0.1) : String($0.1))" }
-            boxes.append(Box(title: "STE", lines: ["@\(hex(ste.address)) \(ste.space.name) PA space"] + f, failed: false, secure: ste.space == .secure))
+            boxes.append(StepBox(title: "STE", lines: ["@\(hex(ste.address)) \(ste.space.name) PA space"] + f, failed: false, secure: ste.space == .secure))
         }
         if let cd = walk.cd {
             let f = fields(SMMUDecodeTables.cd, cd.dwords).filter { ["V", "TTB0", "T0SZ", "TG0", "ASID", "NSCFG0", "IPS"].contains($0.0) }
                 .map { "\($0.0)=\($0.1 > 9 ? hex($0.1) : String($0.1))" }
-            boxes.append(Box(title: "CD", lines: ["@\(hex(cd.address)) \(cd.space.name) PA space"] + f, failed: false, secure: cd.space == .secure))
+            boxes.append(StepBox(title: "CD", lines: ["@\(hex(cd.address)) \(cd.space.name) PA space"] + f, failed: false, secure: cd.space == .secure))
         }
         for event in e.events {
             switch event {
             case .read(let s):
-                boxes.append(Box(title: stepTitle(s), lines: ["@\(hex(s.descriptorAddress)) \(s.space.name) PA space", "index \(s.index) of \(hex(s.tableAddress))",
+                boxes.append(StepBox(title: stepTitle(s), lines: ["@\(hex(s.descriptorAddress)) \(s.space.name) PA space", "index \(s.index) of \(hex(s.tableAddress))",
                                                               "\(s.kind) \(hex(s.descriptor.rawValue, digits: 16))"],
                                  failed: false, secure: s.space == .secure))
             case .readFailed(let stage, let purpose, let level, let address):
-                boxes.append(Box(title: failedTitle(stage, purpose, level), lines: ["@\(hex(address))", "read failed"], failed: true, secure: false))
+                boxes.append(StepBox(title: failedTitle(stage, purpose, level), lines: ["@\(hex(address))", "read failed"], failed: true, secure: false))
             default: break
             }
         }
@@ -180,40 +179,8 @@ public enum SMMUTraceRendering {
         case .translated(let t): resultLines = ["→ \(hex(t.outputAddress))", "\(t.outputSpace.name) PA space", "\(t.path)"]
         case .aborted: resultLines = outcome.split(separator: ":", maxSplits: 1).map(String.init).prefix(2).map { String($0.prefix(44)) }
         }
-        boxes.append(Box(title: isAbort ? "ABORT" : "RESULT", lines: resultLines, failed: isAbort,
+        boxes.append(StepBox(title: isAbort ? "ABORT" : "RESULT", lines: resultLines, failed: isAbort,
                          secure: e.result.translation?.outputSpace == .secure))
-        let boxWidth = 340, lineHeight = 16, gap = 28, margin = 20
-        var y = margin + 30
-        var body: [String] = []
-        for (i, box) in boxes.enumerated() {
-            let height = 26 + lineHeight * box.lines.count
-            let stroke = box.failed ? "#c0392b" : (box.secure ? "#7d3c98" : "#34495e")
-            let fill = box.failed ? "#fdecea" : (i == boxes.count - 1 ? "#eafaf1" : (box.secure ? "#f5eef8" : "#f4f6f7"))
-            body.append("<g class=\"step\" id=\"step\(i)\">")
-            body.append("<rect x=\"\(margin)\" y=\"\(y)\" width=\"\(boxWidth)\" height=\"\(height)\" rx=\"6\" fill=\"\(fill)\" stroke=\"\(stroke)\" stroke-width=\"2\"/>")
-            body.append("<text x=\"\(margin + 10)\" y=\"\(y + 18)\" font-weight=\"bold\" fill=\"\(stroke)\">\(TraceRendering.escape(box.title))</text>")
-            for (j, line) in box.lines.enumerated() {
-                body.append("<text x=\"\(margin + 10)\" y=\"\(y + 18 + lineHeight * (j + 1))\">\(TraceRendering.escape(line))</text>")
-            }
-            body.append("</g>")
-            y += height
-            if i < boxes.count - 1 {
-                body.append("<line x1=\"\(margin + boxWidth / 2)\" y1=\"\(y)\" x2=\"\(margin + boxWidth / 2)\" y2=\"\(y + gap - 4)\" stroke=\"#7f8c8d\" stroke-width=\"2\" marker-end=\"url(#arrow)\"/>")
-                y += gap
-            }
-        }
-        let height = y + margin
-        let title = describe(e.request, e.security)
-        // Monospace at 12 px: about 7.3 px per character.
-        let width = max(boxWidth + 2 * margin, title.count * 15 / 2 + 2 * margin)
-        return """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="monospace" font-size="12">
-        <defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="4" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#7f8c8d"/></marker></defs>
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="\(margin)" y="\(margin + 8)" font-weight="bold">\(TraceRendering.escape(title))</text>
-        \(body.joined(separator: "\n"))
-        </svg>
-        """
+        return StepChart.svg(title: describe(e.request, e.security), boxes: boxes, boxWidth: 340, widenForTitle: true)
     }
 }

@@ -166,53 +166,23 @@ public enum TraceRendering {
     /// The walk as a diagram: the chain of structures read (index used, key bits), then the
     /// outcome; the failing step is drawn in red.
     public static func svg(_ trace: WalkTrace) -> String {
-        struct Box { var title: String; var lines: [String]; var failed: Bool }
-        var boxes: [Box] = [Box(title: "RTADDR", lines: [hex(trace.rootTableAddress), "TTM \(trace.translationTableMode) (\(mode(trace.translationTableMode)))"], failed: false)]
+        var boxes: [StepBox] = [StepBox(title: "RTADDR", lines: [hex(trace.rootTableAddress), "TTM \(trace.translationTableMode) (\(mode(trace.translationTableMode)))"], failed: false)]
         for event in trace.events {
             switch event {
             case .read(let s):
                 let f = decodedFields(s).prefix(6).map { "\($0.0)=\($0.1 > 9 ? hex($0.1) : String($0.1))" }
-                boxes.append(Box(title: s.structure.description + (s.nestedInFirstStage ? " (nested)" : ""),
+                boxes.append(StepBox(title: s.structure.description + (s.nestedInFirstStage ? " (nested)" : ""),
                                  lines: ["@\(hex(s.entryAddress))", "index \(s.index)"] + f, failed: false))
             case .readFailed(let structure, let address):
-                boxes.append(Box(title: structure.description, lines: ["@\(hex(address))", "read failed"], failed: true))
+                boxes.append(StepBox(title: structure.description, lines: ["@\(hex(address))", "read failed"], failed: true))
             default: break
             }
         }
         let isFault = trace.result.fault != nil
         if isFault, let last = boxes.indices.last, last > 0 { boxes[last].failed = true }
-        boxes.append(Box(title: isFault ? "FAULT" : "RESULT", lines: describe(trace.result).split(separator: ":", maxSplits: 1).map(String.init), failed: isFault))
-        let boxWidth = 300, lineHeight = 16, gap = 28, margin = 20
-        var y = margin + 30
-        var body: [String] = []
-        for (i, box) in boxes.enumerated() {
-            let height = 26 + lineHeight * box.lines.count
-            let stroke = box.failed ? "#c0392b" : "#34495e"
-            let fill = box.failed ? "#fdecea" : (i == boxes.count - 1 ? "#eafaf1" : "#f4f6f7")
-            body.append("<g class=\"step\" id=\"step\(i)\">")
-            body.append("<rect x=\"\(margin)\" y=\"\(y)\" width=\"\(boxWidth)\" height=\"\(height)\" rx=\"6\" fill=\"\(fill)\" stroke=\"\(stroke)\" stroke-width=\"2\"/>")
-            body.append("<text x=\"\(margin + 10)\" y=\"\(y + 18)\" font-weight=\"bold\" fill=\"\(stroke)\">\(escape(box.title))</text>")
-            for (j, line) in box.lines.enumerated() {
-                body.append("<text x=\"\(margin + 10)\" y=\"\(y + 18 + lineHeight * (j + 1))\">\(escape(String(trimmed(line))))</text>")
-            }
-            body.append("</g>")
-            y += height
-            if i < boxes.count - 1 {
-                body.append("<line x1=\"\(margin + boxWidth / 2)\" y1=\"\(y)\" x2=\"\(margin + boxWidth / 2)\" y2=\"\(y + gap - 4)\" stroke=\"#7f8c8d\" stroke-width=\"2\" marker-end=\"url(#arrow)\"/>")
-                y += gap
-            }
-        }
-        let height = y + margin
-        let width = boxWidth + 2 * margin
-        return """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(width)" height="\(height)" viewBox="0 0 \(width) \(height)" font-family="monospace" font-size="12">
-        <defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="4" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#7f8c8d"/></marker></defs>
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="\(margin)" y="\(margin + 8)" font-weight="bold">\(escape(describe(trace.request)))</text>
-        \(body.joined(separator: "\n"))
-        </svg>
-        """
+        boxes.append(StepBox(title: isFault ? "FAULT" : "RESULT", lines: describe(trace.result).split(separator: ":", maxSplits: 1).map(String.init), failed: isFault))
+        for i in boxes.indices { boxes[i].lines = boxes[i].lines.map { String(trimmed($0)) } }
+        return StepChart.svg(title: describe(trace.request), boxes: boxes, boxWidth: 300, widenForTitle: false)
     }
 }
 
