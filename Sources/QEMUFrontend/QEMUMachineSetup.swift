@@ -7,11 +7,12 @@ extension QEMUCommandLine {
     /// Parses `arguments` with the flavour they call for: `qemu72` (a QEMU 7.2 binary: its
     /// protocol, its devices, its `query-machines`) when the machine type is `pc-q35-7.2`,
     /// `upstream` otherwise (`q35` means upstream defaults).
+    /// An aarch64 command line is always upstream.
     public static func parseSelectingFlavour(
-        _ arguments: [String]
+        _ arguments: [String], target: QEMUTarget = .x86_64
     ) throws(QEMUCommandLineError) -> (commandLine: QEMUCommandLine, flavour: QEMUCompatibility) {
-        let upstream = try parse(arguments, flavour: .upstream)
-        guard upstream.machine.typeName == QEMUMachineCatalog.qemu72Q35 else { return (upstream, .upstream) }
+        let upstream = try parse(arguments, flavour: .upstream, target: target)
+        guard target == .x86_64, upstream.machine.typeName == QEMUMachineCatalog.qemu72Q35 else { return (upstream, .upstream) }
         return (try parse(arguments, flavour: .qemu72), .qemu72)
     }
 
@@ -41,6 +42,9 @@ extension QEMUCommandLine {
         configuration.smmTestRAM = machine.property("smm").flatMap(QEMUOptionList.bool) ?? true
         configuration.devices = []
         configuration.deviceOptions = []
+        if machine.kind == .virt {
+            throw QEMUCommandLineError("-machine \(machine.requestedName): the virt board is not part of this build")
+        }
         guard machine.kind == .q35 else {
             configuration.ramSize = 0
             configuration.vtd = nil
