@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "HostIOMMU", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
-        .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
         .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd"], swiftSettings: strict),
         // The sans-IO qtest codec: no machines.
         .target(name: "QTestProtocol", dependencies: ["GuestMemory"], swiftSettings: strict),
@@ -127,7 +127,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd"], swiftSettings: strict),
-        .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "GuestMemory"], swiftSettings: strict),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3", "GuestMemory"], swiftSettings: strict),
         .testTarget(
             name: "QTestProtocolTests", dependencies: ["QTestProtocol", "QTestSessions", "Devices", "GuestMemory", "VTd"], swiftSettings: strict),
         .testTarget(

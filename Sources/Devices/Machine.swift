@@ -1,5 +1,6 @@
 import GuestMemory
 import IOMMUCore
+import SMMUv3
 import VTd
 
 /// The interrupt controller window at 0xFEE0_0000: records every MSI written to it.
@@ -42,6 +43,18 @@ public final class InterruptControllerWindow: MMIOHandler {
 public enum DeviceKind: String, Sendable, Hashable, CaseIterable {
     case iommuTestDevice = "iommu-testdev"
     case edu = "edu"
+
+    /// A new function of this kind with `options` applied (the one place a kind becomes a device).
+    public func make(options: DeviceOptions) -> any PCIFunction {
+        switch self {
+        case .iommuTestDevice:
+            return IOMMUTestDevice()
+        case .edu:
+            let dev = EduDevice()
+            if let mask = options.dmaMask { dev.dmaMask = mask }
+            return dev
+        }
+    }
 }
 
 /// Per-device settings of one entry of ``MachineConfiguration/devices`` (QEMU's `-device` properties).
@@ -66,12 +79,18 @@ public struct DeviceOptions: Sendable, Hashable {
     }
 }
 
-/// What to build: memory size, the VT-d unit, devices.
+/// What to build: the board, memory size, the IOMMU, devices.
 public struct MachineConfiguration: Sendable, Hashable {
+    /// The board that lays the machine out (``MachineBoard/q35`` or ``MachineBoard/virt``).
+    public var board: MachineBoard = .q35
     /// Guest RAM in bytes.
     public var ramSize: UInt64 = 512 << 20
-    /// The remapping unit (nil: no IOMMU).
+    /// q35's remapping unit (nil: no IOMMU). Only q35 has one.
     public var vtd: VTdConfiguration? = VTdConfiguration()
+    /// `virt`'s SMMUv3 (`-machine virt,iommu=smmuv3`; nil: no IOMMU). Only `virt` has one.
+    public var smmu: SMMUv3Configuration? = nil
+    /// `virt`'s `secure=on`: a Secure address space with the Secure-only RAM at 0x0E00_0000.
+    public var secure = false
     /// PCI devices in slot order (after the host bridge at 00:00.0).
     public var devices: [DeviceKind] = [.iommuTestDevice]
     /// Give the x86 SMM address space a 64 KiB SMM-only RAM window at 0xFEF0_0000 (QEMU's test RAM).
@@ -95,14 +114,49 @@ public struct MachineConfiguration: Sendable, Hashable {
     }
 
     public init() {}
+
+    /// An Arm `virt` machine as `-machine virt[,iommu=smmuv3][,secure=on] -nodefaults` builds it:
+    /// no VT-d, the first device at 00:01.0 (the slot after the host bridge).
+    public static func virt(smmu: SMMUv3Configuration? = nil, secure: Bool = false) -> MachineConfiguration {
+        var configuration = MachineConfiguration()
+        configuration.board = .virt
+        configuration.vtd = nil
+        configuration.smmu = smmu
+        configuration.secure = secure
+        configuration.smmTestRAM = false
+        configuration.firstDeviceSlot = 1
+        return configuration
+    }
+}
+
+/// A board: how a machine is laid out (memory map, PCI host, interrupt controller, IOMMU).
+///
+/// Adding a board is adding one value with its layout function (as `Q35.swift` and
+/// `ArmVirt.swift` do); `Machine.init(configuration:)` runs it, then plugs in the devices.
+public struct MachineBoard: Sendable, Hashable, CustomStringConvertible {
+    /// The board's QEMU machine name (`q35`, `virt`).
+    public let name: String
+    /// Lays the machine out: maps memory, attaches IOMMUs, adds the host bridge.
+    let layOut: @Sendable (Machine) throws(MachineError) -> Void
+
+    /// A board named `name` whose layout function is `layOut`.
+    public init(name: String, layOut: @escaping @Sendable (Machine) throws(MachineError) -> Void) {
+        self.name = name
+        self.layOut = layOut
+    }
+
+    public static func == (lhs: MachineBoard, rhs: MachineBoard) -> Bool { lhs.name == rhs.name }
+    public func hash(into hasher: inout Hasher) { hasher.combine(name) }
+    public var description: String { name }
 }
 
 /// A machine: address spaces, a virtual clock, interrupt lines, PCI functions on bus 0 and any
 /// number of IOMMUs, each owning a set of requesters (`MachineDMA.swift`: the one `withIOMMU`
-/// step every DMA, interrupt request and register access takes). ``init(configuration:)`` builds
-/// the q35-like board: RAM split at the PCI hole, the interrupt window, SMM RAM, the host bridge
-/// with config mechanism #1 (ports 0xCF8/0xCFC), the IOAPIC and its INTx swizzle, and the VT-d
-/// unit at 0xFED9_0000. Devices see only their ``PCIConnection``. One isolation domain owns it.
+/// step every DMA, interrupt request and register access takes). ``init(configuration:)`` lets the
+/// configuration's board lay it out — q35 (`Q35.swift`: RAM split at the PCI hole, the interrupt
+/// window, SMM RAM, the host ports, the IOAPIC, VT-d at 0xFED9_0000) or Arm `virt` (`ArmVirt.swift`:
+/// RAM at 0x4000_0000, PCIe ECAM, the GIC's SPIs, the SMMUv3 at 0x0905_0000, Secure RAM) — then
+/// plugs in the devices. Devices see only their ``PCIConnection``. One isolation domain owns it.
 public final class Machine: PCIHost {
     /// SMM-only test RAM window.
     public static let smmWindowBase: UInt64 = 0xFEF0_0000
@@ -111,6 +165,17 @@ public final class Machine: PCIHost {
     public let configuration: MachineConfiguration
     public let ram: SparseMemory
     public let smmRAM: SparseMemory
+    /// `virt,secure=on`'s Secure-only RAM (nil on other machines).
+    public internal(set) var secureRAM: SparseMemory?
+    /// The CPU addresses at which the PCI host decodes memory BARs (nil: anywhere below 4 GiB,
+    /// as on q35; `virt`: its 32-bit PCIe MMIO window).
+    public internal(set) var pciMemoryWindow: Range<UInt64>?
+    /// The interrupt controller IOMMU lines and INTx pins drive.
+    public internal(set) var interruptController: InterruptController = .ioapic
+    /// Levels of the GIC's SPI inputs on `virt` (empty on q35), as devices and IOMMUs drive them.
+    public internal(set) var gicSPIInputs: [Bool] = []
+    /// Whether the q35 PCI host ports (0xCF8/0xCFC) decode port I/O.
+    var hasQ35HostPorts = false
     public let addressSpaces: AddressSpaces
     public var system: AddressSpace { addressSpaces.system }
     public let interrupts = InterruptControllerWindow()
@@ -138,44 +203,14 @@ public final class Machine: PCIHost {
     /// Handlers for other I/O ports.
     public var ioPortHandlers: [ClosedRange<UInt16>: (_ port: UInt16, _ size: Int, _ write: UInt32?) -> UInt32] = [:]
 
-    /// Builds the machine. Fails only for an invalid VT-d configuration.
+    /// Builds the machine: the board lays it out, then the devices are plugged in. Fails for a
+    /// configuration the board refuses (an invalid VT-d configuration, an IOMMU of another board).
     public init(configuration: MachineConfiguration) throws(MachineError) {
         self.configuration = configuration
-        var unit: RemappingUnit?
-        if let vtdConfig = configuration.vtd {
-            let problems = vtdConfig.validate()
-            if !problems.isEmpty { throw MachineError(problems.joined(separator: "; ")) }
-            unit = RemappingUnit(configuration: vtdConfig)
-        }
         ram = SparseMemory(size: configuration.ramSize, pageLimit: configuration.ramPageLimit)
         smmRAM = SparseMemory(size: Self.smmWindowSize)
-        let system = AddressSpace(name: "memory")
-        // q35 splits RAM at 2 GiB when it would reach the PCI hole at 0xB000_0000; the rest sits above 4 GiB.
-        let lowLimit: UInt64 = configuration.ramSize >= 0xB000_0000 ? 0x8000_0000 : configuration.ramSize
-        if lowLimit > 0 {
-            system.map(MemoryRegion(name: "ram-below-4g", base: 0, size: lowLimit, kind: .ram(ram, ramOffset: 0)))
-        }
-        if configuration.ramSize > lowLimit {
-            system.map(MemoryRegion(name: "ram-above-4g", base: 0x1_0000_0000, size: configuration.ramSize - lowLimit,
-                                    kind: .ram(ram, ramOffset: lowLimit)))
-        }
-        system.map(MemoryRegion(name: "msi-window", base: InterruptControllerWindow.base, size: InterruptControllerWindow.size,
-                                priority: 1, kind: .mmio(interrupts)))
-        addressSpaces = AddressSpaces(system: system)
-        if let unit {
-            // q35's one DMAR unit has INCLUDE_PCI_ALL: it translates for every requester.
-            attach(unit, registerBase: Self.vtdBase, requesters: .all)
-        }
-        if configuration.smmTestRAM {
-            // The SMM view: everything the system sees, plus SMM-only RAM on top.
-            let smm = AddressSpace(name: "memory-smm")
-            for r in system.regions { smm.map(r) }
-            smm.map(MemoryRegion(name: "smm-test-ram", base: Self.smmWindowBase, size: Self.smmWindowSize, priority: 2,
-                                 kind: .ram(smmRAM, ramOffset: 0)))
-            addressSpaces.smm = smm
-        }
-        addFunction(HostBridge(), devfn: 0)
-        addQ35DefaultFunctions()
+        addressSpaces = AddressSpaces(system: AddressSpace(name: "memory"))
+        try configuration.board.layOut(self)
         var slot = configuration.firstDeviceSlot
         for (index, kind) in configuration.devices.enumerated() {
             let options = configuration.options(forDevice: index)
@@ -183,14 +218,7 @@ public final class Machine: PCIHost {
             while options.slot == nil, functions[(chosen & 0x1F) << 3] != nil, chosen < 0x1F { chosen += 1 }
             let devfn = (chosen & 0x1F) << 3
             guard functions[devfn] == nil else { throw MachineError("PCI slot \(chosen & 0x1F) is already in use") }
-            switch kind {
-            case .iommuTestDevice:
-                addFunction(IOMMUTestDevice(), devfn: devfn)
-            case .edu:
-                let dev = EduDevice()
-                if let mask = options.dmaMask { dev.dmaMask = mask }
-                addFunction(dev, devfn: devfn)
-            }
+            addFunction(kind.make(options: options), devfn: devfn)
             let path = options.qomPath
                 ?? options.id.map { "/machine/peripheral/\($0)" }
                 ?? "/machine/peripheral-anon/device[\(index)]"
@@ -213,7 +241,7 @@ public final class Machine: PCIHost {
             guard let bar, !bar.isIO else { continue }
             map[i] = system.map(MemoryRegion(name: "bar\(i)-\(String(devfn, radix: 16))", base: 0, size: bar.size, priority: 3,
                                              enabled: false, kind: .mmio(BARWindow(function: function, bar: i, maximumAccessSize: bar.maximumAccessSize))))
-            addressSpaces.smm?.map(system.regions[map[i] ?? 0])
+            for view in secondarySpaces { view.map(system.regions[map[i] ?? 0]) }
         }
         barRegions[devfn] = map
     }
@@ -243,12 +271,26 @@ public final class Machine: PCIHost {
         configSpaces[devfn] = space
         updateINTxPin(devfn: devfn)
         for (bar, region) in barRegions[devfn] ?? [:] {
-            let address = space.mappedBAR(bar)
+            var address = space.mappedBAR(bar)
+            if let window = pciMemoryWindow, let a = address, !barFits(base: a, size: system.regions[region].size, in: window) {
+                address = nil
+            }
             system.update(region, base: address ?? 0, enabled: address != nil)
-            if let smm = addressSpaces.smm, let i = smm.regions.firstIndex(where: { $0.name == system.regions[region].name }) {
-                smm.update(i, base: address ?? 0, enabled: address != nil)
+            for view in secondarySpaces {
+                if let i = view.regions.firstIndex(where: { $0.name == system.regions[region].name }) {
+                    view.update(i, base: address ?? 0, enabled: address != nil)
+                }
             }
         }
+    }
+
+    /// The SMM and Secure views, which mirror the system space's BARs.
+    var secondarySpaces: [AddressSpace] { [addressSpaces.smm, addressSpaces.secure].compactMap { $0 } }
+
+    /// Whether a BAR of `size` bytes at `base` lies inside the host's PCI memory window.
+    private func barFits(base: UInt64, size: UInt64, in window: Range<UInt64>) -> Bool {
+        let (end, overflow) = base.addingReportingOverflow(size)
+        return !overflow && base >= window.lowerBound && end <= window.upperBound
     }
 
     // MARK: Clock

@@ -26,10 +26,10 @@ public protocol IOMMUAttachment: AnyObject {
     func translate(_ request: IOMMURequest, on machine: Machine) -> IOMMUOutcome<DMABlocked>?
     /// Interrupt remapping of a message written to the interrupt-request window; nil while busy.
     func remapInterrupt(address: UInt64, data: UInt32, requester: RequesterID, on machine: Machine) -> InterruptRemapping?
-    /// A register read; nil while busy.
-    func readRegister(offset: UInt64, size: Int, on machine: Machine) -> UInt64?
-    /// A register write; false while busy.
-    func writeRegister(offset: UInt64, size: Int, value: UInt64, on machine: Machine) -> Bool
+    /// A register read by an access with attributes `attrs`; nil while busy.
+    func readRegister(offset: UInt64, size: Int, attrs: MemTxAttrs, on machine: Machine) -> UInt64?
+    /// A register write by an access with attributes `attrs`; false while busy.
+    func writeRegister(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs, on machine: Machine) -> Bool
 }
 
 /// An IOMMU model attached to a machine.
@@ -77,12 +77,12 @@ public final class IOMMUSlot<Model: IOMMUModel>: IOMMUAttachment {
         machine.withIOMMU(self) { $0.remapInterrupt(address: address, data: data, requester: requester, memory: $1) }
     }
 
-    public func readRegister(offset: UInt64, size: Int, on machine: Machine) -> UInt64? {
-        machine.withIOMMU(self) { $0.readRegister(offset: offset, size: size, memory: $1) }
+    public func readRegister(offset: UInt64, size: Int, attrs: MemTxAttrs, on machine: Machine) -> UInt64? {
+        machine.withIOMMU(self) { $0.readRegister(offset: offset, size: size, attrs: attrs, memory: $1) }
     }
 
-    public func writeRegister(offset: UInt64, size: Int, value: UInt64, on machine: Machine) -> Bool {
-        machine.withIOMMU(self) { $0.writeRegister(offset: offset, size: size, value: value, memory: $1) } != nil
+    public func writeRegister(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs, on machine: Machine) -> Bool {
+        machine.withIOMMU(self) { $0.writeRegister(offset: offset, size: size, value: value, attrs: attrs, memory: $1) } != nil
     }
 }
 
@@ -134,8 +134,9 @@ extension Machine {
         return result
     }
 
-    /// Applies one effect: MSIs to the interrupt window, memory writes to the space their
-    /// attributes select (1/2/4/8 bytes as one access), wired lines to their interrupt inputs.
+    /// Applies one effect: MSIs to the interrupt window's record, memory writes to the space their
+    /// attributes select (1/2/4/8 bytes as one access), wired lines to their interrupt-controller
+    /// inputs (IOAPIC on q35, GIC SPIs on `virt`; an unconnected line does nothing).
     func apply(_ effect: IOMMUEffect, from iommu: any IOMMUAttachment) {
         switch effect {
         case .message(let address, let data, let source):
@@ -151,11 +152,11 @@ extension Machine {
             }
         case .irqPulse(let line):
             guard iommu.interruptInputs.indices.contains(line) else { return }
-            setIOAPICInput(iommu.interruptInputs[line], level: true)
-            setIOAPICInput(iommu.interruptInputs[line], level: false)
+            setInterruptInput(iommu.interruptInputs[line], level: true)
+            setInterruptInput(iommu.interruptInputs[line], level: false)
         case .irqLevel(let line, let level):
             guard iommu.interruptInputs.indices.contains(line) else { return }
-            setIOAPICInput(iommu.interruptInputs[line], level: level)
+            setInterruptInput(iommu.interruptInputs[line], level: level)
         }
     }
 
@@ -243,11 +244,11 @@ final class IOMMURegisterWindow: MMIOHandler {
     }
 
     func mmioRead(offset: UInt64, size: Int, attrs: MemTxAttrs) -> (value: UInt64, result: MemTxResult) {
-        guard let value = iommu.readRegister(offset: offset, size: size, on: machine) else { return (0, .decodeError) }
+        guard let value = iommu.readRegister(offset: offset, size: size, attrs: attrs, on: machine) else { return (0, .decodeError) }
         return (value, .ok)
     }
 
     func mmioWrite(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs) -> MemTxResult {
-        iommu.writeRegister(offset: offset, size: size, value: value, on: machine) ? .ok : .decodeError
+        iommu.writeRegister(offset: offset, size: size, value: value, attrs: attrs, on: machine) ? .ok : .decodeError
     }
 }

@@ -9,6 +9,17 @@ public enum IRQEvent: Sendable, Hashable {
     case ioapicInput(pin: Int, level: Bool)
     /// The INTx output of the PCI function at `devfn` (bus 0) changed to `level`.
     case deviceINTx(devfn: UInt8, level: Bool)
+    /// GIC shared peripheral interrupt input `spi` (INTID `spi + 32`; QEMU's GIC GPIO input
+    /// `spi`) changed to `level` (Arm `virt`).
+    case gicSPI(spi: Int, level: Bool)
+}
+
+/// The interrupt controller a board's wired interrupts go to.
+public enum InterruptController: Sendable, Hashable {
+    /// q35's IOAPIC (inputs = GSIs 0–23).
+    case ioapic
+    /// Arm `virt`'s GIC (inputs = SPI numbers; INTID = SPI + 32).
+    case gic
 }
 
 extension Machine {
@@ -38,6 +49,33 @@ extension Machine {
         notify(.ioapicInput(pin: pin, level: level))
     }
 
+    /// Number of GIC SPI inputs on `virt` (QEMU's `NUM_IRQS`).
+    public static let gicSPICount = 256
+
+    /// Drives GIC SPI input `spi` (Arm `virt`). Observers hear only changes; SPIs the GIC does
+    /// not have are ignored.
+    public func setGICSPI(_ spi: Int, level: Bool) {
+        guard gicSPIInputs.indices.contains(spi), gicSPIInputs[spi] != level else { return }
+        gicSPIInputs[spi] = level
+        notify(.gicSPI(spi: spi, level: level))
+    }
+
+    /// Drives input `input` of the board's interrupt controller (an IOAPIC GSI or a GIC SPI).
+    public func setInterruptInput(_ input: Int, level: Bool) {
+        switch interruptController {
+        case .ioapic: setIOAPICInput(input, level: level)
+        case .gic: setGICSPI(input, level: level)
+        }
+    }
+
+    /// The interrupt-controller input a bus-0 function's INTA# drives on this board.
+    public func boardINTxInput(devfn: UInt8) -> Int {
+        switch interruptController {
+        case .ioapic: Self.intxInput(devfn: devfn)
+        case .gic: Self.virtINTxSPI(devfn: devfn)
+        }
+    }
+
     /// A device's interrupt state changed. PCI STATUS.IS (bit 3) follows it; the INTx pin is
     /// asserted only while COMMAND.INTX_DISABLE (bit 10) is clear, as in QEMU's PCI core.
     func deviceINTxChanged(devfn: UInt8, level: Bool) {
@@ -54,6 +92,6 @@ extension Machine {
         guard pin != (intxPins[devfn] ?? false) else { return }
         intxPins[devfn] = pin
         notify(.deviceINTx(devfn: devfn, level: pin))
-        setIOAPICInput(Self.intxInput(devfn: devfn), level: pin)
+        setInterruptInput(boardINTxInput(devfn: devfn), level: pin)
     }
 }

@@ -1,12 +1,57 @@
 import GuestMemory
 import IOMMUCore
+import VTd
 
-// The q35 board's own pieces: the PCI host ports (configuration mechanism #1 and ICH9's reset
-// control), the host bridge function and the IOAPIC wiring. `Machine.init(configuration:)`
-// lays the board out (RAM split at the PCI hole, the interrupt window, SMM RAM, VT-d at
-// `vtdBase`); an Arm `virt` board would bring its ECAM window, GIC inputs and SMMU instead.
+// The q35 board: its layout (RAM split at the PCI hole, the interrupt window, SMM RAM, VT-d at
+// `vtdBase`), the PCI host ports (configuration mechanism #1 and ICH9's reset control), the host
+// bridge function and the IOAPIC wiring. `ArmVirt.swift` is the Arm `virt` board.
+
+extension MachineBoard {
+    /// QEMU's `q35`: RAM below the PCI hole (the rest above 4 GiB), the MSI window at
+    /// 0xFEE0_0000, SMM-only test RAM, VT-d at 0xFED9_0000 for every requester, the host ports,
+    /// the IOAPIC, the host bridge and the default functions the configuration asks for.
+    public static let q35 = MachineBoard(name: "q35") { machine throws(MachineError) in try machine.layOutQ35() }
+}
 
 extension Machine {
+    func layOutQ35() throws(MachineError) {
+        var unit: RemappingUnit?
+        if let vtdConfig = configuration.vtd {
+            let problems = vtdConfig.validate()
+            if !problems.isEmpty { throw MachineError(problems.joined(separator: "; ")) }
+            unit = RemappingUnit(configuration: vtdConfig)
+        }
+        guard configuration.smmu == nil else { throw MachineError("arm-smmuv3 is only available on the virt machine") }
+        guard !configuration.secure else { throw MachineError("secure=on is only available on the virt machine") }
+        interruptController = .ioapic
+        hasQ35HostPorts = true
+        // q35 splits RAM at 2 GiB when it would reach the PCI hole at 0xB000_0000; the rest sits above 4 GiB.
+        let lowLimit: UInt64 = configuration.ramSize >= 0xB000_0000 ? 0x8000_0000 : configuration.ramSize
+        if lowLimit > 0 {
+            system.map(MemoryRegion(name: "ram-below-4g", base: 0, size: lowLimit, kind: .ram(ram, ramOffset: 0)))
+        }
+        if configuration.ramSize > lowLimit {
+            system.map(MemoryRegion(name: "ram-above-4g", base: 0x1_0000_0000, size: configuration.ramSize - lowLimit,
+                                    kind: .ram(ram, ramOffset: lowLimit)))
+        }
+        system.map(MemoryRegion(name: "msi-window", base: InterruptControllerWindow.base, size: InterruptControllerWindow.size,
+                                priority: 1, kind: .mmio(interrupts)))
+        if let unit {
+            // q35's one DMAR unit has INCLUDE_PCI_ALL: it translates for every requester.
+            attach(unit, registerBase: Self.vtdBase, requesters: .all)
+        }
+        if configuration.smmTestRAM {
+            // The SMM view: everything the system sees, plus SMM-only RAM on top.
+            let smm = AddressSpace(name: "memory-smm")
+            for r in system.regions { smm.map(r) }
+            smm.map(MemoryRegion(name: "smm-test-ram", base: Self.smmWindowBase, size: Self.smmWindowSize, priority: 2,
+                                 kind: .ram(smmRAM, ramOffset: 0)))
+            addressSpaces.smm = smm
+        }
+        addFunction(HostBridge(), devfn: 0)
+        addQ35DefaultFunctions()
+    }
+
     // MARK: IOAPIC wiring
 
     /// Number of IOAPIC inputs (q35's IOAPIC has 24).
@@ -24,7 +69,8 @@ extension Machine {
 
     // MARK: Port I/O
 
-    /// `in` from an I/O port.
+    /// `in` from an I/O port (q35's host ports; on a board without them, as other ports: a
+    /// handler from ``ioPortHandlers`` or all ones, like QEMU's unassigned I/O).
     ///
     /// The PCI host ports are dispatched as QEMU's memory core does: an access goes to the
     /// region it starts in — CONFIG_ADDRESS (0xCF8–0xCFB; any size reads the whole register,
@@ -33,7 +79,7 @@ extension Machine {
     /// CONFIG_ADDRESS and two of CONFIG_DATA.
     public func ioRead(port: UInt16, size: Int) -> UInt32 {
         let ones: UInt32 = size == 4 ? 0xFFFF_FFFF : (1 << UInt32(8 * size)) - 1
-        guard (0xCF8...0xCFF).contains(port) else {
+        guard hasQ35HostPorts, (0xCF8...0xCFF).contains(port) else {
             if let (_, handler) = ioPortHandlers.first(where: { $0.key.contains(port) }) { return handler(port, size, nil) & ones }
             return ones
         }
@@ -62,7 +108,7 @@ extension Machine {
     /// `out` to an I/O port (the PCI host ports split as for ``ioRead(port:size:)``; only a
     /// 4-byte write at 0xCF8 sets CONFIG_ADDRESS).
     public func ioWrite(port: UInt16, size: Int, value: UInt32) {
-        guard (0xCF8...0xCFF).contains(port) else {
+        guard hasQ35HostPorts, (0xCF8...0xCFF).contains(port) else {
             if let (_, handler) = ioPortHandlers.first(where: { $0.key.contains(port) }) { _ = handler(port, size, value) }
             return
         }

@@ -62,6 +62,12 @@ public protocol IOMMUModel: Sendable {
     mutating func readRegister<Memory: MemorySpaces>(offset: UInt64, size: Int, memory: Memory) -> UInt64
     /// A register write, then its side effects (possibly consuming a queue in `memory`).
     mutating func writeRegister<Memory: MemorySpaces>(offset: UInt64, size: Int, value: UInt64, memory: Memory)
+    /// A register read by an access with attributes `attrs` (an Arm SMMU's Secure bank answers
+    /// only Secure accesses). Models whose registers ignore attributes need not implement it.
+    mutating func readRegister<Memory: MemorySpaces>(offset: UInt64, size: Int, attrs: MemTxAttrs, memory: Memory) -> UInt64
+    /// A register write by an access with attributes `attrs`. Models whose registers ignore
+    /// attributes need not implement it.
+    mutating func writeRegister<Memory: MemorySpaces>(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs, memory: Memory)
     /// Translates one request; table reads use the space the request's attributes select.
     mutating func translate<Memory: MemorySpaces>(_ request: IOMMURequest, memory: Memory) -> IOMMUOutcome<Fault>
     /// Interrupt remapping of a message written to the interrupt-request window
@@ -75,6 +81,18 @@ public protocol IOMMUModel: Sendable {
 }
 
 extension IOMMUModel {
+    /// Registers that ignore the access's attributes.
+    public mutating func readRegister<Memory: MemorySpaces>(offset: UInt64, size: Int, attrs: MemTxAttrs, memory: Memory) -> UInt64 {
+        readRegister(offset: offset, size: size, memory: memory)
+    }
+
+    /// Registers that ignore the access's attributes.
+    public mutating func writeRegister<Memory: MemorySpaces>(
+        offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs, memory: Memory
+    ) {
+        writeRegister(offset: offset, size: size, value: value, memory: memory)
+    }
+
     /// No interrupt remapping: the message is delivered unchanged.
     public mutating func remapInterrupt<Memory: MemorySpaces>(
         address: UInt64, data: UInt32, requester: RequesterID, memory: Memory
