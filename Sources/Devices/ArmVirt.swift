@@ -67,6 +67,8 @@ extension Machine {
         if configuration.ramSize > 0 {
             system.map(MemoryRegion(name: "mach-virt.ram", base: ArmVirt.ramBase, size: configuration.ramSize, kind: .ram(ram, ramOffset: 0)))
         }
+        system.map(MemoryRegion(name: "pcie-mmio", base: ArmVirt.pcieMMIOBase, size: ArmVirt.pcieMMIOSize, priority: -1,
+                                kind: .mmio(UnassignedPCIMemory())))
         system.map(MemoryRegion(name: "pcie-ecam-high", base: ArmVirt.ecamBase, size: ArmVirt.ecamSize, kind: .mmio(ECAMWindow(machine: self))))
         system.map(MemoryRegion(name: "pcie-pio", base: ArmVirt.pciePIOBase, size: ArmVirt.pciePIOSize, kind: .mmio(PCIeIOWindow(machine: self))))
         if let smmuConfiguration = configuration.smmu {
@@ -118,6 +120,16 @@ final class ECAMWindow: MMIOHandler {
         machine.configWrite(devfn: devfn, offset: Int(offset & 0xFFF), size: min(size, 4), value: UInt32(truncatingIfNeeded: value))
         return .ok
     }
+}
+
+/// The part of the PCIe MMIO window no BAR decodes: reads all ones, writes are dropped (QEMU
+/// 11.1.3 answers `readl 0x20000000` on `virt` with 0xffffffff).
+final class UnassignedPCIMemory: MMIOHandler {
+    func mmioRead(offset: UInt64, size: Int, attrs: MemTxAttrs) -> (value: UInt64, result: MemTxResult) {
+        (size >= 8 ? ~0 : (1 << UInt64(8 * size)) - 1, .ok)
+    }
+
+    func mmioWrite(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs) -> MemTxResult { .ok }
 }
 
 /// The GPEX host's I/O window: port *p* at window offset *p*, reaching the machine's port
