@@ -156,12 +156,12 @@ struct SMMUFlow {
 
     /// The register programming of smmuv3-facts §9.5, on the Non-secure bank or (`bank`
     /// 0x8000, `attrs` "secure") the Secure one, whose EVENTQ_PROD/CONS sit in page 0.
-    mutating func registers(offset: UInt64 = nsOffset, bank: UInt64 = 0, attrs: String? = nil, streamTable: UInt64? = nil) {
+    mutating func registers(offset: UInt64 = nsOffset, bank: UInt64 = 0, attrs: String? = nil, streamTable: UInt64? = nil, commandQueue: UInt64? = nil) {
         let base = Self.smmu + bank
         writel(base + 0x44, 0x8000_0000, attrs: attrs)
         writel(base + 0x20, 0, attrs: attrs)
         writel(base + 0x28, 0x0d75, attrs: attrs)
-        writeq(base + 0x90, (Self.cmdq + offset) | 0xa, attrs: attrs)
+        writeq(base + 0x90, (commandQueue ?? (Self.cmdq + offset)) | 0xa, attrs: attrs)
         writel(base + 0x9c, 0, attrs: attrs)
         writel(base + 0x98, 0, attrs: attrs)
         writeq(base + 0xa0, (Self.eventq + offset) | 0xa, attrs: attrs)
