@@ -16,6 +16,24 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
         case virt
         /// `none`: no board, no RAM unless `-m` asks for it, no devices (used by libqtest's probes).
         case none
+
+        /// The RAM region's id `query-machines` reports (`default-ram-id`).
+        public var defaultRAMID: String {
+            switch self {
+            case .q35: "pc.ram"
+            case .virt: "mach-virt.ram"
+            case .none: "ram"
+            }
+        }
+
+        /// The QOM parent of the machine type (`qom-list-types`).
+        public var parentType: String {
+            switch self {
+            case .q35: "generic-pc-machine"
+            case .virt: "virt-machine"
+            case .none: "machine"
+            }
+        }
     }
 
     /// One machine type.

@@ -256,12 +256,7 @@ public struct QMPSession: Sendable {
             if entry.kind == .q35 { members.append(("default-cpu-type", .string("qemu64-x86_64-cpu"))) }
             members.append(("cpu-max", .int(Int64(entry.maximumCPUs))))
             members.append(("deprecated", .bool(entry.deprecated)))
-            let ramID = switch entry.kind {
-            case .q35: "pc.ram"
-            case .virt: "mach-virt.ram"
-            case .none: "ram"
-            }
-            members.append(("default-ram-id", .string(ramID)))
+            members.append(("default-ram-id", .string(entry.kind.defaultRAMID)))
             if let alias = entry.alias { members.append(("alias", .string(alias))) }
             members.append(("acpi", .bool(entry.kind != .none)))
             return .object(members)
@@ -279,12 +274,7 @@ public struct QMPSession: Sendable {
         table.append(("qtest-accel", "accel", ["accel"]))
         table.append(("tcg-accel", "accel", ["accel"]))
         for entry in catalog.entries {
-            let parent = switch entry.kind {
-            case .q35: "generic-pc-machine"
-            case .virt: "virt-machine"
-            case .none: "machine"
-            }
-            table.append(("\(entry.name)-machine", parent, ["machine"]))
+            table.append(("\(entry.name)-machine", entry.kind.parentType, ["machine"]))
         }
         return table
     }
