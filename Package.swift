@@ -79,7 +79,7 @@ let package = Package(
         .target(
             name: "QEMUFrontend",
             dependencies: [
-                "QTestServer", "QTestProtocol", "QTestSessions", "PosixSockets", "JSONText", "Devices", "IOMMUCore", "VTd",
+                "QTestServer", "QTestProtocol", "QTestSessions", "PosixSockets", "JSONText", "Devices", "IOMMUCore", "VTd", "SMMUv3",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -3,7 +3,9 @@
 #   PREFIX/bin/iommukit                  the command line (run, serve, explain, decode, …)
 #   PREFIX/bin/iommukit-qemu             the QEMU stand-in for qtest binaries
 #   PREFIX/bin/iommukit-system-x86_64    a link to it: libqtest takes the target from the name
-# so that QTEST_QEMU_BINARY=PREFIX/bin/iommukit-system-x86_64 works from a QEMU build tree.
+#   PREFIX/bin/iommukit-system-aarch64   another link: the Arm virt board (iommu=smmuv3)
+# so that QTEST_QEMU_BINARY=PREFIX/bin/iommukit-system-x86_64 (or -aarch64) works from a QEMU
+# build tree.
 #
 # Usage: Tools/install.sh PREFIX        (e.g. Tools/install.sh "$HOME/.local")
 set -eu
@@ -29,11 +31,11 @@ for program in iommukit iommukit-qemu; do
     cp "$bin/$program" "$prefix/bin/$program"
     chmod 755 "$prefix/bin/$program"
 done
-# Once an Arm board exists, an iommukit-system-aarch64 link joins this one.
 ln -sf iommukit-qemu "$prefix/bin/iommukit-system-x86_64"
+ln -sf iommukit-qemu "$prefix/bin/iommukit-system-aarch64"
 
 echo "installed into $prefix/bin:"
-for program in iommukit iommukit-qemu iommukit-system-x86_64; do
+for program in iommukit iommukit-qemu iommukit-system-x86_64 iommukit-system-aarch64; do
     if [ -L "$prefix/bin/$program" ]; then
         echo "  $program -> $(readlink "$prefix/bin/$program")"
     else
@@ -43,3 +45,4 @@ done
 "$prefix/bin/iommukit" --version
 "$prefix/bin/iommukit-system-x86_64" --version | head -n 1
 echo "use it: QTEST_QEMU_BINARY=$prefix/bin/iommukit-system-x86_64 ./tests/qtest/iommu-intel-test --tap -k"
+echo "    or: QTEST_QEMU_BINARY=$prefix/bin/iommukit-system-aarch64 ./tests/qtest/iommu-smmuv3-test --tap -k"

@@ -21,7 +21,8 @@ import Darwin
 /// with exit status 1.
 ///
 /// libqtest derives the guest architecture from the binary's name, which must contain
-/// `-system-x86_64`: link it, e.g. `ln -s iommukit-qemu .build/debug/iommukit-system-x86_64`.
+/// `-system-x86_64` or `-system-aarch64`, and so does this entry (``QEMUTarget``): link it, e.g.
+/// `ln -s iommukit-qemu .build/debug/iommukit-system-aarch64` for the Arm `virt` board.
 ///
 /// It lives here, without Foundation, so that `iommukit-qemu` links only the server's own
 /// dependencies and, linked as a static executable, answers its first qtest command about
@@ -45,7 +46,7 @@ public enum QEMUCompatibleEntry {
         let latch = TerminationLatch.install()
         let parsed: (commandLine: QEMUCommandLine, flavour: QEMUCompatibility)
         do {
-            parsed = try QEMUCommandLine.parseSelectingFlavour(arguments)
+            parsed = try QEMUCommandLine.parseSelectingFlavour(arguments, target: QEMUTarget(programName: programName))
         } catch {
             report("\(programName): \(error.message)")
             return 1

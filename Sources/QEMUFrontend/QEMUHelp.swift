@@ -28,7 +28,9 @@ public enum QEMUHelp {
 
     /// The answer to `arguments` (without the program name) when they ask for help, the version
     /// or a list, as QEMU answers them; nil when they describe a machine to start.
+    /// The target is the one `programName` names (``QEMUTarget/init(programName:)``).
     public static func answer(to arguments: [String], programName: String = "iommukit-qemu") -> Answer? {
+        let target = QEMUTarget(programName: programName)
         var index = 0
         while index < arguments.count {
             let raw = arguments[index]
@@ -36,18 +38,18 @@ public enum QEMUHelp {
             let next = index + 1 < arguments.count ? arguments[index + 1] : nil
             switch option {
             case "-h", "-help":
-                return Answer(text: help(programName: programName), exitStatus: 0)
+                return Answer(text: help(programName: programName, target: target), exitStatus: 0)
             case "-version":
                 return Answer(text: version(), exitStatus: 0)
             case "-machine", "-M":
                 if let next, isHelp(next) || next.split(separator: ",").contains(where: { isHelp(String($0)) }) {
-                    return Answer(text: machineList(), exitStatus: 0)
+                    return Answer(text: machineList(target: target), exitStatus: 0)
                 }
             case "-device":
-                if let next, isHelp(next) { return Answer(text: deviceList(), exitStatus: 0) }
+                if let next, isHelp(next) { return Answer(text: deviceList(target: target), exitStatus: 0) }
                 if let next, next.split(separator: ",").dropFirst().contains(where: { isHelp(String($0)) }) {
                     let driver = String(next.split(separator: ",").first ?? "")
-                    guard let properties = propertyList(driver: driver) else {
+                    guard let properties = propertyList(driver: driver, target: target) else {
                         return Answer(text: "\(programName): -device \(next): Device '\(driver)' not found\n", exitStatus: 1)
                     }
                     return Answer(text: properties, exitStatus: 0)
@@ -77,26 +79,30 @@ public enum QEMUHelp {
             + "Copyright (c) 2026 the IOMMUKit authors (an IOMMU model that answers as QEMU does; not QEMU)\n"
     }
 
-    /// `-machine help`.
-    public static func machineList() -> String {
+    /// `-machine help` of the `target` binary.
+    public static func machineList(target: QEMUTarget = .x86_64) -> String {
         var out = "Supported machines are:\n"
-        for entry in QEMUMachineCatalog(flavour: .upstream).entries {
+        for entry in QEMUMachineCatalog(flavour: .upstream, target: target).entries {
             let description: String
             switch (entry.kind, entry.compatibility) {
             case (.none, _): description = "empty machine"
+            case (.virt, _): description = "QEMU 11.1 ARM Virtual Machine (iommu=smmuv3, secure=on, secure-impl=on)"
             case (.q35, .qemu72): description = "Standard PC (Q35 + ICH9, 2009) (QEMU 7.2's intel-iommu defaults and qtest protocol)"
             case (.q35, .upstream): description = "Standard PC (Q35 + ICH9, 2009)"
             }
             if let alias = entry.alias { out += column(alias, 20) + " \(description) (alias of \(entry.name))\n" }
-            out += column(entry.name, 20) + " \(description)" + (entry.alias != nil ? " (default)" : "") + "\n"
+            let isDefault = entry.alias != nil && target == .x86_64
+            out += column(entry.name, 20) + " \(description)" + (isDefault ? " (default)" : "") + "\n"
         }
         return out
     }
 
-    /// `-device help`: the devices `-device` can create, in QEMU's category and line shape.
-    public static func deviceList() -> String {
+    /// `-device help`: the devices `-device` can create on `target`, in QEMU's category and line
+    /// shape.
+    public static func deviceList(target: QEMUTarget = .x86_64) -> String {
         var out = "Misc devices:\n"
-        for driver in QEMUDeviceDriver.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
+        let drivers = QEMUDeviceDriver.available(in: .upstream, target: target)
+        for driver in drivers.sorted(by: { $0.rawValue < $1.rawValue }) {
             switch driver {
             case .edu: out += "name \"edu\", bus PCI\n"
             case .intelIOMMU: out += "name \"intel-iommu\", bus System, desc \"Intel IOMMU (VT-d) DMA Remapping device\"\n"
@@ -114,9 +120,11 @@ public enum QEMUHelp {
     }
 
     /// `-device DRIVER,help`: the properties IOMMUKit accepts for `driver`, with the spelling each
-    /// QEMU release uses; nil for a driver it does not model.
-    public static func propertyList(driver: String) -> String? {
-        guard let driver = QEMUDeviceDriver(rawValue: driver) else { return nil }
+    /// QEMU release uses; nil for a driver the `target` binary does not have.
+    public static func propertyList(driver: String, target: QEMUTarget = .x86_64) -> String? {
+        guard let driver = QEMUDeviceDriver(rawValue: driver),
+            QEMUDeviceDriver.available(in: .upstream, target: target).contains(driver)
+        else { return nil }
         let properties: [Property]
         switch driver {
         case .intelIOMMU: properties = intelIOMMUProperties()
@@ -170,12 +178,17 @@ public enum QEMUHelp {
     }
 
     /// `-h`: QEMU's usage shape, listing the options IOMMUKit honours.
-    public static func help(programName: String) -> String {
-        let machines = QEMUMachineCatalog(flavour: .upstream).entries.map(\.name).joined(separator: ", ")
+    public static func help(programName: String, target: QEMUTarget = .x86_64) -> String {
+        let catalog = QEMUMachineCatalog(flavour: .upstream, target: target)
+        let machines = (catalog.entries.map(\.name) + catalog.entries.compactMap(\.alias)).joined(separator: ", ")
+        let devices = QEMUDeviceDriver.available(in: .upstream, target: target).map(\.rawValue).joined(separator: ", ")
+        let machineNote = target == .aarch64
+            ? "virt properties: iommu=smmuv3|none, secure=on|off, secure-impl=on|off (Secure SMMU),\n                gic-version, acpi (accepted)\n"
+            : ""
         return version() + """
             usage: \(programName) [options]
 
-            IOMMUKit's stand-in for qemu-system-x86_64 under qtest: it builds the machine the options
+            IOMMUKit's stand-in for \(target.binaryName) under qtest: it builds the machine the options
             describe and serves the qtest protocol (and QMP) to a test, such as QEMU's libqtest tests
             (QTEST_QEMU_BINARY). It runs no guest CPU, so it needs -qtest. Only the options below exist.
 
@@ -183,9 +196,9 @@ public enum QEMUHelp {
             -h or -help     display this help and exit
             -version        display version information and exit
             -machine [type=]name[,prop=value[,...]]
-                            selects emulated machine ('-machine help' for list: \(machines), q35)
+                            selects emulated machine ('-machine help' for list: \(machines))
                             property accel=accel1[:accel2[:...]] selects accelerator (qtest or tcg)
-            -M              as -machine
+            \(machineNote)-M              as -machine
             -accel [accel=]accelerator[,prop=value[,...]]
                             select accelerator (qtest or tcg; kvm, xen, hvf, whpx and nvmm are known
                             but unavailable)
@@ -194,7 +207,7 @@ public enum QEMUHelp {
             -m [size=]megs[,slots=n,maxmem=size]
                             configure guest RAM (default 128M; suffixes K, M, G, T)
             -device driver[,prop=value[,...]]
-                            add device (intel-iommu, iommu-testdev, edu)
+                            add device (\(devices))
                             use '-device help' to print all possible drivers
                             use '-device driver,help' to print all possible properties
             -global driver.property=value
@@ -227,8 +240,9 @@ public enum QEMUHelp {
             -run-with [async-teardown=on|off][,chroot=dir][,exit-with-parent=on|off][,user=username]
                             exit-with-parent=on: exit when the parent process ends
 
-            libqtest derives the target from the program name, which must contain -system-x86_64:
-            install a link such as iommukit-system-x86_64 (Tools/install.sh PREFIX does).
+            libqtest derives the target from the program name, which must contain -system-x86_64 or
+            -system-aarch64: install links such as iommukit-system-x86_64 and iommukit-system-aarch64
+            (Tools/install.sh PREFIX does).
             Environment: IOMMUKIT_LOG_LEVEL (trace, debug, info, notice, warning, error, critical).
 
             """

@@ -116,7 +116,7 @@ public final class QEMUInstance: Sendable {
             })
         }
         if let qmp = commandLine.qmp, let fd = qmpFD {
-            let catalog = QEMUMachineCatalog(flavour: flavour)
+            let catalog = QEMUMachineCatalog(flavour: flavour, target: commandLine.target)
             let startStopped = commandLine.startStopped
             let peerClosed: ExitReason? = commandLine.qtest == nil ? .peerClosed : nil
             threads.append(JoinableThread {

@@ -2,16 +2,38 @@ import VTd
 
 /// The machine types IOMMUKit can stand in for, as one QEMU binary of a given flavour lists them.
 ///
-/// The upstream flavour is a QEMU 11.1 binary: `pc-q35-11.1` (alias `q35`), `pc-q35-7.2` (with
-/// QEMU 7.2's `intel-iommu` defaults; deprecated, as QEMU 11 lists it) and `none`. The `qemu72` flavour is a QEMU 7.2 binary:
-/// `pc-q35-7.2` (alias `q35`) and `none`.
+/// The upstream flavour is a QEMU 11.1 binary. For x86_64: `pc-q35-11.1` (alias `q35`),
+/// `pc-q35-7.2` (with QEMU 7.2's `intel-iommu` defaults; deprecated, as QEMU 11 lists it) and
+/// `none`; for aarch64: `virt-11.1` (alias `virt`) and `none`. The `qemu72` flavour is a QEMU 7.2
+/// x86_64 binary: `pc-q35-7.2` (alias `q35`) and `none`.
 public struct QEMUMachineCatalog: Sendable, Hashable {
     /// What kind of board a machine type builds.
     public enum Kind: String, Sendable, Hashable {
         /// The Q35 PC (ICH9, VT-d at 0xfed90000).
         case q35
+        /// The Arm `virt` board (RAM at 0x4000_0000, PCIe ECAM at 0x40_1000_0000; SMMUv3 with
+        /// `iommu=smmuv3`, Secure RAM with `secure=on`).
+        case virt
         /// `none`: no board, no RAM unless `-m` asks for it, no devices (used by libqtest's probes).
         case none
+
+        /// The RAM region's id `query-machines` reports (`default-ram-id`).
+        public var defaultRAMID: String {
+            switch self {
+            case .q35: "pc.ram"
+            case .virt: "mach-virt.ram"
+            case .none: "ram"
+            }
+        }
+
+        /// The QOM parent of the machine type (`qom-list-types`).
+        public var parentType: String {
+            switch self {
+            case .q35: "generic-pc-machine"
+            case .virt: "virt-machine"
+            case .none: "machine"
+            }
+        }
     }
 
     /// One machine type.
@@ -42,19 +64,30 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
 
     /// The newest Q35 machine version of the upstream flavour.
     public static let upstreamQ35 = "pc-q35-11.1"
+    /// The newest `virt` machine version of the upstream flavour.
+    public static let upstreamVirt = "virt-11.1"
     /// The Q35 machine version of QEMU 7.2.
     public static let qemu72Q35 = "pc-q35-7.2"
 
     /// Which QEMU release the binary pretends to be.
     public let flavour: QEMUCompatibility
+    /// The system emulator the binary stands in for.
+    public let target: QEMUTarget
     /// All machine types, in the order `query-machines` lists them.
     public let entries: [Entry]
 
-    /// The catalog of a binary of `flavour`.
-    public init(flavour: QEMUCompatibility = .upstream) {
+    /// The catalog of a binary of `flavour` for `target` (an aarch64 binary is always upstream).
+    public init(flavour: QEMUCompatibility = .upstream, target: QEMUTarget = .x86_64) {
+        self.target = target
+        let flavour = target == .aarch64 ? .upstream : flavour
         self.flavour = flavour
         let none = Entry(name: "none", alias: nil, kind: .none, compatibility: flavour, maximumCPUs: 1)
         switch flavour {
+        case .upstream where target == .aarch64:
+            entries = [
+                Entry(name: Self.upstreamVirt, alias: "virt", kind: .virt, compatibility: .upstream, maximumCPUs: 512),
+                none,
+            ]
         case .upstream:
             entries = [
                 Entry(name: Self.upstreamQ35, alias: "q35", kind: .q35, compatibility: .upstream, maximumCPUs: 4096),
@@ -68,6 +101,10 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
             ]
         }
     }
+
+    /// The machine used without `-machine`: `q35` on x86_64 (QEMU's own default, `pc`, is not
+    /// modelled); aarch64 QEMU has no default machine, so `virt` stands in.
+    public var defaultMachineName: String { target == .aarch64 ? "virt" : "q35" }
 
     /// The entry whose name or alias is `name`, if any.
     public func entry(named name: String) -> Entry? {

@@ -1,17 +1,19 @@
 import Devices
 import QTestProtocol
 import QTestSessions
+import SMMUv3
 import VTd
 
 extension QEMUCommandLine {
     /// Parses `arguments` with the flavour they call for: `qemu72` (a QEMU 7.2 binary: its
     /// protocol, its devices, its `query-machines`) when the machine type is `pc-q35-7.2`,
     /// `upstream` otherwise (`q35` means upstream defaults).
+    /// An aarch64 command line is always upstream.
     public static func parseSelectingFlavour(
-        _ arguments: [String]
+        _ arguments: [String], target: QEMUTarget = .x86_64
     ) throws(QEMUCommandLineError) -> (commandLine: QEMUCommandLine, flavour: QEMUCompatibility) {
-        let upstream = try parse(arguments, flavour: .upstream)
-        guard upstream.machine.typeName == QEMUMachineCatalog.qemu72Q35 else { return (upstream, .upstream) }
+        let upstream = try parse(arguments, flavour: .upstream, target: target)
+        guard target == .x86_64, upstream.machine.typeName == QEMUMachineCatalog.qemu72Q35 else { return (upstream, .upstream) }
         return (try parse(arguments, flavour: .qemu72), .qemu72)
     }
 
@@ -30,6 +32,9 @@ extension QEMUCommandLine {
     ///   counting every anonymous `-device` (the `intel-iommu` one included).
     /// * `edu,dma_mask=N` sets the DMA mask (QEMU's default is 28 bits).
     /// * The SMM-only RAM at 0xfef00000 exists unless `-machine …,smm=off`.
+    /// * aarch64 `virt`: RAM at 0x40000000, an SMMUv3 with `iommu=smmuv3` (the Secure
+    ///   programming interface with `secure-impl=on`), the Secure-only RAM with `secure=on`; the
+    ///   first device at 00:01.0 with `-net none` or `-nodefaults` (else after QEMU's default NIC).
     ///
     /// - Parameter ramPageLimit: backing 4 KiB pages the RAM may allocate (per-session limit).
     /// - Throws: an error naming a device property IOMMUKit does not know.
@@ -41,6 +46,23 @@ extension QEMUCommandLine {
         configuration.smmTestRAM = machine.property("smm").flatMap(QEMUOptionList.bool) ?? true
         configuration.devices = []
         configuration.deviceOptions = []
+        if machine.kind == .virt, let virt {
+            var smmu: SMMUv3Configuration?
+            if virt.smmuv3 {
+                var unit = SMMUv3Configuration()
+                unit.secureImpl = virt.secureImpl
+                smmu = unit
+            }
+            var board = MachineConfiguration.virt(smmu: smmu, secure: virt.secure)
+            board.ramPageLimit = ramPageLimit
+            board.ramSize = ramBytes
+            // QEMU's default NIC (virtio-net-pci) would take 00:01.0 without -net none/-nodefaults.
+            board.firstDeviceSlot = noDefaults || hasNoDefaultNIC ? 1 : 2
+            board.devices = []
+            board.deviceOptions = []
+            try addDevices(to: &board)
+            return board
+        }
         guard machine.kind == .q35 else {
             configuration.ramSize = 0
             configuration.vtd = nil
@@ -50,6 +72,12 @@ extension QEMUCommandLine {
         configuration.ramSize = ramBytes
         configuration.q35DefaultFunctions = Q35DefaultFunction.present(defaultDevices: !noDefaults, defaultNIC: !hasNoDefaultNIC)
         configuration.unsplitHostPortAccesses = machine.compatibility != .qemu72
+        try addDevices(to: &configuration)
+        return configuration
+    }
+
+    /// Appends the PCI `-device` requests to `configuration`, with their QOM paths and options.
+    func addDevices(to configuration: inout MachineConfiguration) throws(QEMUCommandLineError) {
         var anonymous = 0
         for request in devices {
             let qomPath: String
@@ -84,7 +112,6 @@ extension QEMUCommandLine {
             configuration.devices.append(kind)
             configuration.deviceOptions.append(options)
         }
-        return configuration
     }
 
     /// Whether `-net none` / `-nic none` removed QEMU's default network card.

@@ -80,7 +80,7 @@ public struct QMPSession: Sendable {
 
     /// A session matching a parsed command line.
     public init(commandLine: QEMUCommandLine, flavour: QEMUCompatibility = .upstream) {
-        self.init(catalog: QEMUMachineCatalog(flavour: flavour), startStopped: commandLine.startStopped)
+        self.init(catalog: QEMUMachineCatalog(flavour: flavour, target: commandLine.target), startStopped: commandLine.startStopped)
     }
 
     /// The greeting QEMU sends unprompted when a client connects, ending in `\r\n`.
@@ -256,9 +256,9 @@ public struct QMPSession: Sendable {
             if entry.kind == .q35 { members.append(("default-cpu-type", .string("qemu64-x86_64-cpu"))) }
             members.append(("cpu-max", .int(Int64(entry.maximumCPUs))))
             members.append(("deprecated", .bool(entry.deprecated)))
-            members.append(("default-ram-id", .string(entry.kind == .q35 ? "pc.ram" : "ram")))
+            members.append(("default-ram-id", .string(entry.kind.defaultRAMID)))
             if let alias = entry.alias { members.append(("alias", .string(alias))) }
-            members.append(("acpi", .bool(entry.kind == .q35)))
+            members.append(("acpi", .bool(entry.kind != .none)))
             return .object(members)
         })
     }
@@ -266,7 +266,7 @@ public struct QMPSession: Sendable {
     /// The QOM types IOMMUKit offers: name, parent, and the types/interfaces each implements.
     private var typeTable: [(name: String, parent: String, implements: Set<String>)] {
         var table: [(name: String, parent: String, implements: Set<String>)] = []
-        for driver in QEMUDeviceDriver.available(in: catalog.flavour) {
+        for driver in QEMUDeviceDriver.available(in: catalog.flavour, target: catalog.target) {
             var implements: Set<String> = ["device", driver.parentType]
             if driver.isPCI { implements.formUnion(["pci-device", "conventional-pci-device"]) } else { implements.insert("sys-bus-device") }
             table.append((driver.rawValue, driver.parentType, implements))
@@ -274,7 +274,7 @@ public struct QMPSession: Sendable {
         table.append(("qtest-accel", "accel", ["accel"]))
         table.append(("tcg-accel", "accel", ["accel"]))
         for entry in catalog.entries {
-            table.append(("\(entry.name)-machine", entry.kind == .q35 ? "generic-pc-machine" : "machine", ["machine"]))
+            table.append(("\(entry.name)-machine", entry.kind.parentType, ["machine"]))
         }
         return table
     }
@@ -288,10 +288,11 @@ public struct QMPSession: Sendable {
     }
 
     private var cpuDefinitionsValue: QMPValue {
-        .array(["qemu64", "max"].map { name in
+        let arm = catalog.target == .aarch64
+        return .array((arm ? ["cortex-a57", "max"] : ["qemu64", "max"]).map { name in
             .object([
                 ("name", .string(name)),
-                ("typename", .string("\(name)-x86_64-cpu")),
+                ("typename", .string("\(name)-\(arm ? "arm" : "x86_64")-cpu")),
                 ("static", .bool(false)),
                 ("deprecated", .bool(false)),
             ])
