@@ -14,7 +14,9 @@ struct LineHandlingDifferentialTests {
         ] {
             script.send(line)
         }
-        try compare(script)
+        let report = try compare(script)
+        #expect(report.commands > 0, "the script sent no command")
+        #expect(report.identical == report.commands, "comment and spacing lines answer as QEMU answers them")
     }
 
     /// An empty line (QEMU 7.2 aborts on it, so it runs on QEMU 11 only).
@@ -23,6 +25,8 @@ struct LineHandlingDifferentialTests {
         script.send("\nendianness")
         script.send("\n\n\nreadl 0xfed90000")
         script.send("# between\n\nendianness")
-        try compare(script)
+        let report = try compare(script)
+        #expect(report.commands > 0, "the script sent no command")
+        #expect(report.identical == report.commands, "empty lines answer as QEMU 11 answers them")
     }
 }
