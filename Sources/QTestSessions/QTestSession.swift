@@ -79,7 +79,7 @@ public struct QTestSessionLog {
 ///   intercepted line becomes an asynchronous `IRQ raise N` / `IRQ lower N` line sent before the
 ///   answer of the command that caused it. `set_irq_in ioapic unnamed-gpio-in N LEVEL` drives an
 ///   IOAPIC input.
-/// - **IOMMUKit extensions**: `iommukit_explain SID PASID IOVA r|w` → `OK <JSON trace>` and
+/// - **IOMMUKit extensions**: `iommukit_explain SID PASID IOVA r|w [ATTRS]` → `OK <JSON trace>` and
 ///   `iommukit_diagnostics` → `OK <JSON array>` (docs/qtest-extensions.md).
 ///
 /// A malformed line is answered (`FAIL …` / `ERR …`) and the session goes on. A session belongs to
