@@ -75,6 +75,15 @@ import Testing
         #expect(throws: (any Error).self) { try Self.explain(["--ssid", "0x100000"]) }
     }
 
+    /// `iommukit replay --machine virt,…` replays on the aarch64 board (picked from `-machine virt`).
+    @Test func replayOnVirt() throws {
+        let path = try ReplayFixture.temporaryLog(Self.log)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let out = try ReplayCommand.parse([path, "--machine", "virt,iommu=smmuv3,secure=on,secure-impl=on", "--device", "iommu-testdev"]).render()
+        #expect(out.exitCode == 0)
+        #expect(out.text.contains(": 20 as logged, 0 documented differences, 0 mismatches"))
+    }
+
     /// Which emulator a `--qemu-args` line stands for.
     @Test(arguments: [
         ("qemu-system-aarch64 -machine none", QEMUTarget.aarch64),
