@@ -11,9 +11,11 @@ public struct DecodeCommand: RenderingCommand {
         abstract: "Decode a raw VT-d or SMMUv3 register or entry field by field.",
         discussion: """
             KIND is cap, ecap, root, context, pasid-dir, pasid or pte (VT-d); ste, cd, event, cmd, \
-            smmu-idr0, smmu-idr1, smmu-idr3, smmu-idr5, smmu-s-idr1, smmu-cr0, smmu-cr1, smmu-cr2, \
-            smmu-gbpa, smmu-gerror, smmu-strtab-base, smmu-strtab-base-cfg, smmu-queue-base or \
-            smmu-cmdq-cons (SMMUv3, IHI 0070's names). HEX is one value per qword, \
+            smmu-idr0, smmu-idr1, smmu-idr2, smmu-idr3, smmu-idr4, smmu-idr5, \
+            smmu-cr0, smmu-cr1, smmu-cr2, smmu-gbpa, smmu-irq-ctrl, smmu-gerror, smmu-strtab-base, \
+            smmu-strtab-base-cfg, smmu-queue-base, smmu-cmdq-cons, and the Secure bank's smmu-s-idr0 to \
+            smmu-s-idr4, smmu-s-cr0, smmu-s-cr1, smmu-s-cr2, smmu-s-gbpa, smmu-s-irq-ctrl, \
+            smmu-s-strtab-base-cfg and smmu-s-init (SMMUv3, IHI 0070's names). HEX is one value per qword, \
             word 0 first (with or without 0x); a single value longer than 16 digits is split into \
             qwords from its low end. Examples:
               iommukit decode cap d2008c40660462
@@ -31,18 +33,33 @@ public struct DecodeCommand: RenderingCommand {
         case ste, cd, event, cmd
         case smmuIDR0 = "smmu-idr0"
         case smmuIDR1 = "smmu-idr1"
+        case smmuIDR2 = "smmu-idr2"
         case smmuIDR3 = "smmu-idr3"
+        case smmuIDR4 = "smmu-idr4"
         case smmuIDR5 = "smmu-idr5"
-        case smmuSIDR1 = "smmu-s-idr1"
         case smmuCR0 = "smmu-cr0"
         case smmuCR1 = "smmu-cr1"
         case smmuCR2 = "smmu-cr2"
         case smmuGBPA = "smmu-gbpa"
+        case smmuIRQCtrl = "smmu-irq-ctrl"
         case smmuGERROR = "smmu-gerror"
         case smmuStrtabBase = "smmu-strtab-base"
         case smmuStrtabBaseCfg = "smmu-strtab-base-cfg"
         case smmuQueueBase = "smmu-queue-base"
         case smmuCmdqCons = "smmu-cmdq-cons"
+        // The Secure bank (SMMU_S_*, offsets 0x8000 up).
+        case smmuSIDR0 = "smmu-s-idr0"
+        case smmuSIDR1 = "smmu-s-idr1"
+        case smmuSIDR2 = "smmu-s-idr2"
+        case smmuSIDR3 = "smmu-s-idr3"
+        case smmuSIDR4 = "smmu-s-idr4"
+        case smmuSCR0 = "smmu-s-cr0"
+        case smmuSCR1 = "smmu-s-cr1"
+        case smmuSCR2 = "smmu-s-cr2"
+        case smmuSGBPA = "smmu-s-gbpa"
+        case smmuSIRQCtrl = "smmu-s-irq-ctrl"
+        case smmuSStrtabBaseCfg = "smmu-s-strtab-base-cfg"
+        case smmuSInit = "smmu-s-init"
     }
 
     /// Legacy or scalable-mode root/context entries.
@@ -135,18 +152,32 @@ public struct DecodeCommand: RenderingCommand {
         case .cmd: ("SMMUv3 command (2 qwords)", SMMUDecodeTables.command(opcode: 0), 2)
         case .smmuIDR0: ("SMMU_IDR0", SMMUDecodeTables.idr0, 1)
         case .smmuIDR1: ("SMMU_IDR1", SMMUDecodeTables.idr1, 1)
+        case .smmuIDR2: ("SMMU_IDR2", SMMUDecodeTables.idr2, 1)
         case .smmuIDR3: ("SMMU_IDR3", SMMUDecodeTables.idr3, 1)
+        case .smmuIDR4: ("SMMU_IDR4", SMMUDecodeTables.idr4, 1)
         case .smmuIDR5: ("SMMU_IDR5", SMMUDecodeTables.idr5, 1)
-        case .smmuSIDR1: ("SMMU_S_IDR1", SMMUDecodeTables.sIDR1, 1)
         case .smmuCR0: ("SMMU_CR0", SMMUDecodeTables.cr0, 1)
         case .smmuCR1: ("SMMU_CR1", SMMUDecodeTables.cr1, 1)
         case .smmuCR2: ("SMMU_CR2", SMMUDecodeTables.cr2, 1)
         case .smmuGBPA: ("SMMU_GBPA", SMMUDecodeTables.gbpa, 1)
+        case .smmuIRQCtrl: ("SMMU_IRQ_CTRL", SMMUDecodeTables.irqCtrl, 1)
         case .smmuGERROR: ("SMMU_GERROR", SMMUDecodeTables.gerror, 1)
         case .smmuStrtabBase: ("SMMU_STRTAB_BASE", SMMUDecodeTables.strtabBase, 1)
         case .smmuStrtabBaseCfg: ("SMMU_STRTAB_BASE_CFG", SMMUDecodeTables.strtabBaseCfg, 1)
         case .smmuQueueBase: ("SMMU_CMDQ_BASE / SMMU_EVENTQ_BASE", SMMUDecodeTables.queueBase, 1)
         case .smmuCmdqCons: ("SMMU_CMDQ_CONS", SMMUDecodeTables.cmdqCons, 1)
+        case .smmuSIDR0: ("SMMU_S_IDR0", SMMUDecodeTables.sIDR0, 1)
+        case .smmuSIDR1: ("SMMU_S_IDR1", SMMUDecodeTables.sIDR1, 1)
+        case .smmuSIDR2: ("SMMU_S_IDR2", SMMUDecodeTables.sIDR2, 1)
+        case .smmuSIDR3: ("SMMU_S_IDR3", SMMUDecodeTables.sIDR3, 1)
+        case .smmuSIDR4: ("SMMU_S_IDR4", SMMUDecodeTables.sIDR4, 1)
+        case .smmuSCR0: ("SMMU_S_CR0", SMMUDecodeTables.sCR0, 1)
+        case .smmuSCR1: ("SMMU_S_CR1", SMMUDecodeTables.cr1, 1)
+        case .smmuSCR2: ("SMMU_S_CR2", SMMUDecodeTables.sCR2, 1)
+        case .smmuSGBPA: ("SMMU_S_GBPA", SMMUDecodeTables.gbpa, 1)
+        case .smmuSIRQCtrl: ("SMMU_S_IRQ_CTRL", SMMUDecodeTables.sIRQCtrl, 1)
+        case .smmuSStrtabBaseCfg: ("SMMU_S_STRTAB_BASE_CFG", SMMUDecodeTables.strtabBaseCfg, 1)
+        case .smmuSInit: ("SMMU_S_INIT", SMMUDecodeTables.sInit, 1)
         }
     }
 
@@ -164,10 +195,9 @@ public struct DecodeCommand: RenderingCommand {
         switch kind {
         case .cap: FieldDecoding.interpretCapability
         case .ecap: FieldDecoding.interpretExtendedCapability
-        case .ste, .cd, .event, .cmd, .smmuIDR0, .smmuIDR1, .smmuIDR3, .smmuIDR5, .smmuSIDR1, .smmuCR0, .smmuCR1, .smmuCR2, .smmuGBPA,
-             .smmuGERROR, .smmuStrtabBase, .smmuStrtabBaseCfg, .smmuQueueBase, .smmuCmdqCons:
-            SMMUDecodeTables.interpret
-        default: interpretEntry
+        case .root, .context, .pasidDir, .pasid, .pte: interpretEntry
+        case .ste, .cd, .event, .cmd: SMMUDecodeTables.interpret
+        default: SMMUDecodeTables.interpretRegister
         }
     }
 

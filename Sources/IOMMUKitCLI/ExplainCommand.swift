@@ -1,6 +1,7 @@
 import ArgumentParser
 import Devices
 import Foundation
+import GuestMemory
 import Scenarios
 import IOMMUCore
 import Inspect
@@ -17,7 +18,8 @@ public struct ExplainCommand: RenderingCommand {
         The machine state comes from a scenario of the suite (--scenario NAME; see `iommukit run --list`; \
         an smmuv3-* scenario explains an SMMUv3 walk: --sid is the StreamID, --ssid the SubstreamID, \
         --secure makes the request Secure) \
-        or from replaying a qtest log (--replay LOG [--qemu-args "…"], as `iommukit replay` does). \
+        or from replaying a qtest log (--replay LOG [--qemu-args "…"], as `iommukit replay` does; on a \
+        replayed `virt,iommu=smmuv3` the SMMUv3 explains, and --secure makes the request a Secure stream). \
         The request defaults to the scenario's own DMA; --sid/--pasid/--iova/--write override it \
         (after --replay, --sid and --iova are required).
         """)
@@ -96,17 +98,19 @@ public struct ExplainCommand: RenderingCommand {
     /// Conflicting or missing options and unknown names are usage errors, found while parsing.
     public func validate() throws {
         if read, write { throw ValidationError("--read and --write conflict: give one (a request is a read or a write)") }
+        if secure, nonSecure { throw ValidationError("--secure and --non-secure conflict: give one") }
         _ = try overrides()
         if replay != nil {
             guard scenario == nil else { throw ValidationError("give --scenario or --replay, not both") }
             guard sid != nil, iova != nil else { throw ValidationError("--replay needs --sid and --iova (the request to explain)") }
+            if ssid != nil, pasid != nil { throw ValidationError("--ssid and --pasid both give the SubstreamID: give one") }
+            _ = try ssid.map { n throws(ValidationError) in try n.value(of: "--ssid", within: CLIRange.pasid) }
             return
         }
         if qemuArgs != nil || qemu != nil { throw ValidationError("--qemu-args and --qemu go with --replay LOG") }
         guard let name = scenario else {
             throw ValidationError("give --scenario NAME (see `iommukit run --list`) or --replay LOG")
         }
-        if secure, nonSecure { throw ValidationError("--secure and --non-secure conflict: give one") }
         let smmu = SMMUScenarioSuite.all.contains { $0.name == name }
         switch iommu {
         case .vtd?:
@@ -180,20 +184,50 @@ public struct ExplainCommand: RenderingCommand {
         return (unit.explain(request, bus: machine.system, useCaches: withCaches), "")
     }
 
-    /// The trace of the requested DMA on the machine a replayed log leaves (``QTestReplay``).
-    func replayTrace(_ log: String, _ given: RequestOverrides) throws -> (trace: WalkTrace, warning: String) {
-        guard let source = given.sourceID, let address = given.address else {
-            throw ValidationError("--replay needs --sid and --iova (the request to explain)")
-        }
-        let result: ReplayResult
+    /// The machine state a replayed log leaves (``QTestReplay``): `--qemu-args` (its program
+    /// name, or `-machine virt`, picks the aarch64 emulator) or q35 with intel-iommu.
+    func replayed(_ log: String) throws -> ReplayResult {
         do {
             let arguments = try qemuArgs.map { try QTestReplay.arguments(qemuArgs: $0) }
                 ?? QTestReplay.arguments(machine: "q35", devices: [], memory: "512M", globals: [], nodefaults: false)
-            result = try QTestReplay.run(try ReplayCommand.transcript(log), arguments: arguments, binary: qemu)
+            let target = try qemuArgs.map { try QTestReplay.target(qemuArgs: $0) }
+            return try QTestReplay.run(try ReplayCommand.transcript(log), arguments: arguments, binary: qemu, target: target)
         } catch let error as ReplayError {
             throw ValidationError(error.message)
         }
+    }
+
+    /// The SMMUv3 walk of the requested transaction on a replayed machine whose SMMUv3 owns the
+    /// requester (`virt,iommu=smmuv3`), nil when it has none: StreamID = `--sid`, SubstreamID =
+    /// `--ssid` or `--pasid`, a Secure stream with `--secure` (attributes `space=secure`;
+    /// without `--secure` the transaction carries no attributes and is Non-secure).
+    func replaySMMUWalk(_ result: ReplayResult, _ given: RequestOverrides) throws -> SMMUExplainedWalk? {
+        guard let source = given.sourceID, let address = given.address else {
+            throw ValidationError("--replay needs --sid and --iova (the request to explain)")
+        }
+        guard let slot = result.machine.iommu(owning: RequesterID(pci: source.rawValue)) as? IOMMUSlot<SMMUv3Unit> else { return nil }
+        guard let unit = slot.model else { throw CLIFailure("the replayed SMMUv3 is busy") }
+        let substream = try ssid.map { n throws(ValidationError) in UInt32(try n.value(of: "--ssid", within: CLIRange.pasid)) } ?? given.pasid
+        let attrs: MemTxAttrs = secure ? SMMUFixture.secureAttrs : nonSecure ? SMMUFixture.nonSecureAttrs : .unspecified
+        let request = SMMUTranslationRequest(streamID: UInt32(source.rawValue), substreamID: substream, address: address,
+                                             access: write ? .write : .read, privileged: privileged, instruction: execute, attrs: attrs)
+        return unit.explainWalk(request, memory: MemorySpacesBus(result.machine.addressSpaces), useCaches: withCaches)
+    }
+
+    /// The trace of the requested DMA on the machine a replayed log leaves (``QTestReplay``).
+    func replayTrace(_ log: String, _ given: RequestOverrides) throws -> (trace: WalkTrace, warning: String) {
+        try replayTrace(log, try replayed(log), given)
+    }
+
+    /// The VT-d trace of the requested DMA on a replayed machine.
+    func replayTrace(_ log: String, _ result: ReplayResult, _ given: RequestOverrides) throws -> (trace: WalkTrace, warning: String) {
+        guard let source = given.sourceID, let address = given.address else {
+            throw ValidationError("--replay needs --sid and --iova (the request to explain)")
+        }
         guard let unit = result.machine.vtd else { throw ValidationError("the replayed machine has no VT-d unit (add -device intel-iommu to --qemu-args)") }
+        if ssid != nil || secure || nonSecure {
+            throw ValidationError("--ssid, --secure and --non-secure explain SMMUv3 requests (replay a virt,iommu=smmuv3 log)")
+        }
         var request = DMARequest(sourceID: source, address: address, access: write ? .write : .read)
         request.pasid = given.pasid
         if execute { request.execute = true }
@@ -210,14 +244,27 @@ public struct ExplainCommand: RenderingCommand {
 
     public func render() throws -> CommandOutput {
         if smmuScenario != nil {
-            let walk = try smmuWalk()
-            if let svg { try CLIFiles.write(SMMUTraceRendering.svg(walk), to: svg, what: "the SVG") }
-            let text = format == .json ? jsonText(SMMUTraceRendering.json(walk)) : SMMUTraceRendering.text(walk)
-            return CommandOutput(text: text, exitCode: 0)
+            return try render(try smmuWalk(), warning: "")
         }
-        let (t, warning) = try traced()
+        let (t, warning): (trace: WalkTrace, warning: String)
+        if let replay {
+            try validate()
+            let given = try overrides()
+            let result = try replayed(replay)
+            if let walk = try replaySMMUWalk(result, given) { return try render(walk, warning: replayWarning(replay, result)) }
+            (t, warning) = try replayTrace(replay, result, given)
+        } else {
+            (t, warning) = try traced()
+        }
         if let svg { try CLIFiles.write(TraceRendering.svg(t), to: svg, what: "the SVG") }
         let text = format == .json ? jsonText(TraceRendering.json(t)) : TraceRendering.text(t)
+        return CommandOutput(text: text, exitCode: 0, warnings: warning)
+    }
+
+    /// An SMMUv3 walk as text or JSON (and the SVG, with `--svg`).
+    func render(_ walk: SMMUExplainedWalk, warning: String) throws -> CommandOutput {
+        if let svg { try CLIFiles.write(SMMUTraceRendering.svg(walk), to: svg, what: "the SVG") }
+        let text = format == .json ? jsonText(SMMUTraceRendering.json(walk)) : SMMUTraceRendering.text(walk)
         return CommandOutput(text: text, exitCode: 0, warnings: warning)
     }
 

@@ -214,6 +214,36 @@ public enum QTestReplay {
     /// expansions). A leading program name (`qemu-system-x86_64 …`) is dropped, and `-accel qtest`
     /// is added when no accelerator is named (a qtest log was made under the qtest accelerator).
     public static func arguments(qemuArgs: String) throws(ReplayError) -> [String] {
+        var words = try shellWords(qemuArgs)
+        if let first = words.first, !first.hasPrefix("-") { words.removeFirst() }
+        if !words.contains("-accel"), !words.contains("--accel"), !words.contains(where: { $0.contains("accel=") }) {
+            words += ["-accel", "qtest"]
+        }
+        return words
+    }
+
+    /// The emulator a `--qemu-args` string stands for: the target its leading program name asks
+    /// for (`qemu-system-aarch64 …`, libqtest's rule); without one, aarch64 when the machine is
+    /// `virt` (only the aarch64 binary has it), else x86_64.
+    public static func target(qemuArgs: String) throws(ReplayError) -> QEMUTarget {
+        let words = try shellWords(qemuArgs)
+        if let first = words.first, !first.hasPrefix("-") { return QEMUTarget(programName: first) }
+        return target(arguments: words)
+    }
+
+    /// The emulator QEMU arguments (without a program name) need: aarch64 when `-machine`/`-M`
+    /// names `virt` (or `virt-…`), else x86_64.
+    public static func target(arguments: [String]) -> QEMUTarget {
+        for (index, word) in arguments.enumerated() where ["-machine", "--machine", "-M"].contains(word) && index + 1 < arguments.count {
+            let type = arguments[index + 1].split(separator: ",", omittingEmptySubsequences: false).first ?? ""
+            let value = type.hasPrefix("type=") ? type.dropFirst("type=".count) : type
+            if value == "virt" || value.hasPrefix("virt-") { return .aarch64 }
+        }
+        return .x86_64
+    }
+
+    /// Splits a string into words as a shell would (quotes and backslashes; no expansions).
+    static func shellWords(_ qemuArgs: String) throws(ReplayError) -> [String] {
         var words: [String] = []
         var current = ""
         var inWord = false
@@ -253,10 +283,6 @@ public enum QTestReplay {
         }
         guard quote == nil, !escaped else { throw ReplayError("--qemu-args: unterminated quote or trailing backslash") }
         if inWord { words.append(current) }
-        if let first = words.first, !first.hasPrefix("-") { words.removeFirst() }
-        if !words.contains("-accel"), !words.contains("--accel"), !words.contains(where: { $0.contains("accel=") }) {
-            words += ["-accel", "qtest"]
-        }
         return words
     }
 
@@ -266,17 +292,21 @@ public enum QTestReplay {
     ///   - binary: the QEMU release that wrote the log, when known: `qemu72` makes `q35` mean
     ///     `pc-q35-7.2`, as in Debian's QEMU 7.2. Nil: `pc-q35-7.2` selects 7.2, `q35` upstream.
     ///   - strict: strict invalidation checking (diagnostics) on the VT-d unit.
+    ///   - target: the emulator that wrote the log (`qemu-system-aarch64` for `virt`); nil: the
+    ///     one the arguments need (``target(arguments:)``).
     /// - Throws: ``ReplayError`` when the command line cannot build a machine.
     public static func run(
-        _ transcript: QTestTranscript, arguments: [String], binary: QEMUCompatibility? = nil, strict: Bool = false
+        _ transcript: QTestTranscript, arguments: [String], binary: QEMUCompatibility? = nil, strict: Bool = false,
+        target: QEMUTarget? = nil
     ) throws(ReplayError) -> ReplayResult {
         let parsed: (commandLine: QEMUCommandLine, flavour: QEMUCompatibility)
         var configuration: MachineConfiguration
+        let target = target ?? Self.target(arguments: arguments)
         do {
             if let binary {
-                parsed = (try QEMUCommandLine.parse(arguments, flavour: binary), binary)
+                parsed = (try QEMUCommandLine.parse(arguments, flavour: binary, target: target), binary)
             } else {
-                parsed = try QEMUCommandLine.parseSelectingFlavour(arguments)
+                parsed = try QEMUCommandLine.parseSelectingFlavour(arguments, target: target)
             }
             configuration = try parsed.commandLine.machineConfiguration()
         } catch {

@@ -49,8 +49,8 @@ public enum QTestAccessKind: String, Sendable, Hashable, CaseIterable {
     case write = "w"
 }
 
-/// The request of `iommukit_explain SID PASID IOVA r|w`: translate one address as a given
-/// requester would, and describe every step.
+/// The request of `iommukit_explain SID PASID IOVA r|w [ATTRS]`: translate one address as a
+/// given requester would, and describe every step.
 public struct QTestExplainRequest: Sendable, Hashable {
     /// PCI requester id (`bus << 8 | device << 3 | function`).
     public var sourceID: UInt16
@@ -60,13 +60,18 @@ public struct QTestExplainRequest: Sendable, Hashable {
     public var iova: UInt64
     /// Whether the access is a read or a write.
     public var access: QTestAccessKind
+    /// The transaction's attributes from the optional attrs word (`secure`, `space=…`), as the
+    /// memory commands parse it; `MemTxAttrs.unspecified` without one. On an SMMUv3 they give
+    /// the stream's Security state (SEC_SID).
+    public var attrs: MemTxAttrs
 
     /// Creates a request.
-    public init(sourceID: UInt16, pasid: UInt32?, iova: UInt64, access: QTestAccessKind) {
+    public init(sourceID: UInt16, pasid: UInt32?, iova: UInt64, access: QTestAccessKind, attrs: MemTxAttrs = .unspecified) {
         self.sourceID = sourceID
         self.pasid = pasid
         self.iova = iova
         self.access = access
+        self.attrs = attrs
     }
 
     /// Bus number (bits 15:8 of the source id).
@@ -125,7 +130,7 @@ public enum QTestCommand: Sendable, Hashable {
     /// `qom-tests` (QEMU 11) → `OK`: QEMU runs its QOM self-tests over every type it has;
     /// IOMMUKit has no QOM types to exercise.
     case qomTests
-    /// IOMMUKit extension: `iommukit_explain SID PASID IOVA r|w`.
+    /// IOMMUKit extension: `iommukit_explain SID PASID IOVA r|w [ATTRS]`.
     case iommukitExplain(QTestExplainRequest)
     /// IOMMUKit extension: `iommukit_diagnostics`.
     case iommukitDiagnostics

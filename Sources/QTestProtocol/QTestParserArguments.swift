@@ -118,14 +118,18 @@ struct Arguments {
             try require(2, usage: "PREFIX NAME")
             return .moduleLoad(prefix: String(words[1]), name: String(words[2]))
         case "iommukit_explain" where options.iommukitExtensions:
-            try require(4, usage: "SID PASID IOVA r|w")
+            try require(4, usage: "SID PASID IOVA r|w [ATTRS]")
+            // IOMMUKit's own command: its attrs word is parsed as the memory commands' is with the
+            // attrs extension, whatever QEMU release the session mimics.
+            if words.count > 6 { throw QTestParseError(.tooManyArguments) }
             let sourceID = try Self.sourceID(words[1])
             let pasid = try Self.pasid(words[2])
             let iova = try unsigned(words[3])
             guard let access = QTestAccessKind(rawValue: String(words[4])) else {
                 throw QTestParseError(.fail("invalid access '\(words[4])' (expected r or w)"))
             }
-            return .iommukitExplain(QTestExplainRequest(sourceID: sourceID, pasid: pasid, iova: iova, access: access))
+            let attrs = try attrsWord(at: 5, evenWithoutExtension: true)
+            return .iommukitExplain(QTestExplainRequest(sourceID: sourceID, pasid: pasid, iova: iova, access: access, attrs: attrs))
         case "qom-tests" where options.qomTestsCommand:
             return .qomTests
         case "iommukit_diagnostics" where options.iommukitExtensions:
@@ -207,9 +211,9 @@ struct Arguments {
     }
 
     /// The attrs word at `index`, or unspecified attributes when there is none (or the
-    /// extension is off).
-    private func attrsWord(at index: Int) throws(QTestParseError) -> MemTxAttrs {
-        guard options.attrsExtension, index < words.count else { return .unspecified }
+    /// extension is off and `evenWithoutExtension` is false).
+    private func attrsWord(at index: Int, evenWithoutExtension: Bool = false) throws(QTestParseError) -> MemTxAttrs {
+        guard options.attrsExtension || evenWithoutExtension, index < words.count else { return .unspecified }
         let word = words[index]
         if word == "secure" {
             // QEMU builds `(MemTxAttrs){ .secure = 1 }`: the space field stays 0 (Secure).

@@ -79,7 +79,7 @@ public struct QTestSessionLog {
 ///   intercepted line becomes an asynchronous `IRQ raise N` / `IRQ lower N` line sent before the
 ///   answer of the command that caused it. `set_irq_in ioapic unnamed-gpio-in N LEVEL` drives an
 ///   IOAPIC input.
-/// - **IOMMUKit extensions**: `iommukit_explain SID PASID IOVA r|w` → `OK <JSON trace>` and
+/// - **IOMMUKit extensions**: `iommukit_explain SID PASID IOVA r|w [ATTRS]` → `OK <JSON trace>` and
 ///   `iommukit_diagnostics` → `OK <JSON array>` (docs/qtest-extensions.md).
 ///
 /// A malformed line is answered (`FAIL …` / `ERR …`) and the session goes on. A session belongs to
@@ -530,16 +530,18 @@ public final class QTestSession {
 
     /// `iommukit_explain`: the walk of whichever IOMMU owns the requester, through its
     /// `IOMMUModel.explain` (VT-d: a `WalkTrace`; SMMUv3: the StreamID is the requester id, the
-    /// PASID the SubstreamID).
+    /// PASID the SubstreamID, the attrs word the transaction's attributes and so its SEC_SID).
     private func explain(_ request: QTestExplainRequest) -> QTestReply {
         let neutral = IOMMURequest(requester: RequesterID(pci: request.sourceID), substream: request.pasid, address: request.iova,
-                                   access: request.access == .write ? .write : .read)
+                                   access: request.access == .write ? .write : .read, attrs: request.attrs)
         if let slot = machine.iommu(owning: neutral.requester) as? IOMMUSlot<SMMUv3Unit> {
             guard let unit = slot.model else { return .fail("the SMMUv3 is busy") }
             let walk = SMMUExplainedWalk(explanation: unit.explain(neutral, memory: machine.addressSpaces))
             return .okText(SMMUTraceRendering.jsonLine(walk))
         }
         guard let unit = machine.vtd else { return .fail("no VT-d unit (start the machine with -device intel-iommu)") }
+        // A VT-d request has no security state: its attributes would change nothing.
+        guard request.attrs.unspecified else { return .fail("attrs apply to SMMUv3 requests only (VT-d requests have no Security state)") }
         let dma = DMARequest(
             sourceID: SourceID(rawValue: request.sourceID), pasid: request.pasid, address: request.iova,
             access: request.access == .write ? .write : .read)

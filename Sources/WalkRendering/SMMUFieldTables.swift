@@ -51,17 +51,16 @@ package enum SMMUDecodeTables {
         f("VAX", 11, 10, "virtual address extension"), f("STALL_MAX", 31, 16, "maximum outstanding stalled transactions"),
     ]
 
-    /// SMMU_S_IDR1 (§6.3.54).
+    /// SMMU_S_IDR1 (§6.3.53).
     package static let sIDR1: [FieldDescriptor] = [
         f("S_SIDSIZE", 5, 0, "Secure StreamID bits"), f("SEL2", 29, 29, "Secure EL2 and Secure stage 2"),
         f("SECURE_IMPL", 31, 31, "Secure programming interface implemented"),
     ]
 
-    /// SMMU_CR0 (§6.3.9).
+    /// SMMU_CR0 (§6.3.9); the Secure bank's S_CR0 has its own table (`sCR0`).
     package static let cr0: [FieldDescriptor] = [
         f("SMMUEN", 0, 0, "translation enable (0: GBPA decides)"), f("PRIQEN", 1, 1, "PRI queue enable"), f("EVENTQEN", 2, 2, "event queue enable"),
         f("CMDQEN", 3, 3, "command queue enable"), f("ATSCHK", 4, 4, "ATS translated-transaction check"),
-        f("SIF", 5, 5, "Secure instruction fetch (SMMU_S_CR0 only): Non-secure fetches fault"),
         f("VMW", 8, 6, "VMID wildcard"), f("DPT_WALK_EN", 10, 10, "device permission table walks"),
     ]
 

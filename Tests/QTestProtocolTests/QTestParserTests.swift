@@ -159,7 +159,7 @@ import Testing
         ("iommukit_explain 16 none 0 r", "FAIL invalid PASID 'none' (expected a number up to 0xfffff or -)"),
         ("iommukit_explain 16 - 0 x", "FAIL invalid access 'x' (expected r or w)"),
         ("iommukit_explain 16 - zz r", "FAIL invalid number 'zz'"),
-        ("iommukit_explain 16 - 0", "FAIL missing argument (usage: iommukit_explain SID PASID IOVA r|w)"),
+        ("iommukit_explain 16 - 0", "FAIL missing argument (usage: iommukit_explain SID PASID IOVA r|w [ATTRS])"),
     ])
     func iommukitExplainErrors(line: String, reply: String) {
         #expect(errorReply(line) == reply)
@@ -273,7 +273,7 @@ import Testing
         ("irq_intercept_out", "FAIL missing argument (usage: irq_intercept_out QOMPATH [NAME])"),
         ("set_irq_in", "FAIL missing argument (usage: set_irq_in QOMPATH NAME NUM LEVEL)"),
         ("module_load", "FAIL missing argument (usage: module_load PREFIX NAME)"),
-        ("iommukit_explain", "FAIL missing argument (usage: iommukit_explain SID PASID IOVA r|w)"),
+        ("iommukit_explain", "FAIL missing argument (usage: iommukit_explain SID PASID IOVA r|w [ATTRS])"),
     ])
     func missingArguments(line: String, reply: String) {
         #expect(errorReply(line) == reply)
