@@ -1,6 +1,7 @@
 import ArgumentParser
 import Devices
 import Foundation
+import QEMURelease
 import Scenarios
 import IOMMUCore
 import Inspect

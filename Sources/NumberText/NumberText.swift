@@ -53,3 +53,84 @@ package enum NumberText {
         return overflow ? .tooLarge : .value(value)
     }
 }
+
+extension NumberText {
+    /// Why a text is not a number for ``baseZero(_:)``.
+    package enum Failure: Error, Sendable, Hashable {
+        /// Not a number at all (no digits, or characters left over).
+        case invalid
+        /// A number whose magnitude needs more than 64 bits.
+        case outOfRange
+    }
+
+    /// Sign and magnitude of a whole word read as C's `strtoull` reads it in base 0 — the rule
+    /// of QEMU's `qemu_strtou64`/`qemu_strtoi64`, which its qtest server and its integer
+    /// properties (`-device intel-iommu,aw-bits=0x30`, `edu,dma_mask=…`) both apply:
+    ///
+    /// * leading C white space (`' '`, `\t`, `\n`, `\v`, `\f`, `\r`) is skipped, then an optional
+    ///   `+` or `-`;
+    /// * `0x`/`0X` followed by a hex digit selects base 16, a leading `0` base 8, anything else 10;
+    /// * the whole word must be consumed: `0x`, `08`, `12abc` and the empty word are invalid.
+    ///
+    /// The caller decides what a sign means for its type (wrap, negate or refuse).
+    @inlinable
+    package static func baseZero<Bytes: Collection>(_ bytes: Bytes) -> Result<(negative: Bool, magnitude: UInt64), Failure>
+    where Bytes.Element == UInt8 {
+        var index = bytes.startIndex
+        let end = bytes.endIndex
+        while index < end, isCSpace(bytes[index]) { index = bytes.index(after: index) }
+        var negative = false
+        if index < end, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+            negative = bytes[index] == UInt8(ascii: "-")
+            index = bytes.index(after: index)
+        }
+        var base: UInt64 = 10
+        if index < end, bytes[index] == UInt8(ascii: "0") {
+            let next = bytes.index(after: index)
+            if next < end, bytes[next] | 0x20 == UInt8(ascii: "x") {
+                let afterPrefix = bytes.index(after: next)
+                // "0x" without a hex digit: strtoull takes the "0" and stops at the 'x'.
+                guard afterPrefix < end, digitValue(bytes[afterPrefix], radix: 16) != nil else { return .failure(.invalid) }
+                base = 16
+                index = afterPrefix
+            } else {
+                base = 8
+            }
+        }
+        // An invalid byte wins over an overflow, as in `value(ofDigits:radix:separator:)`.
+        switch value(ofDigits: bytes[index..<end], radix: base) {
+        case .notDigits: return .failure(.invalid)
+        case .tooLarge: return .failure(.outOfRange)
+        case .value(let magnitude): return .success((negative, magnitude))
+        }
+    }
+
+    /// C's `isspace` in the "C" locale.
+    @inlinable
+    package static func isCSpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || (byte >= 0x09 && byte <= 0x0d)
+    }
+
+    /// The power of two a binary size suffix stands for (`k`/`K` 10, `m` 20, `g` 30, `t` 40,
+    /// `p` 50, `e` 60), as QEMU's `-m 128M` and the CLI's `--memory-limit 1GiB` read it; nil for
+    /// any other byte.
+    @inlinable
+    package static func sizeSuffixShift(_ byte: UInt8) -> UInt64? {
+        switch byte | 0x20 {
+        case UInt8(ascii: "k"): 10
+        case UInt8(ascii: "m"): 20
+        case UInt8(ascii: "g"): 30
+        case UInt8(ascii: "t"): 40
+        case UInt8(ascii: "p"): 50
+        case UInt8(ascii: "e"): 60
+        default: nil
+        }
+    }
+
+    /// `value` shifted left by `shift` bits, or nil when bits would be lost.
+    @inlinable
+    package static func shiftedLeft(_ value: UInt64, by shift: UInt64) -> UInt64? {
+        guard shift < 64 else { return value == 0 ? 0 : nil }
+        return value <= UInt64.max >> shift ? value << shift : nil
+    }
+}

@@ -1,3 +1,5 @@
+import QEMUDeviceProperties
+import QEMURelease
 import VTd
 
 extension QEMUCommandLineParser {
@@ -225,7 +227,7 @@ extension QEMUCommandLineParser {
                 throw QEMUCommandLineError("-device \(Self.deviceText(request)): \(error.message)")
             }
             // A property the machine's QEMU release does not have is what QEMU reports first.
-            let problems = configuration.validate()
+            let problems = configuration.validate(for: entry.compatibility)
             if let problem = problems.first(where: { $0.hasSuffix("not found") }) ?? problems.first {
                 throw QEMUCommandLineError("-device \(Self.deviceText(request)): \(problem)")
             }

@@ -1,3 +1,4 @@
+import QEMURelease
 import VTd
 
 // MARK: - Parsing

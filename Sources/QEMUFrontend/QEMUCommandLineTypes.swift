@@ -1,3 +1,4 @@
+import QEMURelease
 import VTd
 
 /// A command line IOMMUKit cannot honour; ``message`` is worded like QEMU's (`-foo: invalid option`)

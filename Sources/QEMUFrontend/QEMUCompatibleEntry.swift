@@ -1,4 +1,5 @@
 import Logging
+import QEMURelease
 import QTestServer
 import VTd
 

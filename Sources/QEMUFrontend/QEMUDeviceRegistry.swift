@@ -1,3 +1,4 @@
+import QEMURelease
 import VTd
 
 /// The QEMU system emulator a binary stands in for, chosen from the program name

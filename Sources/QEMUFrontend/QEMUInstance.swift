@@ -1,6 +1,7 @@
 import Devices
 import Logging
 import NIOConcurrencyHelpers
+import QEMURelease
 import QTestProtocol
 import QTestSessions
 import QTestServer

@@ -1,4 +1,5 @@
 import Devices
+import QEMURelease
 import QTestProtocol
 import QTestSessions
 import SMMUv3
