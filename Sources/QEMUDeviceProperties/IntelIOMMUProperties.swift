@@ -120,9 +120,7 @@ extension VTdConfiguration {
     /// An integer property value as QEMU's property parser reads it (`qemu_strtoi64` in base 0:
     /// leading white space, a sign, `0x` hex, leading-`0` octal), or nil.
     static func integer(_ text: String) -> Int? {
-        guard case .success(let (negative, magnitude)) = NumberText.baseZero(Substring(text).utf8),
-            let value = Int(exactly: magnitude)
-        else { return nil }
-        return negative ? -value : value
+        guard case .success(let value) = NumberText.cSigned(text.utf8) else { return nil }
+        return Int(exactly: value)
     }
 }

@@ -17,29 +17,12 @@ package enum QTestNumber {
 
     /// Parses an unsigned 64-bit number like `qemu_strtou64(word, NULL, 0, &value)`.
     package static func parseUnsigned(_ word: Substring) -> Result<UInt64, Failure> {
-        switch parseMagnitude(word.utf8) {
-        case .failure(let failure):
-            return .failure(failure)
-        case .success(let (negative, magnitude)):
-            // strtoull negates the magnitude in unsigned arithmetic.
-            return .success(negative ? 0 &- magnitude : magnitude)
-        }
+        NumberText.cUnsigned(word.utf8)
     }
 
     /// Parses a signed 64-bit number like `qemu_strtoi64(word, NULL, 0, &value)`.
     package static func parseSigned(_ word: Substring) -> Result<Int64, Failure> {
-        switch parseMagnitude(word.utf8) {
-        case .failure(let failure):
-            return .failure(failure)
-        case .success(let (negative, magnitude)):
-            if negative {
-                if magnitude == UInt64(Int64.max) + 1 { return .success(Int64.min) }
-                guard magnitude <= UInt64(Int64.max) else { return .failure(.outOfRange) }
-                return .success(-Int64(magnitude))
-            }
-            guard magnitude <= UInt64(Int64.max) else { return .failure(.outOfRange) }
-            return .success(Int64(magnitude))
-        }
+        NumberText.cSigned(word.utf8)
     }
 
     /// Parses a C `int` like `qemu_strtoi(word, NULL, 0, &value)`.
@@ -51,10 +34,5 @@ package enum QTestNumber {
             guard let narrow = Int32(exactly: value) else { return .failure(.outOfRange) }
             return .success(narrow)
         }
-    }
-
-    /// Sign and magnitude of a base-0 number, or why there is none: NumberText's `strtoull` rule.
-    private static func parseMagnitude(_ bytes: Substring.UTF8View) -> Result<(Bool, UInt64), Failure> {
-        NumberText.baseZero(bytes).map { ($0.negative, $0.magnitude) }
     }
 }
