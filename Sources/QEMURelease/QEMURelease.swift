@@ -21,16 +21,12 @@ public enum QEMUCompatibility: String, Sendable, Hashable, CaseIterable {
 
 /// A QEMU version triple, as `query-version` and the QMP greeting report it.
 public struct QEMUVersion: Sendable, Hashable {
+    /// The major version (11).
     public var major: Int
+    /// The minor version (1).
     public var minor: Int
+    /// The micro version (reported as 0).
     public var micro: Int
-
-    /// Creates a version.
-    public init(major: Int, minor: Int, micro: Int) {
-        self.major = major
-        self.minor = minor
-        self.micro = micro
-    }
 }
 
 /// The facts one QEMU release differs in, as data: one row per release, read by the front end
@@ -45,15 +41,7 @@ public struct QEMUReleaseFacts: Sendable, Hashable {
     /// How the release's `-device intel-iommu` starts and what it refuses.
     public var intelIOMMU: IntelIOMMUReleaseFacts
 
-    /// Creates a row of facts.
-    public init(version: QEMUVersion, q35MachineType: String, q35MaximumCPUs: Int, intelIOMMU: IntelIOMMUReleaseFacts) {
-        self.version = version
-        self.q35MachineType = q35MachineType
-        self.q35MaximumCPUs = q35MaximumCPUs
-        self.intelIOMMU = intelIOMMU
-    }
-
-    /// QEMU 11.1 (observed with 11.1.3; `/work/shared/tools/qemu-current`).
+    /// QEMU 11.1 (observed with 11.1.3).
     public static let upstream = QEMUReleaseFacts(
         version: QEMUVersion(major: 11, minor: 1, micro: 0), q35MachineType: "pc-q35-11.1", q35MaximumCPUs: 4096,
         intelIOMMU: IntelIOMMUReleaseFacts(
@@ -80,13 +68,4 @@ public struct IntelIOMMUReleaseFacts: Sendable, Hashable {
     /// The PASID width, in bits, that `x-pasid-mode=on` (or `pasid=on`) selects: 8 upstream, 1
     /// in 7.2 (ECAP.PSS 0).
     public var defaultPASIDWidth: Int
-
-    /// Creates the `intel-iommu` facts of a release.
-    public init(defaultAddressWidth: Int, addressWidths: [Int], esrtps: Bool, hasFirstStage: Bool, defaultPASIDWidth: Int) {
-        self.defaultAddressWidth = defaultAddressWidth
-        self.addressWidths = addressWidths
-        self.esrtps = esrtps
-        self.hasFirstStage = hasFirstStage
-        self.defaultPASIDWidth = defaultPASIDWidth
-    }
 }
