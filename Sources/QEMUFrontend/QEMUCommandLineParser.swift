@@ -1,6 +1,5 @@
 import NumberText
 import QEMURelease
-import VTd
 
 // MARK: - Parsing
 

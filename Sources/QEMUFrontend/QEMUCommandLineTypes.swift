@@ -1,5 +1,4 @@
 import QEMURelease
-import VTd
 
 /// A command line IOMMUKit cannot honour; ``message`` is worded like QEMU's (`-foo: invalid option`)
 /// and the caller prints it and exits with a non-zero status.

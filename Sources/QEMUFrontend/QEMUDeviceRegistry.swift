@@ -1,5 +1,4 @@
 import QEMURelease
-import VTd
 
 /// The QEMU system emulator a binary stands in for, chosen from the program name
 /// (`…-system-x86_64`, `…-system-aarch64`) as libqtest derives the architecture from it.

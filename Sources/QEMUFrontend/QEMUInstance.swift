@@ -6,7 +6,6 @@ import QTestProtocol
 import QTestSessions
 import QTestServer
 import IOMMUCore
-import VTd
 
 #if canImport(Glibc)
 import Glibc

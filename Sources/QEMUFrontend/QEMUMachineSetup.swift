@@ -4,7 +4,6 @@ import QEMURelease
 import QTestProtocol
 import QTestSessions
 import SMMUv3
-import VTd
 
 extension QEMUCommandLine {
     /// Parses `arguments` with the flavour they call for: `qemu72` (a QEMU 7.2 binary: its

@@ -1,5 +1,4 @@
 import QEMURelease
-import VTd
 
 /// The wall-clock time QMP stamps on events, passed in by the caller (the session reads no clock).
 public struct QMPTimestamp: Sendable, Hashable {
