@@ -9,8 +9,8 @@ struct CachingModeDifferentialTests {
         var script = Script("caching-mode-not-present", MachineSetup(iommu: "aw-bits=48,caching-mode=on"))
         script.enableEdu()
         script.send("write 0x10100000 0x10 0x00112233445566778899aabbccddeeff")
-        script.legacyContext(translationType: 0, addressWidth: 2)
-        var tables = SecondStageTables(levels: 4)
+        var tables = ScriptTables(levels: 4)
+        tables.legacyContext(translationType: 0, addressWidth: 2, into: &script)
         tables.map(0x1030_0000, to: 0x1011_0000, into: &script)  // builds the upper levels
         script.enableTranslation()
         script.writeq(Reg.iqa, Layout.invalidationQueue)

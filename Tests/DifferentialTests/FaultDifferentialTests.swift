@@ -1,4 +1,5 @@
 import Testing
+import VTd
 
 /// Fault recording (FSTS, FECTL, FRCD) for faulting edu DMAs, compared with QEMU 11 and 7.2.
 @Suite(.enabled(if: QEMU.available, Comment(rawValue: QEMU.unavailableReason)))
@@ -41,8 +42,8 @@ struct FaultDifferentialTests {
         script.enableEdu()
         script.send("write 0x10100000 0x10 0x00112233445566778899aabbccddeeff")
         script.send("memset 0x40000000 0x40 0x77")  // what a read past the width would fetch untranslated
-        script.legacyContext(translationType: 0, addressWidth: 1)
-        var tables = SecondStageTables(levels: 3)
+        var tables = ScriptTables(levels: 3)
+        tables.legacyContext(translationType: 0, addressWidth: 1, into: &script)
         tables.map(0x1020_0000, to: 0x1010_0000, permissions: 0x1, into: &script)  // read-only
         tables.map(Self.outIOVA, to: Self.outPage, permissions: 0x3, into: &script)
         script.writel(Reg.fedata, 0x4021)
@@ -93,27 +94,33 @@ struct FaultDifferentialTests {
         script.clearFault()
 
         // FPD in the context entry suppresses qualified faults: nothing recorded.
-        let context = Layout.contextTable + 16 * Layout.eduDevfn
-        script.memWriteq(context, Layout.pageTables | 0x3)
+        let pageTables = tables.pageTableRoot(into: &script)
+        tables.write(into: &script) {
+            $0.setLegacyContext(table: Layout.contextTable, devfn: Layout.eduDevfn8, translationType: 0, secondStage: pageTables,
+                                addressWidth: 1, domainID: 1, fpd: true)
+        }
         Self.invalidateAll(&script)
         script.eduDMA(address: 0x1020_0567, count: 0x10, toRAM: true)
         script.readFaultState(record: Self.legacyPageWalk(reason: 0x04, read: true, pending: false))
 
         // Context entry not present: LCT.2 (0x02), no PASID value in the record.
-        script.memWriteq(context, 0)
+        let context = LegacyContextEntry.address(table: Layout.contextTable, devfn: Layout.eduDevfn8)
+        tables.write(into: &script) { $0.write(LegacyContextEntry(), at: context) }
         Self.invalidateAll(&script)
         script.eduDMA(address: 0x1020_0000, count: 0x10, toRAM: false)
         script.readFaultState()
         script.clearFault()
 
         // Context not present with FPD=1: still recorded? (0x02 is qualified.)
-        script.memWriteq(context, 0x2)
+        var fpdOnly = LegacyContextEntry()
+        fpdOnly.fpd = true
+        tables.write(into: &script) { $0.write(fpdOnly, at: context) }
         Self.invalidateAll(&script)
         script.eduDMA(address: 0x1020_0000, count: 0x10, toRAM: false)
         script.readFaultState()
 
         // Root entry not present: LRT.2 (0x01).
-        script.memWriteq(Layout.rootTable, 0)
+        tables.write(into: &script) { $0.write(RootEntry(), at: Layout.busZeroRootEntry) }
         Self.invalidateAll(&script)
         script.eduDMA(address: 0x1020_0000, count: 0x10, toRAM: true)
         script.readFaultState()
@@ -170,8 +177,8 @@ struct FaultDifferentialTests {
     @Test func scalableFaults() throws {
         var script = Script("scalable-faults", MachineSetup(iommu: "aw-bits=48,x-scalable-mode=on"))
         script.enableEdu()
-        script.scalableContext(pgtt: 2, addressWidth: 2)
-        var tables = SecondStageTables(levels: 4)
+        var tables = ScriptTables(levels: 4)
+        tables.scalableContext(pgtt: 2, addressWidth: 2, into: &script)
         tables.map(0x1020_0000, to: 0x1010_0000, permissions: 0x1, into: &script)
         tables.map(Self.outIOVA, to: Self.outPage, permissions: 0x3, into: &script)
         script.enableTranslation(scalable: true)
@@ -186,26 +193,27 @@ struct FaultDifferentialTests {
         Self.readFaultState(&script, record: Self.scalable(qemuReason: 0x04, qemu11Reason: 0x04, ourReason: 0x84, read: true, pageWalk: true))
         script.clearFault()
 
-        script.memWriteq(Layout.pasidTable, 0)
+        tables.write(into: &script) { $0.write(PASIDEntry(), at: PASIDEntry.address(table: Layout.pasidTable, index: 0)) }
         Self.invalidateAll(&script)
         script.eduDMA(address: 0x1020_0000, count: 0x10, toRAM: false)
         Self.readFaultState(&script, record: Self.scalable(qemuReason: 0x58, qemu11Reason: 0x5B, ourReason: 0x59, read: true, pageWalk: false))
         script.clearFault()
 
-        script.memWriteq(Layout.pasidDirectory, 0)
+        tables.write(into: &script) { $0.write(PASIDDirectoryEntry(), at: PASIDDirectoryEntry.address(directory: Layout.pasidDirectory, index: 0)) }
         Self.invalidateAll(&script)
         script.eduDMA(address: 0x1020_0000, count: 0x10, toRAM: false)
         Self.readFaultState(&script, record: Self.scalable(qemuReason: 0x58, qemu11Reason: 0x51, ourReason: 0x51, read: true, pageWalk: false))
         script.clearFault()
 
-        let context = Layout.contextTable + 32 * Layout.eduDevfn
-        script.memWriteq(context, 0)
+        tables.write(into: &script) {
+            $0.write(ScalableContextEntry(), at: ScalableContextEntry.address(table: Layout.contextTable, devfn: Layout.eduDevfn8))
+        }
         Self.invalidateAll(&script)
         script.eduDMA(address: 0x1020_0000, count: 0x10, toRAM: false)
         Self.readFaultState(&script, record: Self.scalable(qemuReason: 0x02, qemu11Reason: 0x02, ourReason: 0x41, read: true, pageWalk: false))
         script.clearFault()
 
-        script.memWriteq(Layout.rootTable, 0)
+        tables.write(into: &script) { $0.write(ScalableRootEntry(), at: Layout.busZeroRootEntry) }
         Self.invalidateAll(&script)
         script.eduDMA(address: 0x1020_0000, count: 0x10, toRAM: false)
         Self.readFaultState(&script, record: Self.scalable(qemuReason: 0x01, qemu11Reason: 0x01, ourReason: 0x39, read: true, pageWalk: false))

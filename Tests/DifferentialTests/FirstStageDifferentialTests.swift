@@ -1,4 +1,5 @@
 import Testing
+import VTd
 
 /// First-stage translation through edu (which can read through the IOMMU as well as write), on
 /// QEMU 11 only: 7.2 has no first stage.
@@ -11,23 +12,15 @@ struct FirstStageDifferentialTests {
         var script = Script("first-stage-a-d", MachineSetup(iommu: "scalable-mode=on,fsts=on"), on: [.qemu11])
         script.enableEdu()
         script.send("write 0x10100000 0x10 0x00112233445566778899aabbccddeeff")
-        script.memWriteq(Layout.rootTable, Layout.contextTable | 1)
-        script.memWriteq(Layout.contextTable + 32 * Layout.eduDevfn, Layout.pasidDirectory | 1)
-        script.memWriteq(Layout.pasidDirectory, Layout.pasidTable | 1)
+        // P, R/W and U/S on every level; A (and the leaf's D) clear, so the walk's updates show.
+        var tables = ScriptTables(levels: 4, stage: .first(accessed: false))
         // PGTT 001 (first stage); AW 2 so QEMU's canonical-address check covers 48 bits.
-        script.memWriteq(Layout.pasidTable, 1 << 6 | 2 << 2 | 1)
-        script.memWriteq(Layout.pasidTable + 8, 1)
-        script.memWriteq(Layout.pasidTable + 16, TestdevTables.levels[0])
+        tables.scalableContext(pgtt: 1, addressWidth: 2, into: &script)
         let iova: UInt64 = 0x1020_0000
-        let leaf = TestdevTables.levels[3] + 8 * ((iova >> 12) & 0x1FF)
+        tables.map(iova, to: 0x1010_0000, into: &script)
         var entries: [UInt64] = []
-        for level in 0..<3 {
-            let entry = TestdevTables.levels[level] + 8 * ((iova >> UInt64(39 - 9 * level)) & 0x1FF)
-            script.memWriteq(entry, TestdevTables.levels[level + 1] | 0x7)  // P, R/W, U/S; A clear
-            entries.append(entry)
-        }
-        script.memWriteq(leaf, 0x1010_0000 | 0x7)  // A and D clear
-        entries.append(leaf)
+        for level in stride(from: 4, through: 1, by: -1) { entries.append(tables.entryAddress(iova, level: level, into: &script)) }
+        let leaf = entries[3]
         script.enableTranslation(scalable: true)
         // A read through the page: A set on every level, D still clear.
         script.eduDMA(address: iova, count: 0x10, toRAM: false)

@@ -24,9 +24,9 @@ struct FixtureTests {
         script.readq(Reg.ecap)
         script.send("memset 0x10000000 0x1000 0x00")
         script.send("memset 0x10001000 0x1000 0x00")
-        script.send("memset 0x10010000 0x4000 0x00")
-        script.legacyContext(translationType: 0, addressWidth: 2)
-        var tables = SecondStageTables(levels: 4)
+        // The page tables: each page cleared as TableBuilder allocates it.
+        var tables = ScriptTables(levels: 4)
+        tables.legacyContext(translationType: 0, addressWidth: 2, into: &script)
         tables.map(0x1020_0000, to: 0x1010_0000, permissions: 0x1, into: &script)
         tables.map(0x2030_1000, to: 0x1011_0000, permissions: 0x3, into: &script)
         tables.map(0x3040_0000, to: 0x1012_0000, permissions: 0x1, into: &script)

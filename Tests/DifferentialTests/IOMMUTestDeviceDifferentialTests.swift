@@ -50,13 +50,14 @@ struct IOMMUTestDeviceDifferentialTests {
             script.testdevRead(register)
         }
         script.send("memset \(hx(mode.target(Testdev.iova, page: Testdev.page))) 0x4 0x00")
-        script.seedTables(mode, devfn: devfn, tables: TestdevTables(firstStage: mode == .scalableFirstStage))
+        var tables = ScriptTables.testdev(mode)
+        script.seedTables(mode, devfn: devfn, tables: &tables)
         script.seedRegisters(scalable: mode.scalable)
         script.testdevDMA(iova: Testdev.iova, gpa: mode.target(Testdev.iova, page: Testdev.page))
         // A longer transfer inside the page, and the A/D bits the walk set.
         script.testdevDMA(iova: Testdev.iova & ~0xFFF | 0x800, gpa: mode.target(Testdev.iova & ~0xFFF | 0x800, page: Testdev.page), length: 0x40)
-        for table in TestdevTables.levels {
-            script.memReadq(table + 8 * ((Testdev.iova >> UInt64(39 - 9 * (TestdevTables.levels.firstIndex(of: table) ?? 0))) & 0x1FF))
+        if !mode.passThrough {
+            for level in stride(from: 4, through: 1, by: -1) { script.memReadq(tables.entryAddress(Testdev.iova, level: level, into: &script)) }
         }
         Self.readFault(&script)
         let report = try compare(script)
@@ -126,8 +127,8 @@ struct IOMMUTestDeviceDifferentialTests {
         let devfn = Self.devfn(netNone: true)
         var script = Script("testdev-faults-\(mode)", Testdev.setup(mode.iommu), on: [.qemu11])
         script.enableTestdev(devfn: devfn)
-        let tables = TestdevTables(firstStage: mode == .scalableFirstStage)
-        script.seedTables(mode, devfn: devfn, tables: tables)
+        var tables = ScriptTables.testdev(mode)
+        script.seedTables(mode, devfn: devfn, tables: &tables)
         script.seedRegisters(scalable: mode.scalable)
         Self.readFault(&script)
         // Second stage: QEMU 11 reports a write through a non-writable entry as legacy 0x05, the
@@ -144,8 +145,8 @@ struct IOMMUTestDeviceDifferentialTests {
         script.readl(Reg.fectl)
         Self.clearFault(&script)
         // A read-only page (R only / R/W=0).
-        tables.map(&script, iova: Testdev.iova, to: nil)
-        script.memWriteq(TestdevTables.levels[3] + 8 * ((0x1050_0000 >> 12) & 0x1FF), 0x1010_1000 | (mode == .scalableFirstStage ? 0x25 : 0x1))
+        tables.unmap(Testdev.iova, into: &script)
+        tables.map(0x1050_0000, to: 0x1010_1000, permissions: 0x1, into: &script)
         script.testdevDMA(iova: 0x1050_0000, gpa: 0x1010_1000)
         Self.readFault(&script, record: writeFault)
         Self.clearFault(&script)
@@ -158,7 +159,7 @@ struct IOMMUTestDeviceDifferentialTests {
         script.send("read \(hx(Layout.statusWord)) 0x8")
         Self.clearFault(&script)
         // Context entry gone (context cache and IOTLB invalidated through the queue).
-        script.memWriteq(Layout.contextTable + (mode.scalable ? 32 : 16) * devfn, 0)
+        tables.clearContext(devfn: devfn, scalable: mode.scalable, into: &script)
         script.queueDescriptor(0, .contextCacheInvalidate(granularity: 1))
         script.queueDescriptor(1, .iotlbInvalidate(granularity: 1))
         script.queueWait(2, data: 0x77)
@@ -182,11 +183,11 @@ struct IOMMUTestDeviceDifferentialTests {
         let devfn = Self.devfn(netNone: true)
         var script = Script("testdev-invalidation-\(mode)", Testdev.setup(mode.iommu), on: [.qemu11])
         script.enableTestdev(devfn: devfn)
-        let tables = TestdevTables(firstStage: mode == .scalableFirstStage)
-        script.seedTables(mode, devfn: devfn, tables: tables)
+        var tables = ScriptTables.testdev(mode)
+        script.seedTables(mode, devfn: devfn, tables: &tables)
         let pageA: UInt64 = 0x1020_0000
         let pageB: UInt64 = 0x1020_1000
-        tables.map(&script, iova: pageB, to: 0x1010_1000)
+        tables.map(pageB, to: 0x1010_1000, into: &script)
         script.seedRegisters(scalable: mode.scalable)
         // Both pages translate and are cached.
         script.testdevDMA(iova: pageA | 0x10, gpa: 0x1010_0010)
@@ -203,8 +204,8 @@ struct IOMMUTestDeviceDifferentialTests {
         for (round, invalidation) in rounds.enumerated() {
             let newA = 0x1011_0000 + UInt64(round) * 0x2000
             let newB = newA + 0x1000
-            tables.map(&script, iova: pageA, to: newA)
-            tables.map(&script, iova: pageB, to: newB)
+            tables.map(pageA, to: newA, into: &script)
+            tables.map(pageB, to: newB, into: &script)
             // Before the invalidation the old translation is used: the pattern lands at the old
             // page and the read-back at the new one mismatches.
             script.testdevDMA(iova: pageA | 0x20, gpa: newA | 0x20)

@@ -1,4 +1,5 @@
 import Testing
+import VTd
 
 /// The invalidation queue, compared with QEMU 11 and 7.2: wait descriptors writing their status word,
 /// the completion event, descriptor errors, IQA/IQT/ICS rules.
@@ -8,8 +9,7 @@ struct InvalidationDifferentialTests {
 
     /// Writes 128-bit descriptor `index` of the queue.
     static func descriptor(_ script: inout Script, _ index: UInt64, _ qw0: UInt64, _ qw1: UInt64 = 0) {
-        script.memWriteq(queue + 16 * index, qw0)
-        script.memWriteq(queue + 16 * index + 8, qw1)
+        script.store { $0.write(InvalidationDescriptor(qw0: qw0, qw1: qw1), at: queue + 16 * index, wide: false) }
     }
 
     /// An invalidation wait descriptor (type 5): SW writes `data` to `address`, IF raises the
@@ -150,9 +150,10 @@ struct InvalidationDifferentialTests {
         script.command(Reg.qie)
         script.readq(Reg.iqa, excuse: Excuse(row: 9, area: "IQA read-back", qemu: okValue(Self.queue), ours: okValue(Self.queue | 1 << 11)))
         // 256-bit slots: descriptor i at 32·i.
-        script.memWriteq(Self.queue, 0x11)
-        script.memWriteq(Self.queue + 0x20, Self.wait(statusWrite: true, interrupt: false, data: 0x99))
-        script.memWriteq(Self.queue + 0x28, Layout.statusWord)
+        script.store { builder in
+            builder.write(InvalidationDescriptor(qw0: 0x11, qw1: 0), at: Self.queue, wide: true)
+            builder.write(InvalidationDescriptor(qw0: Self.wait(statusWrite: true, interrupt: false, data: 0x99), qw1: Layout.statusWord), at: Self.queue + 0x20, wide: true)
+        }
         script.writeq(Reg.iqt, 2 << 5)
         script.readq(Reg.iqh)
         script.send("readl \(hx(Layout.statusWord))")

@@ -1,5 +1,3 @@
-import VTd
-
 /// Lowercase hex with `0x`, as libqtest writes numbers.
 func hx(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
 
@@ -103,7 +101,6 @@ extension Script {
 
     // MARK: Guest memory
 
-    mutating func memWriteq(_ address: UInt64, _ value: UInt64) { send("writeq \(hx(address)) \(hx(value))") }
     mutating func memReadq(_ address: UInt64) { send("readq \(hx(address))") }
 
     // MARK: PCI configuration through 0xcf8/0xcfc
@@ -159,93 +156,6 @@ extension Script {
         eduDMA(address: readIOVA, count: count, toRAM: false)
         eduDMA(address: writeIOVA, count: count, toRAM: true)
         send("read \(hx(target)) \(hx(count + 0x10))")
-    }
-}
-
-/// Writes second-stage page tables (VT-d facts §4.2) as `writeq` lines, allocating one 4 KiB
-/// table per new (level, prefix) from ``Layout/pageTables`` upwards. The entries are encoded by
-/// VT-d's `SecondStageEntry` setters; every level is written again on each call, as the seed does.
-struct SecondStageTables {
-    let levels: Int
-    private(set) var root: UInt64
-    private var next: UInt64
-    private var tables: [String: UInt64] = [:]
-
-    init(levels: Int, base: UInt64 = Layout.pageTables) {
-        self.levels = levels
-        root = base
-        next = base + 0x1000
-    }
-
-    static func index(_ iova: UInt64, level: Int) -> UInt64 { (iova >> UInt64(12 + 9 * (level - 1))) & 0x1FF }
-
-    /// Maps `iova` to `address` with `permissions` (bit 0 R, bit 1 W) at `leafLevel` (1: 4 KiB,
-    /// 2: 2 MiB, 3: 1 GiB); non-leaf entries get R+W.
-    mutating func map(_ iova: UInt64, to address: UInt64, permissions: UInt64 = 0x3, leafLevel: Int = 1, into script: inout Script) {
-        var table = root
-        for level in stride(from: levels, to: leafLevel, by: -1) {
-            let key = "\(level - 1):\(iova >> UInt64(12 + 9 * (level - 1)))"
-            let child: UInt64
-            if let known = tables[key] {
-                child = known
-            } else {
-                child = next
-                next += 0x1000
-                tables[key] = child
-            }
-            script.memWriteq(table + 8 * Self.index(iova, level: level), SecondStageEntry(address: child, read: true, write: true).rawValue)
-            table = child
-        }
-        let leaf = SecondStageEntry(address: address, read: permissions & 0x1 != 0, write: permissions & 0x2 != 0, pageSize: leafLevel > 1)
-        script.memWriteq(table + 8 * Self.index(iova, level: leafLevel), leaf.rawValue)
-    }
-}
-
-extension Script {
-    /// Legacy root entry for bus 0 and context entry for edu (VT-d facts §3.2, §3.3).
-    /// - Parameters:
-    ///   - translationType: TT (0 translated, 2 pass-through).
-    ///   - addressWidth: AW (1: 3-level, 2: 4-level).
-    mutating func legacyContext(translationType: UInt64, addressWidth: UInt64, tables: UInt64 = Layout.pageTables, domain: UInt64 = 1, present: Bool = true) {
-        writeRootEntryLow()
-        let context = LegacyContextEntry(
-            present: present, translationType: LegacyTranslationType(rawValue: UInt8(truncatingIfNeeded: translationType & 3)) ?? .reserved,
-            secondStagePageTablePointer: translationType == 2 ? 0 : tables, addressWidth: UInt8(truncatingIfNeeded: addressWidth),
-            domainID: UInt16(truncatingIfNeeded: domain))
-        let entry = LegacyContextEntry.address(table: Layout.contextTable, devfn: UInt8(truncatingIfNeeded: Layout.eduDevfn))
-        memWriteq(entry, context.lo)
-        memWriteq(entry + 8, context.hi)
-    }
-
-    /// Scalable root, context, PASID directory and PASID-0 entry for edu (VT-d facts §3.4–§3.6).
-    /// - Parameters:
-    ///   - pgtt: PASID-entry translation type (2 second stage, 4 pass-through).
-    ///   - addressWidth: AW of the PASID entry.
-    mutating func scalableContext(pgtt: UInt64, addressWidth: UInt64, tables: UInt64 = Layout.pageTables, domain: UInt64 = 1, contextPresent: Bool = true) {
-        writeRootEntryLow()
-        var context = ScalableContextEntry()
-        context.present = contextPresent
-        context.pasidDirectoryPointer = Layout.pasidDirectory
-        memWriteq(ScalableContextEntry.address(table: Layout.contextTable, devfn: UInt8(truncatingIfNeeded: Layout.eduDevfn)), context.qw0)
-        var directoryEntry = PASIDDirectoryEntry()
-        directoryEntry.present = true
-        directoryEntry.pasidTablePointer = Layout.pasidTable
-        memWriteq(PASIDDirectoryEntry.address(directory: Layout.pasidDirectory, index: 0), directoryEntry.rawValue)
-        let pasidEntry = PASIDEntry(
-            pgttRaw: UInt8(truncatingIfNeeded: pgtt), addressWidth: UInt8(truncatingIfNeeded: addressWidth),
-            domainID: UInt16(truncatingIfNeeded: domain), secondStagePageTablePointer: pgtt == 4 ? 0 : tables)
-        let at = PASIDEntry.address(table: Layout.pasidTable, index: 0)
-        memWriteq(at, pasidEntry.qw0)
-        memWriteq(at + 8, pasidEntry.qw1)
-    }
-
-    /// The low qword of bus 0's root entry: P (LP in scalable mode, the same bit) and the context
-    /// table (its pointer field has the same place in both modes).
-    mutating func writeRootEntryLow() {
-        var root = RootEntry()
-        root.present = true
-        root.contextTablePointer = Layout.contextTable
-        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0), root.lo)
     }
 
     /// RTADDR, SRTP, then TE, with GSTS read after each command (VT-d facts §7.7).

@@ -76,38 +76,24 @@ enum Testdev {
     }
 }
 
-/// A second-stage or first-stage 4-level table set for one or two pages, at libqos's addresses
-/// (L4 0x1001_0000, L3 0x1001_1000, L2 0x1001_2000, L1 0x1001_3000).
-struct TestdevTables {
-    static let levels: [UInt64] = [0x1001_0000, 0x1001_1000, 0x1001_2000, 0x1001_3000]
-    let firstStage: Bool
-
-    /// A non-leaf entry pointing at `table`: R+W (second stage) or P+RW+US+A (first stage).
-    func nonLeaf(_ table: UInt64) -> UInt64 {
-        firstStage
-            ? FirstStageEntry(address: table, readWrite: true, userSupervisor: true, accessed: true).rawValue
-            : SecondStageEntry(address: table, read: true, write: true).rawValue
+extension ScriptTables {
+    /// The 4-level tables of a seed case: libqos's layout, as `TableBuilder` allocates it from
+    /// ``Layout/pageTables`` (L4 0x1001_0000, then L3, L2 and L1 on the next pages); second-stage
+    /// entries R+W, first-stage P+RW+US+A (+D in the leaf).
+    static func testdev(_ mode: Testdev.Mode) -> ScriptTables {
+        ScriptTables(levels: 4, stage: mode == .scalableFirstStage ? .first(accessed: true) : .second)
     }
 
-    /// A leaf entry mapping `page`: R+W, or P+RW+US+A+D.
-    func leaf(_ page: UInt64) -> UInt64 {
-        firstStage
-            ? FirstStageEntry(address: page, readWrite: true, userSupervisor: true, accessed: true, dirty: true).rawValue
-            : SecondStageEntry(address: page, read: true, write: true).rawValue
-    }
-
-    /// The upper levels down to L1, as the seed writes them (all for IOVA page 0x1020_0000).
-    func writeUpperLevels(_ script: inout Script, iova: UInt64 = Testdev.iova) {
-        for level in 0..<3 {
-            let index = (iova >> UInt64(39 - 9 * level)) & 0x1FF
-            script.memWriteq(Self.levels[level] + 8 * index, nonLeaf(Self.levels[level + 1]))
+    /// Clears the context entry of `devfn` (all of it: 128 bits legacy, 256 scalable).
+    mutating func clearContext(devfn: UInt64, scalable: Bool, into script: inout Script) {
+        let devfn = UInt8(truncatingIfNeeded: devfn)
+        write(into: &script) { builder in
+            if scalable {
+                builder.write(ScalableContextEntry(), at: ScalableContextEntry.address(table: Layout.contextTable, devfn: devfn))
+            } else {
+                builder.write(LegacyContextEntry(), at: LegacyContextEntry.address(table: Layout.contextTable, devfn: devfn))
+            }
         }
-    }
-
-    /// The L1 entry mapping `iova`'s page to `page` (0 removes it).
-    func map(_ script: inout Script, iova: UInt64, to page: UInt64?) {
-        let index = (iova >> 12) & 0x1FF
-        script.memWriteq(Self.levels[3] + 8 * index, page.map { leaf($0) } ?? 0)
     }
 }
 
@@ -155,15 +141,13 @@ extension Script {
 
     /// Root, context (and for scalable mode PASID directory and PASID-0 entry) for `devfn`, and
     /// the tables, as `qvtd_setup_translation_tables` writes them (domain 0, testdev facts §7.7).
-    mutating func seedTables(_ mode: Testdev.Mode, devfn: UInt64, tables: TestdevTables) {
+    mutating func seedTables(_ mode: Testdev.Mode, devfn: UInt64, tables: inout ScriptTables) {
         send("memset 0x10000000 0x1000 0x00")
         send("memset 0x10001000 0x1000 0x00")
-        send("memset 0x10010000 0x4000 0x00")
-        var root = RootEntry()
-        root.present = true
-        root.contextTablePointer = Layout.contextTable
-        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0), root.lo)
-        memWriteq(RootEntry.address(table: Layout.rootTable, bus: 0) + 8, root.hi)
+        // The page-table pages are cleared by TableBuilder as it allocates them (libqos clears
+        // 0x1001_0000–0x1001_3fff in one memset: the same pages).
+        let pageTables = mode.passThrough ? 0 : tables.pageTableRoot(into: &self)
+        tables.write(into: &self) { $0.setRootEntry(root: Layout.rootTable, bus: 0, contextTable: Layout.contextTable) }
         let devfn = UInt8(truncatingIfNeeded: devfn)
         if mode.scalable {
             send("memset 0x10030000 0x1000 0x00")
@@ -171,41 +155,40 @@ extension Script {
             var context = ScalableContextEntry()
             context.present = true
             context.pasidDirectoryPointer = Layout.pasidDirectory
-            memWriteq(ScalableContextEntry.address(table: Layout.contextTable, devfn: devfn), context.qw0)
-            var directoryEntry = PASIDDirectoryEntry()
-            directoryEntry.present = true
-            directoryEntry.pasidTablePointer = Layout.pasidTable
-            memWriteq(PASIDDirectoryEntry.address(directory: Layout.pasidDirectory, index: 0), directoryEntry.rawValue)
             var entry = PASIDEntry()
             entry.present = true
-            let at = PASIDEntry.address(table: Layout.pasidTable, index: 0)
             switch mode {
             case .scalablePassThrough:
                 entry.pgttRaw = PASIDGranularTranslationType.passThrough.rawValue
-                memWriteq(at, entry.qw0)
             case .scalableSecondStage:
                 entry.pgttRaw = PASIDGranularTranslationType.secondStage.rawValue
                 entry.addressWidth = 2
-                entry.secondStagePageTablePointer = TestdevTables.levels[0]
-                memWriteq(at, entry.qw0)
+                entry.secondStagePageTablePointer = pageTables
             default:
                 entry.pgttRaw = PASIDGranularTranslationType.firstStage.rawValue
-                entry.firstStagePageTablePointer = TestdevTables.levels[0]
-                memWriteq(at, entry.qw0)
-                memWriteq(at + 16, entry.qw2)
+                entry.firstStagePageTablePointer = pageTables
             }
-            memWriteq(at + 8, entry.qw1)
+            let firstStage = mode == .scalableFirstStage
+            tables.write(into: &self) { builder in
+                // Partial entries, on purpose: libqos stores only the qwords it sets into the
+                // cleared tables — the context entry's qw0; the PASID entry's qw0, qw2 (first
+                // stage only) and qw1, in that order — and the script replays QEMU's test store
+                // for store. The addresses and the qwords still come from the spec types.
+                builder.write64(ScalableContextEntry.address(table: Layout.contextTable, devfn: devfn), context.qw0)
+                builder.setPASIDDirectoryEntry(directory: Layout.pasidDirectory, index: 0, pasidTable: Layout.pasidTable)
+                let at = PASIDEntry.address(table: Layout.pasidTable, index: 0)
+                builder.write64(at, entry.qw0)
+                if firstStage { builder.write64(at &+ 16, entry.qw2) }
+                builder.write64(at &+ 8, entry.qw1)
+            }
         } else {
-            let entry = LegacyContextEntry(
-                translationType: mode.passThrough ? .passThrough : .untranslatedOnly,
-                secondStagePageTablePointer: mode.passThrough ? 0 : TestdevTables.levels[0], addressWidth: 2, domainID: 0)
-            let at = LegacyContextEntry.address(table: Layout.contextTable, devfn: devfn)
-            memWriteq(at, entry.lo)
-            memWriteq(at + 8, entry.hi)
+            tables.write(into: &self) {
+                $0.setLegacyContext(table: Layout.contextTable, devfn: devfn, translationType: mode.passThrough ? 2 : 0,
+                                    secondStage: pageTables, addressWidth: 2, domainID: 0)
+            }
         }
         if !mode.passThrough {
-            tables.writeUpperLevels(&self)
-            tables.map(&self, iova: Testdev.iova, to: Testdev.page)
+            tables.map(Testdev.iova, to: Testdev.page, into: &self)
         }
     }
 
@@ -226,8 +209,7 @@ extension Script {
 
     /// Queues 128-bit descriptor `index` and moves the tail past it.
     mutating func queueDescriptor(_ index: UInt64, _ descriptor: InvalidationDescriptor) {
-        memWriteq(Layout.invalidationQueue + 16 * index, descriptor.qw0)
-        memWriteq(Layout.invalidationQueue + 16 * index + 8, descriptor.qw1)
+        store { $0.write(descriptor, at: Layout.invalidationQueue + 16 * index, wide: false) }
         writeq(Reg.iqt, (index + 1) << 4)
     }
 

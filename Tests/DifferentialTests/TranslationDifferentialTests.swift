@@ -86,15 +86,15 @@ struct TranslationDifferentialTests {
         var script = Script(mode.name, MachineSetup(iommu: mode.iommu))
         script.send("endianness")
         script.enableEdu()
+        var tables = ScriptTables(levels: Int(mode.addressWidth) + 2)
         if mode.scalable {
-            script.scalableContext(pgtt: mode.type, addressWidth: mode.addressWidth)
+            tables.scalableContext(pgtt: mode.type, addressWidth: mode.addressWidth, into: &script)
         } else {
-            script.legacyContext(translationType: mode.type, addressWidth: mode.addressWidth)
+            tables.legacyContext(translationType: mode.type, addressWidth: mode.addressWidth, into: &script)
         }
         var readIOVA = mode.source
         var writeIOVA = mode.target
         if !mode.passThrough {
-            var tables = SecondStageTables(levels: Int(mode.addressWidth) + 2)
             tables.map(mode.readIOVA, to: mode.readPage, permissions: 0x1, leafLevel: mode.leafLevel, into: &script)
             tables.map(mode.writeIOVA, to: mode.writePage, permissions: 0x3, leafLevel: mode.leafLevel, into: &script)
             readIOVA = mode.readIOVA + mode.readOffset

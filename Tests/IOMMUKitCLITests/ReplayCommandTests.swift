@@ -29,9 +29,9 @@ enum ReplayFixture {
     @Test func recordedQEMU72LogReplaysWithOnlyDocumentedDifferences() throws {
         let output = try ReplayCommand.parse([ReplayFixture.path] + ReplayFixture.machine).render()
         #expect(output.exitCode == 0)
-        #expect(output.text.contains("72 as logged, 1 documented difference (row 2), 0 mismatches"))
+        #expect(output.text.contains("74 as logged, 1 documented difference (row 2), 0 mismatches"))
         // The fault record: QEMU's PV=0xFFFF, the specification's PV=0, named by the doc row.
-        #expect(output.text.contains("146  readq 0xfed90228"))
+        #expect(output.text.contains("150  readq 0xfed90228"))
         #expect(output.text.contains("documented difference, the log has OK 0x80ffff0500000008 (docs/qemu-differences.md row 2: PP/PV in fault records)"))
         #expect(!output.text.contains("MISMATCH"))
     }
@@ -43,11 +43,11 @@ enum ReplayFixture {
         #expect(output.exitCode == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(output.text.utf8)) as? [String: Any])
         let summary = try #require(object["summary"] as? [String: Int])
-        #expect(summary == ["requests": 73, "matched": 72, "documented": 1, "mismatches": 0, "unanswered": 0])
+        #expect(summary == ["requests": 75, "matched": 74, "documented": 1, "mismatches": 0, "unanswered": 0])
         #expect(object["format"] as? String == "qemu-log")
         let requests = try #require(object["requests"] as? [[String: Any]])
         let documented = try #require(requests.first { $0["status"] as? String == "documented" })
-        #expect(documented["line"] as? Int == 146)
+        #expect(documented["line"] as? Int == 150)
         #expect((documented["documented"] as? [String: Any])?["rows"] as? [Int] == [2])
         #expect(documented["logged"] as? [String] == ["OK 0x80ffff0500000008"])
         #expect(documented["answers"] as? [String] == ["OK 0x8000000500000008"])
@@ -61,10 +61,10 @@ enum ReplayFixture {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let output = try ReplayCommand.parse([path] + ReplayFixture.machine).render()
         #expect(output.exitCode == 1)
-        #expect(output.text.contains("70 as logged, 1 documented difference (row 2), 2 mismatches"))
+        #expect(output.text.contains("72 as logged, 1 documented difference (row 2), 2 mismatches"))
         #expect(output.text.contains("MISMATCH: the log has OK 0x00d2008c222f0686"))
         #expect(output.text.contains("mismatches:\n  line 40: readq 0xfed90008: log OK 0x00d2008c222f0686, IOMMUKit OK 0x00d2008c222f0606"))
-        #expect(output.text.contains("  line 122: read 0x10110567 0x50: log OK 0x00112233445566778899aabbccddee0000"))
+        #expect(output.text.contains("  line 126: read 0x10110567 0x50: log OK 0x00112233445566778899aabbccddee0000"))
         let differences = try ReplayCommand.parse([path, "--differences-only"] + ReplayFixture.machine).render()
         #expect(!differences.text.contains("endianness"))
         #expect(differences.text.contains("readq 0xfed90008"))
