@@ -72,7 +72,7 @@ extension QEMUCommandLine {
         }
         configuration.ramSize = ramBytes
         configuration.q35DefaultFunctions = Q35DefaultFunction.present(defaultDevices: !noDefaults, defaultNIC: !hasNoDefaultNIC)
-        configuration.unsplitHostPortAccesses = machine.compatibility != .qemu72
+        configuration.unsplitHostPortAccesses = !machine.compatibility.facts.splitsHostPortAccesses
         try addDevices(to: &configuration)
         return configuration
     }

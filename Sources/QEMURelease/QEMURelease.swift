@@ -40,18 +40,29 @@ public struct QEMUReleaseFacts: Sendable, Hashable {
     public var q35MaximumCPUs: Int
     /// How the release's `-device intel-iommu` starts and what it refuses.
     public var intelIOMMU: IntelIOMMUReleaseFacts
+    /// Whether the x86_64 binary has the `iommu-testdev` PCI device (QEMU 11; not 7.2).
+    public var hasIOMMUTestDevice: Bool
+    /// Whether a port access at the PCI host ports that spans two of their regions (or is
+    /// misaligned in its region) is split into pieces (7.2) instead of reading 0 and writing
+    /// nothing (QEMU 11).
+    public var splitsHostPortAccesses: Bool
+    /// Whether `query-status` still reports the `singlestep` member (7.2; later releases
+    /// dropped it).
+    public var queryStatusHasSinglestep: Bool
 
     /// QEMU 11.1 (observed with 11.1.3).
     public static let upstream = QEMUReleaseFacts(
         version: QEMUVersion(major: 11, minor: 1, micro: 0), q35MachineType: "pc-q35-11.1", q35MaximumCPUs: 4096,
         intelIOMMU: IntelIOMMUReleaseFacts(
-            defaultAddressWidth: 48, addressWidths: [39, 48, 57], esrtps: true, hasFirstStage: true, defaultPASIDWidth: 8))
+            defaultAddressWidth: 48, addressWidths: [39, 48, 57], esrtps: true, hasFirstStage: true, defaultPASIDWidth: 8),
+        hasIOMMUTestDevice: true, splitsHostPortAccesses: false, queryStatusHasSinglestep: false)
 
     /// QEMU 7.2 (Debian 12's `qemu-system-x86_64`).
     public static let qemu72 = QEMUReleaseFacts(
         version: QEMUVersion(major: 7, minor: 2, micro: 0), q35MachineType: "pc-q35-7.2", q35MaximumCPUs: 288,
         intelIOMMU: IntelIOMMUReleaseFacts(
-            defaultAddressWidth: 39, addressWidths: [39, 48], esrtps: false, hasFirstStage: false, defaultPASIDWidth: 1))
+            defaultAddressWidth: 39, addressWidths: [39, 48], esrtps: false, hasFirstStage: false, defaultPASIDWidth: 1),
+        hasIOMMUTestDevice: false, splitsHostPortAccesses: true, queryStatusHasSinglestep: true)
 }
 
 /// What one release's `intel-iommu` device starts from and which values it has at all.

@@ -41,12 +41,14 @@ struct IntelIOMMUReleaseTests {
         let iommu = upstream.intelIOMMU
         #expect(iommu.defaultAddressWidth == 48 && iommu.addressWidths == [39, 48, 57] && iommu.defaultPASIDWidth == 8)
         #expect(iommu.esrtps && iommu.hasFirstStage)
+        #expect(upstream.hasIOMMUTestDevice && !upstream.splitsHostPortAccesses && !upstream.queryStatusHasSinglestep)
         let old = QEMUCompatibility.qemu72.facts
         #expect([old.version.major, old.version.minor, old.version.micro] == [7, 2, 0])
         #expect(old.q35MachineType == "pc-q35-7.2" && old.q35MaximumCPUs == 288)
         let oldIOMMU = old.intelIOMMU
         #expect(oldIOMMU.defaultAddressWidth == 39 && oldIOMMU.addressWidths == [39, 48] && oldIOMMU.defaultPASIDWidth == 1)
         #expect(!oldIOMMU.esrtps && !oldIOMMU.hasFirstStage)
+        #expect(!old.hasIOMMUTestDevice && old.splitsHostPortAccesses && old.queryStatusHasSinglestep)
         // The CLI's `--qemu` spellings.
         #expect(QEMUCompatibility.allCases.map(\.rawValue) == ["upstream", "qemu72"])
     }
