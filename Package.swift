@@ -53,7 +53,8 @@ let package = Package(
         // The one unix-socket address helper (no Foundation; the static iommukit-qemu links it).
         .target(name: "PosixSockets", swiftSettings: strict),
         // The one typed JSON value, writer (QMP and sorted-compact styles) and parser (no Foundation).
-        // The digit, radix and overflow core of every number parser (qtest protocol, CLI, JSON).
+        // The digit, radix and overflow core of every number parser (qtest protocol, QEMU command line and
+        // device properties, CLI, JSON), with C strtoull reading and binary size suffixes.
         .target(name: "NumberText", swiftSettings: strict),
         .target(name: "JSONText", dependencies: ["NumberText"], swiftSettings: strict),
         // Which QEMU release is imitated, and the facts the releases differ in, as data (no dependencies).
