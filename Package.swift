@@ -26,6 +26,8 @@ let package = Package(
         .library(name: "HostIOMMU", targets: ["HostIOMMU"]),
         .library(name: "Devices", targets: ["Devices"]),
         .library(name: "WalkRendering", targets: ["WalkRendering"]),
+        .library(name: "QEMURelease", targets: ["QEMURelease"]),
+        .library(name: "QEMUDeviceProperties", targets: ["QEMUDeviceProperties"]),
         .library(name: "QTestProtocol", targets: ["QTestProtocol"]),
         .library(name: "QTestSessions", targets: ["QTestSessions"]),
         .library(name: "QTestServer", targets: ["QTestServer"]),
@@ -51,20 +53,26 @@ let package = Package(
         // The one unix-socket address helper (no Foundation; the static iommukit-qemu links it).
         .target(name: "PosixSockets", swiftSettings: strict),
         // The one typed JSON value, writer (QMP and sorted-compact styles) and parser (no Foundation).
-        // The digit, radix and overflow core of every number parser (qtest protocol, CLI, JSON).
+        // The digit, radix and overflow core of every number parser (qtest protocol, QEMU command line and
+        // device properties, CLI, JSON), with C strtoull reading and binary size suffixes.
         .target(name: "NumberText", swiftSettings: strict),
         .target(name: "JSONText", dependencies: ["NumberText"], swiftSettings: strict),
+        // Which QEMU release is imitated, and the facts the releases differ in, as data (no dependencies).
+        .target(name: "QEMURelease", swiftSettings: strict),
         .target(name: "IOMMUCore", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "HostIOMMU", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
+        // QEMU's `-device` property surfaces of the models: `intel-iommu` → `VTdConfiguration`,
+        // with each release's defaults and refusals.
+        .target(name: "QEMUDeviceProperties", dependencies: ["VTd", "QEMURelease", "NumberText"], swiftSettings: strict),
         .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd", "SMMUv3"], swiftSettings: strict),
         // The sans-IO qtest codec: no machines.
         .target(name: "QTestProtocol", dependencies: ["GuestMemory", "NumberText"], swiftSettings: strict),
         // A qtest session applies commands to a machine.
         .target(
-            name: "QTestSessions", dependencies: ["QTestProtocol", "NumberText", "Devices", "IOMMUCore", "VTd", "SMMUv3", "WalkRendering"], swiftSettings: strict),
+            name: "QTestSessions", dependencies: ["QTestProtocol", "QEMURelease", "NumberText", "Devices", "IOMMUCore", "VTd", "SMMUv3", "WalkRendering"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [
@@ -79,7 +87,8 @@ let package = Package(
         .target(
             name: "QEMUFrontend",
             dependencies: [
-                "QTestServer", "QTestProtocol", "QTestSessions", "PosixSockets", "JSONText", "Devices", "IOMMUCore", "VTd", "SMMUv3",
+                "QTestServer", "QTestProtocol", "QTestSessions", "QEMURelease", "QEMUDeviceProperties", "PosixSockets", "JSONText", "NumberText", "Devices",
+                "IOMMUCore", "VTd", "SMMUv3",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -87,14 +96,14 @@ let package = Package(
         ),
         // Replay of QEMU qtest logs and the documented QEMU differences.
         .target(
-            name: "Inspect", dependencies: ["Devices", "IOMMUCore", "VTd", "QTestProtocol", "QTestSessions", "QEMUFrontend"], swiftSettings: strict),
+            name: "Inspect", dependencies: ["Devices", "IOMMUCore", "VTd", "QTestProtocol", "QTestSessions", "QEMURelease", "QEMUFrontend"], swiftSettings: strict),
         .target(name: "Scenarios", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
         .target(name: "Fuzzing", dependencies: ["IOMMUCore", "VTd", "SMMUv3", "GuestMemory", "Devices", "QTestProtocol", "QTestSessions"], swiftSettings: strict),
         .executableTarget(name: "iommukit-fuzz", dependencies: ["Fuzzing"], swiftSettings: strict),
         .target(
             name: "IOMMUKitCLI",
             dependencies: [
-                "GuestMemory", "IOMMUCore", "VTd", "SMMUv3", "HostIOMMU", "Devices", "WalkRendering", "NumberText", "QTestProtocol", "QTestSessions", "QTestServer", "QEMUFrontend", "Inspect", "Scenarios",
+                "GuestMemory", "IOMMUCore", "VTd", "SMMUv3", "HostIOMMU", "Devices", "WalkRendering", "NumberText", "QTestProtocol", "QTestSessions", "QTestServer", "QEMURelease", "QEMUDeviceProperties", "QEMUFrontend", "Inspect", "Scenarios",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -120,7 +129,7 @@ let package = Package(
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"], swiftSettings: strict),
         .testTarget(
             name: "VTdTests",
-            dependencies: ["VTd", "IOMMUCore", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["VTd", "IOMMUCore", "GuestMemory", "QEMUDeviceProperties", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
         .testTarget(
@@ -128,15 +137,15 @@ let package = Package(
             dependencies: ["SMMUv3", "IOMMUCore", "GuestMemory", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd"], swiftSettings: strict),
+        .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd", "QEMURelease", "QEMUDeviceProperties"], swiftSettings: strict),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3", "GuestMemory"], swiftSettings: strict),
         .testTarget(
             name: "QTestProtocolTests", dependencies: ["QTestProtocol", "NumberText", "QTestSessions", "Devices", "GuestMemory", "VTd", "SMMUv3"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
             dependencies: [
-                "QTestServer", "QEMUFrontend", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices", "VTd",
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                "QTestServer", "QEMUFrontend", "QEMURelease", "QEMUDeviceProperties", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices",
+                "VTd", "NumberText", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict),
         .testTarget(
@@ -144,7 +153,7 @@ let package = Package(
             dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", "SMMUv3", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "SMMUv3", "Scenarios", "QEMUFrontend", "JSONText"], swiftSettings: strict),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "SMMUv3", "Scenarios", "QEMURelease", "QEMUFrontend", "JSONText"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
             dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices", "VTd", "GuestMemory"],

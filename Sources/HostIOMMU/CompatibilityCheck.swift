@@ -128,10 +128,15 @@ public struct CompatibilityReport: Sendable, Hashable {
 /// In practice the kernel's refusals surface first (VFIO attach happens before QEMU's check).
 public enum CompatibilityCheck {
     /// Evaluates every rule.
+    ///
+    /// - Parameter optionProblems: what QEMU refuses in the guest's options, when the caller
+    ///   knows more than the model does (a QEMU release's own refusals, from the front end's
+    ///   `validate(for:)`); nil means the model's `guest.validate()`.
     public static func evaluate(
-        guest: VTdConfiguration, host: HostIOMMUDescription, setup: PassthroughSetup = PassthroughSetup()
+        guest: VTdConfiguration, host: HostIOMMUDescription, setup: PassthroughSetup = PassthroughSetup(),
+        optionProblems: [String]? = nil
     ) -> CompatibilityReport {
-        let inputs = CompatibilityInputs(guest: guest, host: host, setup: setup)
+        let inputs = CompatibilityInputs(guest: guest, host: host, setup: setup, optionProblems: optionProblems ?? guest.validate())
         var findings: [CompatibilityFinding] = []
         for rule in rules { findings += rule.judge(inputs, findings) }
         return CompatibilityReport(host: host, findings: findings)

@@ -14,6 +14,8 @@ struct CompatibilityInputs: Sendable {
     let guest: VTdConfiguration
     let host: HostIOMMUDescription
     let setup: PassthroughSetup
+    /// What QEMU refuses in the guest's options (the `viommu-options` rule).
+    let optionProblems: [String]
     /// The guest uses first-stage (nested) translation: `x-flts=on`.
     var flts: Bool { guest.firstStage }
     /// The host is VT-d and its CAP/ECAP are known.
@@ -33,7 +35,7 @@ extension CompatibilityInputs {
     /// 0. The --viommu options themselves.
     func viommuOptions(_ earlier: [CompatibilityFinding]) -> [CompatibilityFinding] {
         var f: [CompatibilityFinding] = []
-    let problems = guest.validate()
+    let problems = optionProblems
     if problems.isEmpty {
         f.append(.init(rule: "viommu-options", source: .qemu, outcome: .pass, reason: "the vIOMMU options are valid"))
     } else {

@@ -78,7 +78,7 @@ public struct CLINumber: ExpressibleByArgument, ExpressibleByIntegerLiteral, Sen
                 stem = stem.dropLast()
                 b = true
             }
-            if let last = stem.last, let shift = Self.sizeShifts[last] {
+            if let last = stem.utf8.last, let shift = NumberText.sizeSuffixShift(last) {
                 stem = stem.dropLast()
                 multiplier = 1 << shift
             } else if iB {
@@ -127,8 +127,6 @@ public struct CLINumber: ExpressibleByArgument, ExpressibleByIntegerLiteral, Sen
             return value
         }
     }
-
-    static let sizeShifts: [Character: UInt64] = ["k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60]
 }
 
 /// Ranges of the CLI's numeric options, with the sentence that explains each.

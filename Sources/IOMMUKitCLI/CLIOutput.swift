@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import HostIOMMU
 import IOMMUCore
+import QEMUDeviceProperties
+import QEMURelease
 import VTd
 
 extension CommandOutput {

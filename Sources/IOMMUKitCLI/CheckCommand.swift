@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import HostIOMMU
+import QEMUDeviceProperties
+import QEMURelease
 import VTd
 
 /// `iommukit check --viommu OPTIONS [--host | --cap HEX --ecap HEX]`: can a device behind this host
@@ -101,7 +103,8 @@ public struct CheckCommand: RenderingCommand {
         let hosts = try hostDescriptions(host: host, cap: cap, ecap: ecap, unit: unit, sysfsRoot: sysfsRoot)
         let spelling = firstStageSpelling(viommu)
         let reports = hosts.map { host in
-            var report = CompatibilityCheck.evaluate(guest: guest, host: host, setup: setup)
+            var report = CompatibilityCheck.evaluate(
+                guest: guest, host: host, setup: setup, optionProblems: guest.validate(for: compatibility))
             if spelling != "x-flts" {
                 report.findings = report.findings.map { f in
                     var f = f

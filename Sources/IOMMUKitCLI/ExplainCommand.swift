@@ -2,6 +2,7 @@ import ArgumentParser
 import Devices
 import Foundation
 import GuestMemory
+import QEMURelease
 import Scenarios
 import IOMMUCore
 import Inspect

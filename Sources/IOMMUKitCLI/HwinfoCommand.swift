@@ -1,6 +1,8 @@
 import ArgumentParser
 import HostIOMMU
 import IOMMUCore
+import QEMUDeviceProperties
+import QEMURelease
 import VTd
 
 /// `iommukit hwinfo`: the host's VT-d units decoded, or what a virtual IOMMU reports.
@@ -115,7 +117,7 @@ public struct HwinfoCommand: RenderingCommand {
             let unit = try makeUnit(
                 name: "virtual intel-iommu", version: nil, address: nil, devices: nil,
                 device: config.hwInfoDevice(devicePASIDWidth: config.pasidBits ?? 0), allFields: allFields)
-            let problems = config.validate()
+            let problems = config.validate(for: compatibility)
             report = Report(source: "viommu", viommu: viommu, problems: problems.isEmpty ? nil : problems, units: [unit])
         } else {
             let units = try hostUnits(SysfsReader(root: sysfsRoot))

@@ -4,6 +4,7 @@ import Foundation
 import IOMMUCore
 import Inspect
 import QEMUFrontend
+import QEMURelease
 import QTestProtocol
 import VTd
 import WalkRendering

@@ -2,6 +2,7 @@ import ArgumentParser
 import Devices
 import Foundation
 import Logging
+import QEMURelease
 import QTestProtocol
 import QEMUFrontend
 import QTestServer

@@ -2,6 +2,7 @@ import Devices
 import Foundation
 import IOMMUCore
 import QEMUFrontend
+import QEMURelease
 import QTestProtocol
 import QTestSessions
 import VTd

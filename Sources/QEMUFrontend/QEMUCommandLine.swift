@@ -1,3 +1,4 @@
+import QEMURelease
 import QTestProtocol
 import QTestServer
 import VTd

@@ -1,3 +1,6 @@
+import NumberText
+import QEMUDeviceProperties
+import QEMURelease
 import VTd
 
 extension QEMUCommandLineParser {
@@ -30,29 +33,28 @@ extension QEMUCommandLineParser {
         guard let text = options.last(where: { $0.key == "size" })?.value else {
             throw QEMUCommandLineError("-m \(spec): missing 'size' option value")
         }
-        var digits = Substring(text)
+        // Decimal digits and one suffix byte: NumberText's digits and its binary size suffixes.
+        var digits = text.utf8[...]
         var shift: UInt64 = 20
-        if let last = digits.last, !last.isNumber {
-            switch last.lowercased() {
-            case "b": shift = 0
-            case "k": shift = 10
-            case "m": shift = 20
-            case "g": shift = 30
-            case "t": shift = 40
-            case "p": shift = 50
-            case "e": shift = 60
-            default: throw QEMUCommandLineError("-m \(spec): invalid RAM size '\(text)'")
+        if let last = digits.last, NumberText.digitValue(last, radix: 10) == nil {
+            if last | 0x20 == UInt8(ascii: "b") {
+                shift = 0
+            } else if let suffix = NumberText.sizeSuffixShift(last) {
+                shift = suffix
+            } else {
+                throw QEMUCommandLineError("-m \(spec): invalid RAM size '\(text)'")
             }
             digits = digits.dropLast()
         }
-        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let number = UInt64(digits) else {
+        // More than 64 bits of digits is as invalid as a stray byte (QEMU: "expects size").
+        guard case .value(let number) = NumberText.value(ofDigits: digits, radix: 10) else {
             throw QEMUCommandLineError("-m \(spec): invalid RAM size '\(text)'")
         }
         guard number != 0 else { throw QEMUCommandLineError("-m \(spec): RAM size must be greater than 0") }
-        guard number <= UInt64.max >> shift else {
+        guard let bytes = NumberText.shiftedLeft(number, by: shift) else {
             throw QEMUCommandLineError("-m \(spec): RAM size '\(text)' is too large")
         }
-        return number << shift
+        return bytes
     }
 
     /// `-smp N[,…]` or `-smp cpus=N,…` (or the product of sockets, cores and threads).
@@ -60,7 +62,10 @@ extension QEMUCommandLineParser {
         let options = QEMUOptionList.parse(spec, impliedKey: "cpus")
         func number(_ key: String) throws(QEMUCommandLineError) -> Int? {
             guard let text = options.last(where: { $0.key == key })?.value else { return nil }
-            guard let value = Int(text), value > 0, value <= 4096 else {
+            // QEMU reads the counts with `qemu_strtou64` (base 0: `0x2`, `+2` and ` 2` are 2).
+            guard case .success(let (negative, magnitude)) = NumberText.cInteger(text.utf8), !negative,
+                let value = Int(exactly: magnitude), value > 0, value <= 4096
+            else {
                 throw QEMUCommandLineError("-smp \(spec): invalid value '\(text)' for '\(key)'")
             }
             return value
@@ -225,7 +230,7 @@ extension QEMUCommandLineParser {
                 throw QEMUCommandLineError("-device \(Self.deviceText(request)): \(error.message)")
             }
             // A property the machine's QEMU release does not have is what QEMU reports first.
-            let problems = configuration.validate()
+            let problems = configuration.validate(for: entry.compatibility)
             if let problem = problems.first(where: { $0.hasSuffix("not found") }) ?? problems.first {
                 throw QEMUCommandLineError("-device \(Self.deviceText(request)): \(problem)")
             }

@@ -1,4 +1,5 @@
-import VTd
+import NumberText
+import QEMURelease
 
 // MARK: - Parsing
 
@@ -155,7 +156,10 @@ struct QEMUCommandLineParser {
                 guard !option.value.isEmpty else { throw QEMUCommandLineError("\(context): empty socket path") }
                 endpoint = .unixPath(option.value)
             case "fd":
-                guard let fd = Int32(option.value), fd >= 0 else {
+                // `qemu_parse_fd`: `qemu_strtoi` in base 10.
+                guard case .success(let number) = NumberText.cSigned(option.value.utf8, base: 10),
+                    let fd = Int32(exactly: number), fd >= 0
+                else {
                     throw QEMUCommandLineError("\(context): invalid file descriptor '\(option.value)'")
                 }
                 endpoint = .fileDescriptor(fd)

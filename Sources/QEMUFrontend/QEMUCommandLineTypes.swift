@@ -1,4 +1,4 @@
-import VTd
+import QEMURelease
 
 /// A command line IOMMUKit cannot honour; ``message`` is worded like QEMU's (`-foo: invalid option`)
 /// and the caller prints it and exits with a non-zero status.

@@ -1,6 +1,6 @@
 import Logging
+import QEMURelease
 import QTestServer
-import VTd
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import VTd
+import QEMURelease
 
 /// The QEMU system emulator a binary stands in for, chosen from the program name
 /// (`…-system-x86_64`, `…-system-aarch64`) as libqtest derives the architecture from it.
@@ -50,7 +50,7 @@ public enum QEMUDeviceDriver: String, Sendable, Hashable, CaseIterable {
     /// (its SMMU is the machine property `virt,iommu=smmuv3`, not a `-device`).
     public static func available(in flavour: QEMUCompatibility, target: QEMUTarget = .x86_64) -> [QEMUDeviceDriver] {
         switch target {
-        case .x86_64: flavour == .qemu72 ? [.intelIOMMU, .edu] : allCases
+        case .x86_64: flavour.facts.hasIOMMUTestDevice ? allCases : allCases.filter { $0 != .iommuTestDevice }
         case .aarch64: [.iommuTestDevice]
         }
     }

@@ -1,3 +1,5 @@
+import QEMUDeviceProperties
+import QEMURelease
 import VTd
 
 /// IOMMUKit's release, as `iommukit --version` and `iommukit-qemu --version` print it.

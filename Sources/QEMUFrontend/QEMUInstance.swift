@@ -1,11 +1,11 @@
 import Devices
 import Logging
 import NIOConcurrencyHelpers
+import QEMURelease
 import QTestProtocol
 import QTestSessions
 import QTestServer
 import IOMMUCore
-import VTd
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import VTd
+import QEMURelease
 
 /// The machine types IOMMUKit can stand in for, as one QEMU binary of a given flavour lists them.
 ///
@@ -63,11 +63,11 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
     }
 
     /// The newest Q35 machine version of the upstream flavour.
-    public static let upstreamQ35 = "pc-q35-11.1"
+    public static let upstreamQ35 = QEMUCompatibility.upstream.facts.q35MachineType
     /// The newest `virt` machine version of the upstream flavour.
     public static let upstreamVirt = "virt-11.1"
     /// The Q35 machine version of QEMU 7.2.
-    public static let qemu72Q35 = "pc-q35-7.2"
+    public static let qemu72Q35 = QEMUCompatibility.qemu72.facts.q35MachineType
 
     /// Which QEMU release the binary pretends to be.
     public let flavour: QEMUCompatibility
@@ -90,16 +90,24 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
             ]
         case .upstream:
             entries = [
-                Entry(name: Self.upstreamQ35, alias: "q35", kind: .q35, compatibility: .upstream, maximumCPUs: 4096),
-                Entry(name: Self.qemu72Q35, alias: nil, kind: .q35, compatibility: .qemu72, maximumCPUs: 288, deprecated: true),
+                Self.q35(.upstream, alias: "q35"),
+                Self.q35(.qemu72, alias: nil, deprecated: true),
                 none,
             ]
         case .qemu72:
             entries = [
-                Entry(name: Self.qemu72Q35, alias: "q35", kind: .q35, compatibility: .qemu72, maximumCPUs: 288),
+                Self.q35(.qemu72, alias: "q35"),
                 none,
             ]
         }
+    }
+
+    /// The Q35 machine type of `release`, with its name and CPU limit from the release's facts.
+    static func q35(_ release: QEMUCompatibility, alias: String?, deprecated: Bool = false) -> Entry {
+        let facts = release.facts
+        return Entry(
+            name: facts.q35MachineType, alias: alias, kind: .q35, compatibility: release, maximumCPUs: facts.q35MaximumCPUs,
+            deprecated: deprecated)
     }
 
     /// The machine used without `-machine`: `q35` on x86_64 (QEMU's own default, `pc`, is not
@@ -113,9 +121,7 @@ public struct QEMUMachineCatalog: Sendable, Hashable {
 
     /// QEMU version triple the flavour reports (`query-version`, the QMP greeting).
     public var version: (major: Int, minor: Int, micro: Int) {
-        switch flavour {
-        case .upstream: (11, 1, 0)
-        case .qemu72: (7, 2, 0)
-        }
+        let version = flavour.facts.version
+        return (version.major, version.minor, version.micro)
     }
 }

@@ -1,8 +1,9 @@
 import Devices
+import NumberText
+import QEMURelease
 import QTestProtocol
 import QTestSessions
 import SMMUv3
-import VTd
 
 extension QEMUCommandLine {
     /// Parses `arguments` with the flavour they call for: `qemu72` (a QEMU 7.2 binary: its
@@ -71,7 +72,7 @@ extension QEMUCommandLine {
         }
         configuration.ramSize = ramBytes
         configuration.q35DefaultFunctions = Q35DefaultFunction.present(defaultDevices: !noDefaults, defaultNIC: !hasNoDefaultNIC)
-        configuration.unsplitHostPortAccesses = machine.compatibility != .qemu72
+        configuration.unsplitHostPortAccesses = !machine.compatibility.facts.splitsHostPortAccesses
         try addDevices(to: &configuration)
         return configuration
     }
@@ -127,21 +128,22 @@ extension QEMUCommandLine {
     /// `addr=`: a slot number in hex, optionally followed by `.0` (functions other than 0 are
     /// not modelled).
     static func pciSlot(_ text: String, device: QEMUDeviceRequest) throws(QEMUCommandLineError) -> UInt8 {
+        // QEMU reads `SLOT[.FN]` with `strtoul`: the slot in base 16 (`0x` optional), the function in base 8.
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        var slotText = parts.first.map(String.init) ?? ""
-        if slotText.hasPrefix("0x") || slotText.hasPrefix("0X") { slotText.removeFirst(2) }
-        guard parts.count <= 2, let slot = UInt8(slotText, radix: 16), slot >= 1, slot < 0x20,
-            parts.count == 1 || parts[1] == "0"
+        let slotText = parts.first ?? ""
+        guard parts.count <= 2, case .success(let (negative, slot)) = NumberText.cInteger(slotText.utf8, base: 16),
+            !negative, (1..<0x20).contains(slot),
+            parts.count == 1 || NumberText.cUnsigned(parts[1].utf8, base: 8) == .success(0)
         else {
             throw QEMUCommandLineError("-device \(device.driver.rawValue),\(device.properties): Property '\(device.driver.rawValue).addr' doesn't take value '\(text)' (expected a slot 1-1f, function 0)")
         }
-        return slot
+        return UInt8(truncatingIfNeeded: slot)
     }
 
-    /// A uint64 property value: decimal, `0x` hex or leading-0 octal.
+    /// A uint64 property value as QEMU reads it (`qemu_strtou64`, base 0): decimal, `0x` hex or
+    /// leading-0 octal, after C white space and a sign (`-1` is all ones).
     static func uint64(_ text: String) -> UInt64? {
-        if text.hasPrefix("0x") || text.hasPrefix("0X") { return UInt64(text.dropFirst(2), radix: 16) }
-        if text.count > 1, text.hasPrefix("0") { return UInt64(text.dropFirst(), radix: 8) }
-        return UInt64(text)
+        guard case .success(let value) = NumberText.cUnsigned(text.utf8) else { return nil }
+        return value
     }
 }

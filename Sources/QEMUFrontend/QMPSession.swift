@@ -1,4 +1,4 @@
-import VTd
+import QEMURelease
 
 /// The wall-clock time QMP stamps on events, passed in by the caller (the session reads no clock).
 public struct QMPTimestamp: Sendable, Hashable {
@@ -241,7 +241,7 @@ public struct QMPSession: Sendable {
     private var statusValue: QMPValue {
         let status = running ? "running" : (hasRun ? "paused" : "prelaunch")
         var members: [(String, QMPValue)] = [("running", .bool(running))]
-        if catalog.flavour == .qemu72 { members.append(("singlestep", .bool(false))) }
+        if catalog.flavour.facts.queryStatusHasSinglestep { members.append(("singlestep", .bool(false))) }
         members.append(("status", .string(status)))
         return .object(members)
     }

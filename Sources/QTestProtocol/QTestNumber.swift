@@ -11,39 +11,18 @@ import NumberText
 /// * Unsigned results wrap a negative value modulo 2^64 (`-1` → `0xffffffffffffffff`); a
 ///   magnitude of 2^64 or more is out of range, with or without the sign.
 package enum QTestNumber {
-    /// Why a word is not a number.
-    package enum Failure: Error, Sendable, Hashable {
-        /// Not a number at all (no digits, or characters left over).
-        case invalid
-        /// A number whose magnitude does not fit the destination type.
-        case outOfRange
-    }
+    /// Why a word is not a number: `invalid` (no digits, or characters left over) or
+    /// `outOfRange` (the magnitude does not fit the destination type).
+    package typealias Failure = NumberText.Failure
 
     /// Parses an unsigned 64-bit number like `qemu_strtou64(word, NULL, 0, &value)`.
     package static func parseUnsigned(_ word: Substring) -> Result<UInt64, Failure> {
-        switch parseMagnitude(word.utf8) {
-        case .failure(let failure):
-            return .failure(failure)
-        case .success(let (negative, magnitude)):
-            // strtoull negates the magnitude in unsigned arithmetic.
-            return .success(negative ? 0 &- magnitude : magnitude)
-        }
+        NumberText.cUnsigned(word.utf8)
     }
 
     /// Parses a signed 64-bit number like `qemu_strtoi64(word, NULL, 0, &value)`.
     package static func parseSigned(_ word: Substring) -> Result<Int64, Failure> {
-        switch parseMagnitude(word.utf8) {
-        case .failure(let failure):
-            return .failure(failure)
-        case .success(let (negative, magnitude)):
-            if negative {
-                if magnitude == UInt64(Int64.max) + 1 { return .success(Int64.min) }
-                guard magnitude <= UInt64(Int64.max) else { return .failure(.outOfRange) }
-                return .success(-Int64(magnitude))
-            }
-            guard magnitude <= UInt64(Int64.max) else { return .failure(.outOfRange) }
-            return .success(Int64(magnitude))
-        }
+        NumberText.cSigned(word.utf8)
     }
 
     /// Parses a C `int` like `qemu_strtoi(word, NULL, 0, &value)`.
@@ -55,43 +34,5 @@ package enum QTestNumber {
             guard let narrow = Int32(exactly: value) else { return .failure(.outOfRange) }
             return .success(narrow)
         }
-    }
-
-    /// Sign and magnitude of a base-0 number, or why there is none.
-    private static func parseMagnitude(_ bytes: Substring.UTF8View) -> Result<(Bool, UInt64), Failure> {
-        var index = bytes.startIndex
-        let end = bytes.endIndex
-        while index < end, isCSpace(bytes[index]) { index = bytes.index(after: index) }
-        var negative = false
-        if index < end, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
-            negative = bytes[index] == UInt8(ascii: "-")
-            index = bytes.index(after: index)
-        }
-        var base: UInt64 = 10
-        if index < end, bytes[index] == UInt8(ascii: "0") {
-            let next = bytes.index(after: index)
-            if next < end, bytes[next] | 0x20 == UInt8(ascii: "x") {
-                let afterPrefix = bytes.index(after: next)
-                if afterPrefix < end, NumberText.digitValue(bytes[afterPrefix], radix: 16) != nil {
-                    base = 16
-                    index = afterPrefix
-                } else {
-                    // "0x" without a hex digit: strtoull takes the "0" and stops at the 'x'.
-                    return .failure(.invalid)
-                }
-            } else {
-                base = 8
-            }
-        }
-        // The digits themselves: NumberText's core (an invalid byte wins over an overflow).
-        switch NumberText.value(ofDigits: bytes[index..<end], radix: base) {
-        case .notDigits: return .failure(.invalid)
-        case .tooLarge: return .failure(.outOfRange)
-        case .value(let magnitude): return .success((negative, magnitude))
-        }
-    }
-
-    private static func isCSpace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || (byte >= 0x09 && byte <= 0x0d)
     }
 }

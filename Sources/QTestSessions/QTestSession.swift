@@ -2,6 +2,7 @@ import Devices
 import GuestMemory
 import IOMMUCore
 import NumberText
+import QEMURelease
 import QTestProtocol
 import SMMUv3
 import VTd

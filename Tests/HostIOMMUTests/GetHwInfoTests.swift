@@ -1,4 +1,6 @@
 import HostIOMMU
+import QEMUDeviceProperties
+import QEMURelease
 import Testing
 import VTd
 

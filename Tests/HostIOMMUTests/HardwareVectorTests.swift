@@ -1,4 +1,5 @@
 import HostIOMMU
+import QEMUDeviceProperties
 import Testing
 import VTd
 

@@ -1,5 +1,6 @@
 import Foundation
 @testable import IOMMUKitCLI
+import QEMUDeviceProperties
 import Testing
 import VTd
 

@@ -30,3 +30,69 @@ import Testing
         #expect(NumberText.value(ofDigits: text.utf8, radix: radix, separator: separator) == expected)
     }
 }
+
+/// C's `strtoull` reading, QEMU's integer rule for the qtest protocol, device properties, `-smp`
+/// and PCI `addr=`.
+@Suite struct NumberTextCIntegerTests {
+    @Test(arguments: [
+        ("0x1f", UInt64(0), false, UInt64(0x1F)), ("017", 0, false, 0o17), ("17", 0, false, 17), ("0", 0, false, 0),
+        (" \t-5", 0, true, 5), ("+0X10", 0, false, 16),
+        ("1f", 16, false, 0x1F), ("0x1f", 16, false, 0x1F), ("010", 16, false, 0x10), ("017", 10, false, 17), ("17", 8, false, 0o17),
+    ] as [(String, UInt64, Bool, UInt64)])
+    func reads(text: String, base: UInt64, negative: Bool, magnitude: UInt64) throws {
+        let value = try NumberText.cInteger(text.utf8, base: base).get()
+        #expect(value.negative == negative && value.magnitude == magnitude)
+    }
+
+    @Test(arguments: [
+        ("", UInt64(0), NumberText.Failure.invalid), ("0x", 0, .invalid), ("0xg", 16, .invalid), ("08", 0, .invalid),
+        ("12abc", 0, .invalid), ("1 ", 0, .invalid), ("- 1", 0, .invalid), ("0x10", 10, .invalid), ("18", 8, .invalid),
+        ("0x10000000000000000", 0, .outOfRange), ("99999999999999999999z", 10, .invalid),
+    ] as [(String, UInt64, NumberText.Failure)])
+    func refuses(text: String, base: UInt64, failure: NumberText.Failure) {
+        #expect(throws: failure) { try NumberText.cInteger(text.utf8, base: base).get() }
+    }
+
+    @Test func signsPerType() {
+        #expect(NumberText.cUnsigned("-1".utf8) == .success(.max))
+        #expect(NumberText.cUnsigned("-0x10000000000000000".utf8) == .failure(.outOfRange))
+        #expect(NumberText.cSigned("-9223372036854775808".utf8) == .success(.min))
+        #expect(NumberText.cSigned("9223372036854775808".utf8) == .failure(.outOfRange))
+        #expect(NumberText.cSigned("-010".utf8) == .success(-8))
+        #expect(NumberText.cSigned("10".utf8, base: 10) == .success(10))
+    }
+
+    @Test func cSpaceIsCsIsspace() {
+        #expect([0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D].allSatisfy { NumberText.isCSpace($0) })
+        #expect(![0x00, 0x08, 0x0E, 0x1F, 0x21, 0xA0].contains { NumberText.isCSpace($0) })
+    }
+}
+
+/// Binary size suffixes (QEMU's `-m`, the CLI's sizes) and the checked shift they select.
+@Suite struct NumberTextSizeTests {
+    @Test(arguments: [
+        ("k", UInt64?(10)), ("K", 10), ("m", 20), ("M", 20), ("g", 30), ("G", 30), ("t", 40), ("T", 40), ("p", 50), ("P", 50),
+        ("e", 60), ("E", 60), ("b", nil), ("B", nil), ("x", nil), ("0", nil), ("+", nil), ("i", nil),
+    ] as [(String, UInt64?)])
+    func suffixes(suffix: String, shift: UInt64?) throws {
+        let byte = try #require(suffix.utf8.first)
+        #expect(NumberText.sizeSuffixShift(byte) == shift)
+    }
+
+    @Test func noOtherByteIsASuffix() {
+        let suffixBytes = Set("kmgtpeKMGTPE".utf8)
+        for byte in UInt8.min...UInt8.max where !suffixBytes.contains(byte) {
+            #expect(NumberText.sizeSuffixShift(byte) == nil, "\(byte)")
+        }
+    }
+
+    @Test func shiftsLoseNoBits() {
+        #expect(NumberText.shiftedLeft(1, by: 63) == 1 << 63)
+        #expect(NumberText.shiftedLeft(2, by: 63) == nil)
+        #expect(NumberText.shiftedLeft(15, by: 60) == 15 << 60)
+        #expect(NumberText.shiftedLeft(16, by: 60) == nil)
+        #expect(NumberText.shiftedLeft(0, by: 64) == 0)
+        #expect(NumberText.shiftedLeft(1, by: 64) == nil)
+        #expect(NumberText.shiftedLeft(.max, by: 0) == .max)
+    }
+}

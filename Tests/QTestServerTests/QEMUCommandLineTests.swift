@@ -1,3 +1,4 @@
+import QEMURelease
 import QTestProtocol
 import QEMUFrontend
 import QTestServer
@@ -39,7 +40,7 @@ import VTd
         let iommu = try #require(line.iommu)
         #expect(iommu.scalableMode)
         #expect(iommu.firstStage)
-        #expect(iommu.compatibility == .upstream)
+        #expect(iommu.awBits == 48 && iommu.esrtps, "upstream intel-iommu defaults")
         #expect(line.ignoredOptions == [["-display", "none"], ["-audio", "none"], ["-net", "none"]])
         #expect(!line.startStopped)
     }
@@ -94,7 +95,7 @@ import VTd
         #expect(line.machine.typeName == "pc-q35-7.2")
         #expect(line.machine.compatibility == .qemu72)
         #expect(!line.exitWithParent)
-        #expect(line.iommu?.compatibility == .qemu72)
+        #expect(line.iommu?.esrtps == false, "QEMU 7.2's intel-iommu defaults")
         #expect(line.iommu?.awBits == 39)
         #expect(line.iommu?.scalableMode == true)
     }

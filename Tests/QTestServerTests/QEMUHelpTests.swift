@@ -1,4 +1,5 @@
 import Foundation
+import QEMUDeviceProperties
 import QEMUFrontend
 import Testing
 import VTd

@@ -1,5 +1,6 @@
 import Foundation
 import QEMUFrontend
+import QEMURelease
 import QTestServer
 import Testing
 import VTd

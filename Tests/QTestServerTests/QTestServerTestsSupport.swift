@@ -1,4 +1,5 @@
 import QEMUFrontend
+import QEMURelease
 import QTestServer
 import Testing
 import VTd

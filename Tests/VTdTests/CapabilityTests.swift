@@ -1,4 +1,5 @@
 import GuestMemory
+import QEMUDeviceProperties
 import Testing
 import IOMMUCore
 import VTd
@@ -6,56 +7,42 @@ import VTd
 /// One row of the CAP/ECAP tables in VT-d facts §2.3.
 struct CapabilityRow: Sendable, CustomTestStringConvertible {
     var options: String
-    var compatibility: QEMUCompatibility
     var cap: UInt64
     var ecap: UInt64
-    var testDescription: String { "\(compatibility.rawValue): \(options.isEmpty ? "defaults" : options)" }
+    var testDescription: String { options.isEmpty ? "defaults" : options }
 }
 
 @Suite("CAP and ECAP")
 struct CapabilityTests {
     /// Upstream QEMU (with ESRTPS), facts §2.3 "Derived values".
     static let upstream: [CapabilityRow] = [
-        .init(options: "", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "x-esrtps=off", compatibility: .upstream, cap: 0x00D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "aw-bits=39", compatibility: .upstream, cap: 0x80D2_008C_2226_0206, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "caching-mode=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0686, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "intremap=off", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_0000_0F42),
-        .init(options: "eim=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F5A),
-        .init(options: "x-scalable-mode=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_4800_80F0_0F4A),
-        .init(options: "x-scalable-mode=on,x-flts=on", compatibility: .upstream, cap: 0x81D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
-        .init(options: "scalable-mode=on,flts=on", compatibility: .upstream, cap: 0x81D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
-        .init(options: "scalable-mode=on,fsts=on", compatibility: .upstream, cap: 0x81D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
-        .init(options: "x-scalable-mode=on,x-pasid-mode=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_4938_80F0_0F4A),
+        .init(options: "", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4A),
+        .init(options: "x-esrtps=off", cap: 0x00D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4A),
+        .init(options: "aw-bits=39", cap: 0x80D2_008C_2226_0206, ecap: 0x0000_0000_00F0_0F4A),
+        .init(options: "caching-mode=on", cap: 0x80D2_008C_222F_0686, ecap: 0x0000_0000_00F0_0F4A),
+        .init(options: "intremap=off", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_0000_0F42),
+        .init(options: "eim=on", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F5A),
+        .init(options: "x-scalable-mode=on", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_4800_80F0_0F4A),
+        .init(options: "x-scalable-mode=on,x-flts=on", cap: 0x81D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
+        .init(options: "scalable-mode=on,flts=on", cap: 0x81D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
+        .init(options: "scalable-mode=on,fsts=on", cap: 0x81D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
+        .init(options: "x-scalable-mode=on,x-pasid-mode=on", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_4938_80F0_0F4A),
         // Single properties of the §2.3 property table, from its formula.
-        .init(options: "x-scalable-mode=on,x-flts=on,fs1gp=off", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
-        .init(options: "dma-drain=off", compatibility: .upstream, cap: 0x8012_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "dma-translation=off", compatibility: .upstream, cap: 0x80D2_008C_222F_0006, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "device-iotlb=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4E),
-        .init(options: "pt=off", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F0A),
-        .init(options: "snoop-control=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0FCA),
-        .init(options: "device-iotlb=on,stale-tm=on", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4E),
-        .init(options: "intremap=off,eim=off", compatibility: .upstream, cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_0000_0F42),
+        .init(options: "x-scalable-mode=on,x-flts=on,fs1gp=off", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_8800_00F0_0F4A),
+        .init(options: "dma-drain=off", cap: 0x8012_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4A),
+        .init(options: "dma-translation=off", cap: 0x80D2_008C_222F_0006, ecap: 0x0000_0000_00F0_0F4A),
+        .init(options: "device-iotlb=on", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4E),
+        .init(options: "pt=off", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F0A),
+        .init(options: "snoop-control=on", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0FCA),
+        .init(options: "device-iotlb=on,stale-tm=on", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4E),
+        .init(options: "intremap=off,eim=off", cap: 0x80D2_008C_222F_0606, ecap: 0x0000_0000_0000_0F42),
     ]
 
-    /// QEMU 7.2 as recorded with the real binary, facts §2.3 "QEMU 7.2 differs".
-    static let qemu72: [CapabilityRow] = [
-        .init(options: "", compatibility: .qemu72, cap: 0x00D2_008C_2226_0206, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "aw-bits=48", compatibility: .qemu72, cap: 0x00D2_008C_222F_0606, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "caching-mode=on", compatibility: .qemu72, cap: 0x00D2_008C_2226_0286, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "x-scalable-mode=on", compatibility: .qemu72, cap: 0x00D2_008C_2226_0206, ecap: 0x0000_4800_80F0_0F4A),
-        .init(options: "x-scalable-mode=on,x-pasid-mode=on", compatibility: .qemu72, cap: 0x00D2_008C_2226_0206, ecap: 0x0000_4900_80F0_0F4A),
-        .init(options: "dma-drain=off", compatibility: .qemu72, cap: 0x0012_008C_2226_0206, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "dma-translation=off", compatibility: .qemu72, cap: 0x00D2_008C_2226_0006, ecap: 0x0000_0000_00F0_0F4A),
-        .init(options: "pt=off", compatibility: .qemu72, cap: 0x00D2_008C_2226_0206, ecap: 0x00F0_0F0A),
-        .init(options: "snoop-control=on", compatibility: .qemu72, cap: 0x00D2_008C_2226_0206, ecap: 0x00F0_0FCA),
-        .init(options: "device-iotlb=on", compatibility: .qemu72, cap: 0x00D2_008C_2226_0206, ecap: 0x00F0_0F4E),
-        .init(options: "intremap=off", compatibility: .qemu72, cap: 0x00D2_008C_2226_0206, ecap: 0x0F42),
-    ]
 
-    @Test(arguments: upstream + qemu72)
+    /// QEMU 7.2's rows, with its defaults, are the front end's (QTestServerTests' IntelIOMMUReleaseTests).
+    @Test(arguments: upstream)
     func optionSetGivesQEMUsRegisters(row: CapabilityRow) throws {
-        let config = try VTdConfiguration(qemuOptions: row.options, compatibility: row.compatibility)
+        let config = try VTdConfiguration(qemuOptions: row.options)
         #expect(config.validate().isEmpty, "\(config.validate())")
         #expect(hex(config.capability.rawValue) == hex(row.cap))
         #expect(hex(config.extendedCapability.rawValue) == hex(row.ecap))
@@ -68,15 +55,9 @@ struct CapabilityTests {
         #expect(unit.readRegister(offset: Reg.ecap + 4, size: 4) == row.ecap >> 32)
     }
 
-    @Test func releaseDefaultsMatchAnEmptyOptionString() throws {
-        for compatibility in QEMUCompatibility.allCases {
-            let parsed = try VTdConfiguration(qemuOptions: "", compatibility: compatibility)
-            #expect(parsed == .defaults(for: compatibility))
-        }
-        let q72 = VTdConfiguration.defaults(for: .qemu72)
-        #expect(q72.awBits == 39 && !q72.esrtps)
-        #expect(VTdConfiguration.defaults(for: .upstream) == VTdConfiguration())
-        #expect(VTdConfiguration().awBits == 48)
+    @Test func theModelsDefaultsAreUpstreamQEMUs() throws {
+        #expect(try VTdConfiguration(qemuOptions: "") == VTdConfiguration())
+        #expect(VTdConfiguration().awBits == 48 && VTdConfiguration().esrtps)
     }
 
     @Test func defaultFieldsDecodeAsSpecified() {
@@ -128,8 +109,6 @@ struct CapabilityTests {
     @Test func pasidWidthFollowsTheOption() throws {
         let upstream = try VTdConfiguration(qemuOptions: "scalable-mode=on,x-pasid-mode=on")
         #expect(upstream.extendedCapability.pss == 7 && upstream.extendedCapability.pasidWidth == 8)
-        let q72 = try VTdConfiguration(qemuOptions: "x-scalable-mode=on,x-pasid-mode=on", compatibility: .qemu72)
-        #expect(q72.extendedCapability.pss == 0 && q72.extendedCapability.pasid)
         let twenty = try VTdConfiguration(qemuOptions: "scalable-mode=on,pasid-bits=20")
         #expect(twenty.extendedCapability.pss == 19 && twenty.extendedCapability.pasidWidth == 20)
         let off = try VTdConfiguration(qemuOptions: "scalable-mode=on,pasid=off")
@@ -167,13 +146,9 @@ struct CapabilityTests {
         #expect(problems.contains { $0.contains(word) }, "\(problems)")
     }
 
-    @Test func qemu72RefusesWhatItDoesNotHave() throws {
-        let flts = try VTdConfiguration(qemuOptions: "x-scalable-mode=on,x-flts=on,aw-bits=48", compatibility: .qemu72)
-        #expect(flts.validate().contains("Property 'intel-iommu.x-flts' not found"))
-        let wide = try VTdConfiguration(qemuOptions: "aw-bits=57", compatibility: .qemu72)
-        #expect(wide.validate() == ["Supported values for aw-bits are: 39, 48"])
-        let upstreamWide = try VTdConfiguration(qemuOptions: "aw-bits=57")
-        #expect(upstreamWide.validate().isEmpty)
+    @Test func theModelHasFiveLevelTables() throws {
+        #expect(try VTdConfiguration(qemuOptions: "aw-bits=57").validate().isEmpty)
+        #expect(VTdConfiguration.addressWidths == [39, 48, 57])
     }
 
     @Test(arguments: ["no-such-thing=on", "caching-mode=maybe", "aw-bits=wide", "fault-records=x"])

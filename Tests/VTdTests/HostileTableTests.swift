@@ -1,5 +1,6 @@
 import GuestMemory
 import PropertyBased
+import QEMUDeviceProperties
 import Testing
 import IOMMUCore
 import VTd

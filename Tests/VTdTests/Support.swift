@@ -1,4 +1,5 @@
 import GuestMemory
+import QEMUDeviceProperties
 import Testing
 import IOMMUCore
 import VTd
@@ -83,8 +84,9 @@ struct Rig {
         tables = TableBuilder(memory: mem)
     }
 
-    init(options: String, compatibility: QEMUCompatibility = .upstream, ramSize: UInt64 = 1 << 32) throws {
-        self.init(try VTdConfiguration(qemuOptions: options, compatibility: compatibility), ramSize: ramSize)
+    /// A unit configured with upstream QEMU's `intel-iommu` property spellings (the front end's parser).
+    init(options: String, ramSize: UInt64 = 1 << 32) throws {
+        self.init(try VTdConfiguration(qemuOptions: options), ramSize: ramSize)
     }
 
     // MARK: Registers

@@ -1,12 +1,4 @@
 import IOMMUCore
-/// Which QEMU release's `intel-iommu` defaults a configuration follows.
-public enum QEMUCompatibility: String, Sendable, Hashable, CaseIterable {
-    /// Today's upstream QEMU (aw-bits 48, CAP.ESRTPS, first-stage support).
-    case upstream
-    /// QEMU 7.2 (`pc-q35-7.2`): aw-bits 39, no ESRTPS, no first stage, PSS 0 with `x-pasid-mode`.
-    case qemu72
-}
-
 /// How a VT-d remapping unit is configured, mirroring the properties of QEMU's `intel-iommu`.
 ///
 /// `capability` and `extendedCapability` derive CAP and ECAP exactly as QEMU does for the same
@@ -46,29 +38,19 @@ public struct VTdConfiguration: Sendable, Hashable {
     public var numberOfFaultRecords: Int = 1
     /// Beyond QEMU: strict invalidation checking (diagnostics for stale cached entries).
     public var strictInvalidation: Bool = false
-    /// Whose defaults and quirks to follow where the specification leaves a choice.
-    public var compatibility: QEMUCompatibility = .upstream
 
     public init() {}
 
-    /// The defaults of a QEMU release's `-device intel-iommu` with no properties.
-    public static func defaults(for compatibility: QEMUCompatibility) -> VTdConfiguration {
-        var c = VTdConfiguration()
-        c.compatibility = compatibility
-        if compatibility == .qemu72 {
-            c.awBits = 39
-            c.esrtps = false
-        }
-        return c
-    }
+    /// The address widths the model has tables for: 39 (3 levels), 48 (4) and 57 (5).
+    public static let addressWidths = [39, 48, 57]
 
-    /// Problems that make the configuration impossible, worded like QEMU's refusals.
+    /// Problems that make the configuration impossible for the model, worded like QEMU's
+    /// refusals. What a particular QEMU release does not have (57-bit aw-bits, first stage in
+    /// 7.2) is the front end's to refuse (`QEMUDeviceProperties`), not the model's.
     public func validate() -> [String] {
         var problems: [String] = []
-        if ![39, 48, 57].contains(awBits) {
+        if !Self.addressWidths.contains(awBits) {
             problems.append("Supported values for aw-bits are: 39, 48, 57 (got \(awBits))")
-        } else if awBits == 57, compatibility == .qemu72 {
-            problems.append("Supported values for aw-bits are: 39, 48")
         }
         if scalableMode, !dmaDrain {
             problems.append("Need to set dma-drain for scalable mode")
@@ -78,9 +60,6 @@ public struct VTdConfiguration: Sendable, Hashable {
         }
         if firstStage, awBits < 48 {
             problems.append("Scalable mode first-stage translation requires aw-bits of at least 48")
-        }
-        if firstStage, compatibility == .qemu72 {
-            problems.append("Property 'intel-iommu.x-flts' not found")
         }
         if nested, !scalableMode {
             problems.append("nested translation is only available in scalable mode")
