@@ -46,8 +46,10 @@ public struct QEMUCommandLine: Sendable, Hashable {
     public var chardevs: [QEMUChardev] = []
     /// Accelerators in the order QEMU would try them (`-accel` options, else `-machine accel=`).
     public var accelerators: [String] = []
-    /// Guest RAM in bytes (QEMU's default is 128 MiB).
-    public var ramBytes: UInt64 = 128 << 20
+    /// QEMU's default guest RAM for q35 and virt (and what `-m 0` asks for): 128 MiB.
+    public static let defaultRAMBytes: UInt64 = 128 << 20
+    /// Guest RAM in bytes.
+    public var ramBytes: UInt64 = defaultRAMBytes
     /// Number of CPUs.
     public var cpus: Int = 1
     /// `-device` requests, in order.

@@ -27,34 +27,49 @@ extension QEMUCommandLineParser {
         accelOptions.append(name)
     }
 
-    /// `-m` sizes: a number with an optional B/K/M/G/T/P/E suffix, MiB without one; or `size=…`.
-    static func memorySize(_ spec: String) throws(QEMUCommandLineError) -> UInt64 {
+    /// `-m [size=]N[suffix][,slots=…,maxmem=…]` as QEMU 11 reads it: the size through
+    /// `qemu_strtosz` (``NumberText/qemuSize(_:)``: bytes by default, fractions with a suffix),
+    /// then MiB when the text ends in a digit (the legacy suffix-less form), then rounded up to
+    /// 8 KiB. A missing or zero size keeps the board's default (nil).
+    static func memorySize(_ spec: String) throws(QEMUCommandLineError) -> UInt64? {
         let options = QEMUOptionList.parse(spec, impliedKey: "size")
-        guard let text = options.last(where: { $0.key == "size" })?.value else {
-            throw QEMUCommandLineError("-m \(spec): missing 'size' option value")
+        if let unknown = options.first(where: { !["size", "slots", "maxmem"].contains($0.key) }) {
+            throw QEMUCommandLineError("-m \(spec): Invalid parameter '\(unknown.key)'")
         }
-        // Decimal digits and one suffix byte: NumberText's digits and its binary size suffixes.
-        var digits = text.utf8[...]
-        var shift: UInt64 = 20
-        if let last = digits.last, NumberText.digitValue(last, radix: 10) == nil {
-            if last | 0x20 == UInt8(ascii: "b") {
-                shift = 0
-            } else if let suffix = NumberText.sizeSuffixShift(last) {
-                shift = suffix
-            } else {
-                throw QEMUCommandLineError("-m \(spec): invalid RAM size '\(text)'")
+        func size(_ key: String) throws(QEMUCommandLineError) -> UInt64? {
+            guard let text = options.last(where: { $0.key == key })?.value else { return nil }
+            switch NumberText.qemuSize(text.utf8) {
+            case .success(let bytes): return bytes
+            case .failure(.invalid):
+                throw QEMUCommandLineError("-m \(spec): Parameter '\(key)' expects a non-negative number below 2^64")
+            case .failure(.outOfRange):
+                throw QEMUCommandLineError("-m \(spec): Value '\(text)' is out of range for parameter '\(key)'")
             }
-            digits = digits.dropLast()
         }
-        // More than 64 bits of digits is as invalid as a stray byte (QEMU: "expects size").
-        guard case .value(let number) = NumberText.value(ofDigits: digits, radix: 10) else {
-            throw QEMUCommandLineError("-m \(spec): invalid RAM size '\(text)'")
+        var bytes = try size("size")
+        if var value = bytes, let last = options.last(where: { $0.key == "size" })?.value.utf8.last,
+           NumberText.digitValue(last, radix: 10) != nil {
+            guard let mebibytes = NumberText.shiftedLeft(value, by: 20) else {
+                throw QEMUCommandLineError("Parameter 'memory.size' expects size")
+            }
+            value = mebibytes
+            bytes = value
         }
-        guard number != 0 else { throw QEMUCommandLineError("-m \(spec): RAM size must be greater than 0") }
-        guard let bytes = NumberText.shiftedLeft(number, by: shift) else {
-            throw QEMUCommandLineError("-m \(spec): RAM size '\(text)' is too large")
+        let maximum = try size("maxmem")
+        if options.contains(where: { $0.key == "slots" }), maximum == nil {
+            throw QEMUCommandLineError("slots specified but no max-size")
         }
-        return bytes
+        guard let requested = bytes, requested != 0 else { return nil }
+        let alignment: UInt64 = 8192
+        let (padded, overflow) = requested.addingReportingOverflow(alignment - 1)
+        guard !overflow else { throw QEMUCommandLineError("-m \(spec): RAM size '\(spec)' is too large") }
+        let aligned = padded & ~(alignment - 1)
+        if let maximum, maximum < aligned {
+            throw QEMUCommandLineError(
+                "invalid value of maxmem: maximum memory size (0x\(String(maximum, radix: 16))) must be at least the initial memory size (0x\(String(aligned, radix: 16)))"
+            )
+        }
+        return aligned
     }
 
     /// `-smp N[,…]` or `-smp cpus=N,…` (or the product of sockets, cores and threads).

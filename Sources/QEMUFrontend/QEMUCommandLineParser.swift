@@ -76,7 +76,7 @@ struct QEMUCommandLineParser {
             try addAccelerator(spec)
         case "-m":
             let spec = try argument(of: option)
-            result.ramBytes = try Self.memorySize(spec)
+            result.ramBytes = try Self.memorySize(spec) ?? QEMUCommandLine.defaultRAMBytes
         case "-smp":
             let spec = try argument(of: option)
             result.cpus = try Self.cpuCount(spec)

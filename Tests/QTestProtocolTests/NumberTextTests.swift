@@ -96,3 +96,26 @@ import Testing
         #expect(NumberText.shiftedLeft(.max, by: 0) == .max)
     }
 }
+
+/// `NumberText.qemuSize` against what QEMU 11.1's `-m` accepted (before its MiB and 8 KiB steps).
+@Suite struct NumberTextQEMUSizeTests {
+    @Test(arguments: [
+        ("1.5G", UInt64(1_610_612_736)), ("0.5M", 524_288), ("1.5k", 1536), ("1k", 1024), ("12345b", 12345),
+        ("12345B", 12345), ("1.G", 1 << 30), (".5G", 1 << 29), ("1.0", 1), ("1.", 1), ("0", 0), (" +2G", 2 << 30),
+        ("\t2g", 2 << 30), ("00012M", 12 << 20), ("1.0000000001G", 1 << 30), ("15E", 15 << 60), ("1.0b", 1),
+        ("18446744073709551615", .max), ("15.5E", 0xF800_0000_0000_0000),
+    ] as [(String, UInt64)])
+    func sizes(text: String, bytes: UInt64) {
+        #expect(NumberText.qemuSize(text.utf8) == .success(bytes))
+    }
+
+    @Test(arguments: ["", "G", "1.5", "1.5b", "1e3M", "0x10M", "1..5G", "1.5.G", "2G ", "+-2G", "1 G", "2GiB", ".", ".G", "-", "-x", "abc", "1X"])
+    func invalid(text: String) {
+        #expect(NumberText.qemuSize(text.utf8) == .failure(.invalid))
+    }
+
+    @Test(arguments: ["16E", "16.0E", "99999999999999999999", "-1", "-1X", "-0", "17179869184G", "18446744073709551616"])
+    func outOfRange(text: String) {
+        #expect(NumberText.qemuSize(text.utf8) == .failure(.outOfRange))
+    }
+}

@@ -286,15 +286,38 @@ import VTd
         #expect(try QEMUCommandLine.parse(["-m", spec]).ramBytes == bytes)
     }
 
+    /// QEMU 11.1's answers for the same `-m` texts (`query-memory-size-summary` or its error).
     @Test func memoryErrors() {
-        #expect(commandLineError("-m 0") == "-m 0: RAM size must be greater than 0")
-        #expect(commandLineError("-m lots") == "-m lots: invalid RAM size 'lots'")
-        #expect(commandLineError("-m 1.5G") == "-m 1.5G: invalid RAM size '1.5G'")
-        #expect(commandLineError("-m 1X") == "-m 1X: invalid RAM size '1X'")
-        #expect(commandLineError("-m G") == "-m G: invalid RAM size 'G'")
-        #expect(commandLineError("-m 99999999999999999999") == "-m 99999999999999999999: invalid RAM size '99999999999999999999'")
-        #expect(commandLineError("-m 16E") == "-m 16E: RAM size '16E' is too large")
-        #expect(commandLineError("-m slots=2") == "-m slots=2: missing 'size' option value")
+        #expect(commandLineError("-m lots") == "-m lots: Parameter 'size' expects a non-negative number below 2^64")
+        #expect(commandLineError("-m 1.5") == "-m 1.5: Parameter 'size' expects a non-negative number below 2^64")
+        #expect(commandLineError("-m 1X") == "-m 1X: Parameter 'size' expects a non-negative number below 2^64")
+        #expect(commandLineError("-m G") == "-m G: Parameter 'size' expects a non-negative number below 2^64")
+        #expect(commandLineError("-m 99999999999999999999") == "-m 99999999999999999999: Value '99999999999999999999' is out of range for parameter 'size'")
+        #expect(commandLineError("-m 16E") == "-m 16E: Value '16E' is out of range for parameter 'size'")
+        #expect(commandLineError("-m 17592186044416") == "Parameter 'memory.size' expects size")
+        #expect(commandLineError("-m slots=2") == "slots specified but no max-size")
+        #expect(commandLineError("-m 1G,slots=2") == "slots specified but no max-size")
+        #expect(commandLineError("-m 1G,foo=1") == "-m 1G,foo=1: Invalid parameter 'foo'")
+        #expect(commandLineError("-m size=") == "-m size=: Parameter 'size' expects a non-negative number below 2^64")
+        #expect(commandLineError("-m 1G,maxmem=512M") == "invalid value of maxmem: maximum memory size (0x20000000) must be at least the initial memory size (0x40000000)")
+    }
+
+    /// Sizes QEMU 11.1 accepts, with the RAM it then reports: fractions with a suffix, the
+    /// legacy MiB reading of a text that ends in a digit, rounding up to 8 KiB, and a zero or
+    /// missing size meaning the 128 MiB default.
+    @Test(arguments: [
+        ("1.5G", UInt64(1_610_612_736)), ("0.5M", 524_288), ("1.5k", 8192), ("100.25M", 105_119_744), ("1.G", 1 << 30),
+        (".5G", 1 << 29), ("1.0", 1 << 20), ("1.", 8192), ("1k", 8192), ("12345b", 16384), ("0", 128 << 20),
+        ("0b", 128 << 20), ("0.0001k", 128 << 20), (" +2G", 2 << 30), ("00012M", 12 << 20), ("0012.5M", 13_107_200),
+        ("1.0000000001G", 1 << 30), ("maxmem=1G", 128 << 20), ("slots=2,maxmem=1G", 128 << 20), ("", 128 << 20),
+        ("size=1G,size=2G", 2 << 30),
+    ] as [(String, UInt64)])
+    func memorySizesAsQEMU11(spec: String, bytes: UInt64) throws {
+        #expect(try QEMUCommandLine.parse(["-m", spec]).ramBytes == bytes)
+    }
+
+    @Test func aZeroSizeAfterAnotherGoesBackToTheDefault() throws {
+        #expect(try QEMUCommandLine.parse(["-m", "1G", "-m", "0"]).ramBytes == QEMUCommandLine.defaultRAMBytes)
     }
 
     @Test func cpuCounts() throws {
