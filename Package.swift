@@ -63,16 +63,18 @@ let package = Package(
         .target(name: "VTd", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "SMMUv3", dependencies: ["GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(name: "HostIOMMU", dependencies: ["IOMMUCore", "VTd"], swiftSettings: strict),
-        .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
+        // The machine and its boards; the boards attach VT-d and the SMMUv3 with their reports
+        // (`WalkRendering`'s `IOMMUReporting` conformances).
+        .target(name: "Devices", dependencies: ["GuestMemory", "IOMMUCore", "VTd", "SMMUv3", "WalkRendering"], swiftSettings: strict),
         // QEMU's `-device` property surfaces of the models: `intel-iommu` → `VTdConfiguration`,
         // with each release's defaults and refusals.
         .target(name: "QEMUDeviceProperties", dependencies: ["VTd", "QEMURelease", "NumberText"], swiftSettings: strict),
         .target(name: "WalkRendering", dependencies: ["IOMMUCore", "JSONText", "VTd", "SMMUv3"], swiftSettings: strict),
         // The sans-IO qtest codec: no machines.
         .target(name: "QTestProtocol", dependencies: ["GuestMemory", "NumberText"], swiftSettings: strict),
-        // A qtest session applies commands to a machine.
-        .target(
-            name: "QTestSessions", dependencies: ["QTestProtocol", "QEMURelease", "NumberText", "Devices", "IOMMUCore", "VTd", "SMMUv3", "WalkRendering"], swiftSettings: strict),
+        // A qtest session applies commands to a machine; it knows no concrete IOMMU model (the
+        // `iommukit_*` answers come through `IOMMUCore.IOMMUReporting`).
+        .target(name: "QTestSessions", dependencies: ["QTestProtocol", "QEMURelease", "NumberText", "Devices", "IOMMUCore"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [

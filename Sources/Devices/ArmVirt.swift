@@ -1,6 +1,7 @@
 import GuestMemory
 import IOMMUCore
 import SMMUv3
+import WalkRendering  // the SMMUv3's reports (`IOMMUReporting`), which `attach` binds
 
 // The Arm `virt` board as QEMU 11 lays it out for the bare-metal IOMMU tests (smmuv3-facts §1):
 // RAM at 0x4000_0000, the generic PCIe host (GPEX) with its high ECAM window at 0x40_1000_0000
@@ -12,7 +13,9 @@ import SMMUv3
 
 extension MachineBoard {
     /// QEMU's Arm `virt` (see `ArmVirt.swift`).
-    public static let virt = MachineBoard(name: "virt") { machine throws(MachineError) in try machine.layOutArmVirt() }
+    public static let virt = MachineBoard(name: "virt", missingIOMMU: "no SMMUv3 (start the machine with -machine virt,iommu=smmuv3)") {
+        machine throws(MachineError) in try machine.layOutArmVirt()
+    }
 }
 
 extension Machine {

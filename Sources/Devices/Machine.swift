@@ -136,12 +136,20 @@ public struct MachineConfiguration: Sendable, Hashable {
 public struct MachineBoard: Sendable, Hashable, CustomStringConvertible {
     /// The board's QEMU machine name (`q35`, `virt`).
     public let name: String
+    /// What a report (`iommukit_explain`) about a requester no IOMMU translates for says: that
+    /// the machine has none, and how the board gets one.
+    public let missingIOMMU: String
     /// Lays the machine out: maps memory, attaches IOMMUs, adds the host bridge.
     let layOut: @Sendable (Machine) throws(MachineError) -> Void
 
-    /// A board named `name` whose layout function is `layOut`.
-    public init(name: String, layOut: @escaping @Sendable (Machine) throws(MachineError) -> Void) {
+    /// A board named `name` whose layout function is `layOut`; `missingIOMMU` as the board
+    /// explains a requester without an IOMMU.
+    public init(
+        name: String, missingIOMMU: String = "no IOMMU translates for this requester",
+        layOut: @escaping @Sendable (Machine) throws(MachineError) -> Void
+    ) {
         self.name = name
+        self.missingIOMMU = missingIOMMU
         self.layOut = layOut
     }
 

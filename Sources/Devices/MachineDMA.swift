@@ -30,6 +30,13 @@ public protocol IOMMUAttachment: AnyObject {
     func readRegister(offset: UInt64, size: Int, attrs: MemTxAttrs, on machine: Machine) -> UInt64?
     /// A register write by an access with attributes `attrs`; false while busy.
     func writeRegister(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs, on machine: Machine) -> Bool
+    /// `iommukit_explain`'s answer for `request`: the model's ``IOMMUReporting/explanationJSON(_:memory:)``
+    /// as it is now (no state changes, no effects), or the sentence saying why there is none (the
+    /// model refuses the request, renders no reports, or is busy).
+    func explanationJSON(_ request: IOMMURequest, on machine: Machine) -> Result<String, IOMMUReportRefusal>
+    /// The model's diagnostics, one JSON value each (``IOMMUReporting/diagnosticsJSON``); empty
+    /// for a model without reports or while it is busy.
+    var diagnosticsJSON: [String] { get }
 }
 
 /// An IOMMU model attached to a machine.
@@ -41,14 +48,17 @@ public final class IOMMUSlot<Model: IOMMUModel>: IOMMUAttachment {
     public let requesters: RequesterSet
     public let interruptInputs: [Int]
     private let translateStep: (IOMMUSlot<Model>, IOMMURequest, Machine) -> IOMMUOutcome<DMABlocked>?
+    /// The model's reports, bound by `attach` when the model is ``IOMMUReporting``.
+    private let reports: Reports?
     /// The model; nil only while ``Machine/withIOMMU(_:_:)`` runs it (so a re-entrant access
     /// from its own table walk sees no unit instead of a half-updated one).
     public internal(set) var model: Model?
     public var typeName: String { Model.typeName }
 
-    init(model: Model, requesters: RequesterSet, interruptInputs: [Int]) {
+    init(model: Model, requesters: RequesterSet, interruptInputs: [Int], reports: Reports?) {
         self.requesters = requesters
         self.interruptInputs = interruptInputs
+        self.reports = reports
         translateStep = { slot, request, machine in
             machine.withIOMMU(slot) { model, memory in
                 switch model.translate(request, memory: memory) {
@@ -84,6 +94,32 @@ public final class IOMMUSlot<Model: IOMMUModel>: IOMMUAttachment {
     public func writeRegister(offset: UInt64, size: Int, value: UInt64, attrs: MemTxAttrs, on machine: Machine) -> Bool {
         machine.withIOMMU(self) { $0.writeRegister(offset: offset, size: size, value: value, attrs: attrs, memory: $1) } != nil
     }
+
+    public func explanationJSON(_ request: IOMMURequest, on machine: Machine) -> Result<String, IOMMUReportRefusal> {
+        guard let reports else { return .failure(IOMMUReportRefusal("\(Model.typeName) renders no explanations")) }
+        guard let model else { return .failure(IOMMUReportRefusal("the \(reports.name) is busy")) }
+        return reports.explanation(model, request, machine.addressSpaces)
+    }
+
+    public var diagnosticsJSON: [String] {
+        guard let reports, let model else { return [] }
+        return reports.diagnostics(model)
+    }
+
+    /// A model's ``IOMMUReporting`` conformance, kept as functions of the model so the
+    /// type-erased machine can ask for reports.
+    struct Reports {
+        let name: String
+        let explanation: (Model, IOMMURequest, AddressSpaces) -> Result<String, IOMMUReportRefusal>
+        let diagnostics: (Model) -> [String]
+    }
+}
+
+extension IOMMUSlot.Reports where Model: IOMMUReporting {
+    /// The model type's own reports.
+    static var ofModel: Self {
+        Self(name: Model.reportName, explanation: { $0.explanationJSON($1, memory: $2) }, diagnostics: { $0.diagnosticsJSON })
+    }
 }
 
 extension Machine {
@@ -91,15 +127,31 @@ extension Machine {
 
     /// Attaches `model`, translating for `requesters`, with its register block mapped at
     /// `registerBase` (priority 1, above RAM) when given, and its wired output line *n* driving
-    /// interrupt input `interruptInputs[n]`.
+    /// interrupt input `interruptInputs[n]`. A model that is ``IOMMUReporting`` where this is
+    /// called is attached by the other `attach`, with its reports.
     @discardableResult
     public func attach<Model: IOMMUModel>(
         _ model: Model, registerBase: UInt64?, requesters: RequesterSet, interruptInputs: [Int] = []
     ) -> IOMMUSlot<Model> {
-        let slot = IOMMUSlot(model: model, requesters: requesters, interruptInputs: interruptInputs)
+        install(IOMMUSlot(model: model, requesters: requesters, interruptInputs: interruptInputs, reports: nil),
+                registerBase: registerBase, blockSize: model.registerBlockSize)
+    }
+
+    /// Attaches `model` as the other `attach` does, with its reports bound: the slot answers
+    /// ``IOMMUAttachment/explanationJSON(_:on:)`` and ``IOMMUAttachment/diagnosticsJSON`` through
+    /// the model's ``IOMMUReporting`` conformance, so the qtest session needs no concrete model.
+    @discardableResult
+    public func attach<Model: IOMMUReporting>(
+        _ model: Model, registerBase: UInt64?, requesters: RequesterSet, interruptInputs: [Int] = []
+    ) -> IOMMUSlot<Model> {
+        install(IOMMUSlot(model: model, requesters: requesters, interruptInputs: interruptInputs, reports: .ofModel),
+                registerBase: registerBase, blockSize: model.registerBlockSize)
+    }
+
+    private func install<Model: IOMMUModel>(_ slot: IOMMUSlot<Model>, registerBase: UInt64?, blockSize: UInt64) -> IOMMUSlot<Model> {
         iommus.append(slot)
         if let registerBase {
-            system.map(MemoryRegion(name: Model.typeName, base: registerBase, size: model.registerBlockSize, priority: 1,
+            system.map(MemoryRegion(name: Model.typeName, base: registerBase, size: blockSize, priority: 1,
                                     kind: .mmio(IOMMURegisterWindow(machine: self, iommu: slot))))
         }
         return slot

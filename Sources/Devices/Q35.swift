@@ -1,6 +1,7 @@
 import GuestMemory
 import IOMMUCore
 import VTd
+import WalkRendering  // the unit's reports (`IOMMUReporting`), which `attach` binds
 
 // The q35 board: its layout (RAM split at the PCI hole, the interrupt window, SMM RAM, VT-d at
 // `vtdBase`), the PCI host ports (configuration mechanism #1 and ICH9's reset control), the host
@@ -10,7 +11,9 @@ extension MachineBoard {
     /// QEMU's `q35`: RAM below the PCI hole (the rest above 4 GiB), the MSI window at
     /// 0xFEE0_0000, SMM-only test RAM, VT-d at 0xFED9_0000 for every requester, the host ports,
     /// the IOAPIC, the host bridge and the default functions the configuration asks for.
-    public static let q35 = MachineBoard(name: "q35") { machine throws(MachineError) in try machine.layOutQ35() }
+    public static let q35 = MachineBoard(name: "q35", missingIOMMU: "no VT-d unit (start the machine with -device intel-iommu)") {
+        machine throws(MachineError) in try machine.layOutQ35()
+    }
 }
 
 extension Machine {

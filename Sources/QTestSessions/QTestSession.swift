@@ -1,12 +1,7 @@
 import Devices
 import GuestMemory
-import IOMMUCore
-import NumberText
 import QEMURelease
 import QTestProtocol
-import SMMUv3
-import VTd
-import WalkRendering
 
 /// How a ``QTestSession`` behaves: which QEMU release it mimics and its limits.
 public struct QTestSessionOptions: Sendable, Hashable {
@@ -85,6 +80,10 @@ public struct QTestSessionLog {
 ///
 /// A malformed line is answered (`FAIL …` / `ERR …`) and the session goes on. A session belongs to
 /// one isolation domain, like its machine.
+///
+/// This file holds the input (lines, replies, the log) and the dispatch of commands; the byte fast
+/// path, memory, clock, interrupt and IOMMUKit commands are extensions in the files
+/// `QTestSession+FastPath.swift`, `+Memory`, `+Clock`, `+Interrupts` and `+IOMMUKit`.
 public final class QTestSession {
     /// The machine the commands act on (shared with other sessions in `--shared` servers).
     public let machine: Machine
@@ -97,12 +96,13 @@ public final class QTestSession {
 
     private var decoder: QTestLineDecoder
     /// The intercepted device (canonical path) and direction.
-    private var intercept: (target: InterceptTarget, outbound: Bool)?
+    var intercept: (target: InterceptTarget, outbound: Bool)?
     /// Last level reported per line number (QEMU's `irq_levels[]`).
-    private var reportedLevels = [Bool](repeating: false, count: Machine.ioapicPinCount)
+    var reportedLevels = [Bool](repeating: false, count: Machine.ioapicPinCount)
     /// Asynchronous lines waiting to be sent.
-    private var pendingAsynchronous: [QTestReply] = []
-    private var observerToken: Int?
+    var pendingAsynchronous: [QTestReply] = []
+    /// The machine's IRQ observer this session installed with its first intercept.
+    var observerToken: Int?
 
     /// Creates a session on `machine`.
     public init(machine: Machine, options: QTestSessionOptions = QTestSessionOptions()) {
@@ -137,135 +137,6 @@ public final class QTestSession {
         return out
     }
 
-    /// The fast path for what tests send most: `read[bwlq] ADDR` and `write[bwlq] ADDR VALUE`
-    /// with plain numbers (`0x` hex or decimal) and nothing else on the line, answered straight
-    /// from the bytes — no `String`, no word array. Returns false, having done nothing, for any
-    /// other line (or while a log is kept), which then takes the general path with the same
-    /// result.
-    private func answerMemoryAccess(_ line: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
-        guard log == nil, line.count >= 5 else { return false }
-        if line[0] == UInt8(ascii: "i") || line[0] == UInt8(ascii: "o") { return answerPortAccess(line, into: &out) }
-        guard line.count >= 7 else { return false }
-        let isWrite: Bool
-        var index: Int
-        if line[0] == UInt8(ascii: "r"), line[1] == UInt8(ascii: "e"), line[2] == UInt8(ascii: "a"), line[3] == UInt8(ascii: "d") {
-            isWrite = false
-            index = 4
-        } else if line[0] == UInt8(ascii: "w"), line[1] == UInt8(ascii: "r"), line[2] == UInt8(ascii: "i"), line[3] == UInt8(ascii: "t"),
-            line[4] == UInt8(ascii: "e")
-        {
-            isWrite = true
-            index = 5
-        } else {
-            return false
-        }
-        guard let width = Self.widthSuffix(line[index], quadAllowed: true) else { return false }
-        index += 1
-        guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
-        index += 1
-        guard let address = Self.plainNumber(line, &index) else { return false }
-        let command: QTestCommand
-        if isWrite {
-            guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
-            index += 1
-            guard let value = Self.plainNumber(line, &index) else { return false }
-            command = .memoryWrite(width: width, address: address, value: value & width.mask, attrs: .unspecified)
-        } else {
-            command = .memoryRead(width: width, address: address, attrs: .unspecified)
-        }
-        guard index == line.count else { return false }
-        answerDirectly(command, into: &out)
-        return true
-    }
-
-    /// The fast path's other half, for libqos's PCI configuration cycles: `in[bwl] PORT` and
-    /// `out[bwl] PORT VALUE` with plain numbers and a port that fits 16 bits; false, having done
-    /// nothing, for anything else (the general path then answers, `FAIL` included).
-    private func answerPortAccess(_ line: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
-        let isWrite: Bool
-        var index: Int
-        if line[0] == UInt8(ascii: "i"), line[1] == UInt8(ascii: "n") {
-            isWrite = false
-            index = 2
-        } else if line[0] == UInt8(ascii: "o"), line[1] == UInt8(ascii: "u"), line[2] == UInt8(ascii: "t") {
-            isWrite = true
-            index = 3
-        } else {
-            return false
-        }
-        guard let width = Self.widthSuffix(line[index], quadAllowed: false) else { return false }
-        index += 1
-        guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
-        index += 1
-        guard let number = Self.plainNumber(line, &index), let port = UInt16(exactly: number) else { return false }
-        let command: QTestCommand
-        if isWrite {
-            guard index < line.count, line[index] == UInt8(ascii: " ") else { return false }
-            index += 1
-            guard let value = Self.plainNumber(line, &index) else { return false }
-            command = .portWrite(width: width, port: port, value: UInt32(truncatingIfNeeded: value & width.mask))
-        } else {
-            command = .portRead(width: width, port: port)
-        }
-        guard index == line.count else { return false }
-        answerDirectly(command, into: &out)
-        return true
-    }
-
-    /// Executes a command the fast path decoded and appends what to send: the asynchronous lines
-    /// it caused, then its answer.
-    private func answerDirectly(_ command: QTestCommand, into out: inout [UInt8]) {
-        let reply = execute(command)
-        for pending in pendingAsynchronous { pending.append(to: &out) }
-        pendingAsynchronous.removeAll(keepingCapacity: true)
-        reply.append(to: &out)
-    }
-
-    /// The access width a command's suffix letter names (`b`, `w`, `l`, and `q` where allowed).
-    private static func widthSuffix(_ letter: UInt8, quadAllowed: Bool) -> QTestAccessWidth? {
-        switch letter {
-        case UInt8(ascii: "b"): .byte
-        case UInt8(ascii: "w"): .word
-        case UInt8(ascii: "l"): .long
-        case UInt8(ascii: "q"): quadAllowed ? .quad : nil
-        default: nil
-        }
-    }
-
-    /// A number at `index` made of `0x`/`0X` and hex digits, or of decimal digits not starting
-    /// with `0` (or `0` alone), ending at a space or the end of the line; nil for anything else
-    /// (octal, signs, overflow), which the general parser then handles.
-    private static func plainNumber(_ line: UnsafeBufferPointer<UInt8>, _ index: inout Int) -> UInt64? {
-        var position = index
-        var value: UInt64 = 0
-        if position + 2 < line.count, line[position] == UInt8(ascii: "0"), line[position + 1] | 0x20 == UInt8(ascii: "x") {
-            position += 2
-            let first = position
-            while position < line.count, line[position] != UInt8(ascii: " ") {
-                guard let digit = NumberText.digitValue(line[position], radix: 16) else { return nil }
-                guard value >> 60 == 0 else { return nil }
-                value = value << 4 | digit
-                position += 1
-            }
-            guard position > first else { return nil }
-        } else {
-            let first = position
-            while position < line.count, line[position] != UInt8(ascii: " ") {
-                let byte = line[position]
-                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-                let (times, overflow) = value.multipliedReportingOverflow(by: 10)
-                let (sum, carry) = times.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
-                guard !overflow, !carry else { return nil }
-                value = sum
-                position += 1
-            }
-            let count = position - first
-            guard count > 0, count == 1 || line[first] != UInt8(ascii: "0") else { return nil }
-        }
-        index = position
-        return value
-    }
-
     /// Handles one request line (without `\n`) and returns what to send, in order: asynchronous
     /// `IRQ` lines first, then the answer. Blank and `#` comment lines get no answer.
     public func handle(line: String) -> [QTestReply] {
@@ -297,7 +168,7 @@ public final class QTestSession {
         pendingAsynchronous.removeAll()
     }
 
-    private func logSent(_ reply: QTestReply?) {
+    func logSent(_ reply: QTestReply?) {
         if let log, let reply { log.write(QTestLogWriter.sent(reply, elapsed: log.elapsed())) }
     }
 
@@ -359,193 +230,7 @@ public final class QTestSession {
         case .iommukitExplain(let request):
             return explain(request)
         case .iommukitDiagnostics:
-            return .okText(TraceRendering.jsonLine(machine.vtd?.diagnostics ?? []))
+            return diagnostics()
         }
-    }
-
-    // MARK: Memory
-
-    private func encode(_ value: UInt64, width: QTestAccessWidth) -> [UInt8] {
-        let count = width.byteCount
-        return (0..<count).map { i in
-            let shift = options.bigEndian ? (count - 1 - i) * 8 : i * 8
-            return UInt8(truncatingIfNeeded: value >> UInt64(shift))
-        }
-    }
-
-    private func decode(_ bytes: [UInt8]) -> UInt64 {
-        var value: UInt64 = 0
-        for (i, byte) in bytes.enumerated() {
-            let shift = options.bigEndian ? (bytes.count - 1 - i) * 8 : i * 8
-            value |= UInt64(byte) << UInt64(shift)
-        }
-        return value
-    }
-
-    /// A plain `read[bwlq]` that lies wholly in one RAM window: one load, no byte array. Nil
-    /// for anything else (device memory, a window edge), which takes the general path.
-    private func readRAM(_ address: UInt64, width: QTestAccessWidth) -> UInt64? {
-        let space = machine.addressSpaces.system
-        guard let (region, offset) = space.resolve(address), case .ram(let ram, let ramOffset) = region.kind,
-            offset <= region.size &- UInt64(width.byteCount), region.size >= UInt64(width.byteCount)
-        else { return nil }
-        return ram.load(offset: ramOffset &+ offset, size: width.byteCount)
-    }
-
-    /// A plain `write[bwlq]` wholly in one RAM window; false (nothing written) for anything
-    /// else, including a write the page limit refuses, which the general path then answers.
-    private func writeRAM(_ address: UInt64, width: QTestAccessWidth, value: UInt64) -> Bool {
-        let space = machine.addressSpaces.system
-        guard let (region, offset) = space.resolve(address), case .ram(let ram, let ramOffset) = region.kind,
-            offset <= region.size &- UInt64(width.byteCount), region.size >= UInt64(width.byteCount)
-        else { return false }
-        return ram.store(offset: ramOffset &+ offset, size: width.byteCount, value: value)
-    }
-
-    private func write(_ address: UInt64, bytes: [UInt8], attrs: MemTxAttrs) -> QTestReply {
-        guard let space = machine.addressSpaces.select(attrs) else { return .addressSpaceUnavailable }
-        return writeReply(space.writeBytes(address, bytes, attrs: attrs), attrs: attrs)
-    }
-
-    /// The answer to a write-like command: the RAM page limit gets its own `FAIL`.
-    private func writeReply(_ result: MemTxResult, attrs: MemTxAttrs) -> QTestReply {
-        if result.contains(.accessError), let limit = machine.ram.pageLimit, machine.ram.allocatedPageCount >= limit {
-            return Self.memoryLimitReached(pages: limit)
-        }
-        return .memoryAccess(result, attrs: attrs, success: .ok)
-    }
-
-    /// `FAIL memory limit reached (N KiB of guest RAM pages per session)`.
-    public static func memoryLimitReached(pages: Int) -> QTestReply {
-        .fail("memory limit reached (\(pages * 4) KiB of guest RAM pages per session)")
-    }
-
-    // MARK: Clock
-
-    private func clockStep(_ step: Int64?) -> QTestReply {
-        let old = machine.clockNanoseconds
-        let target: Int64
-        if let step {
-            target = old.addingReportingOverflow(step).overflow ? (step > 0 ? .max : .min) : old + step
-        } else if let deadline = machine.nextDeadline {
-            target = deadline
-        } else {
-            // QEMU 7.2 warps by the -1 "no deadline" and stays put; upstream refuses.
-            guard options.compatibility == .qemu72 else { return .noPendingDeadline }
-            return .clock(old)
-        }
-        if target > old { machine.advanceClock(to: target) }
-        let now = machine.clockNanoseconds
-        if options.compatibility == .qemu72 || now > old { return .clock(now) }
-        return .couldNotAdvanceTime
-    }
-
-    private func clockSet(_ target: Int64) -> QTestReply {
-        if target > machine.clockNanoseconds { machine.advanceClock(to: target) }
-        let now = machine.clockNanoseconds
-        if options.compatibility == .qemu72 || now == target { return .clock(now) }
-        return .clockFailed(now)
-    }
-
-    // MARK: Interrupts
-
-    /// What a QOM path names, for interrupt purposes.
-    private enum InterceptTarget: Equatable {
-        case ioapic
-        case device(devfn: UInt8)
-    }
-
-    private func resolve(_ path: String) -> InterceptTarget? {
-        switch path {
-        case "ioapic", "/machine/ioapic", "/machine/q35/ioapic":
-            return .ioapic
-        default:
-            // A full path, or the id of a device created with one (QEMU's partial-path lookup).
-            let match = machine.devicePaths.first { entry in
-                entry.value == path || (entry.value.hasPrefix("/machine/peripheral/") && Self.lastComponent(entry.value) == path)
-            }
-            return match.map { .device(devfn: $0.key) }
-        }
-    }
-
-    private static func lastComponent(_ path: String) -> Substring {
-        path.split(separator: "/").last ?? Substring(path)
-    }
-
-    private func interceptIRQ(path: String, name: String?, outbound: Bool) -> QTestReply {
-        guard let target = resolve(path) else { return .unknownDevice }
-        let upstream = options.compatibility != .qemu72
-        if upstream, name != nil, !outbound { return .namedInGPIOInterceptUnsupported }
-        if let intercept {
-            return intercept.target == target ? .ok : .irqInterceptAlreadyEnabled
-        }
-        // Which GPIO lists the target has: the IOAPIC has 24 unnamed inputs and (QEMU 11: an
-        // out-intercept answers OK) unnamed outputs, which never change under qtest since it
-        // delivers by message; a PCI device one unnamed output (its INTx). Nothing here has
-        // named lists.
-        let hasLines: Bool
-        switch target {
-        case .ioapic: hasLines = name == nil
-        case .device: hasLines = outbound && name == nil
-        }
-        guard hasLines || !upstream else { return .noInterceptsInstalled }
-        intercept = (target, outbound)
-        if hasLines, observerToken == nil {
-            observerToken = machine.addIRQObserver { [weak self] event in self?.irqChanged(event) }
-        }
-        return .ok
-    }
-
-    private func irqChanged(_ event: IRQEvent) {
-        guard let intercept else { return }
-        let line: Int
-        let level: Bool
-        switch (event, intercept.target, intercept.outbound) {
-        case (.ioapicInput(let pin, let newLevel), .ioapic, false):
-            line = pin
-            level = newLevel
-        case (.deviceINTx(let devfn, let newLevel), .device(let target), true) where devfn == target:
-            line = 0
-            level = newLevel
-        default:
-            return
-        }
-        guard reportedLevels.indices.contains(line), reportedLevels[line] != level else { return }
-        reportedLevels[line] = level
-        let reply = QTestReply.irq(raised: level, line: line)
-        pendingAsynchronous.append(reply)
-        logSent(reply)
-    }
-
-    private func setIRQIn(path: String, name: String?, number: Int32, level: Int32) -> QTestReply {
-        guard let target = resolve(path) else { return .unknownDevice }
-        guard target == .ioapic, name == nil, number >= 0, Int(number) < Machine.ioapicPinCount else {
-            // QEMU would abort on a GPIO input that does not exist.
-            return .fail("No GPIO input \(name ?? "unnamed-gpio-in")[\(number)] on '\(path)'")
-        }
-        machine.setIOAPICInput(Int(number), level: level != 0)
-        return .ok
-    }
-
-    // MARK: IOMMUKit extensions
-
-    /// `iommukit_explain`: the walk of whichever IOMMU owns the requester, through its
-    /// `IOMMUModel.explain` (VT-d: a `WalkTrace`; SMMUv3: the StreamID is the requester id, the
-    /// PASID the SubstreamID, the attrs word the transaction's attributes and so its SEC_SID).
-    private func explain(_ request: QTestExplainRequest) -> QTestReply {
-        let neutral = IOMMURequest(requester: RequesterID(pci: request.sourceID), substream: request.pasid, address: request.iova,
-                                   access: request.access == .write ? .write : .read, attrs: request.attrs)
-        if let slot = machine.iommu(owning: neutral.requester) as? IOMMUSlot<SMMUv3Unit> {
-            guard let unit = slot.model else { return .fail("the SMMUv3 is busy") }
-            let walk = SMMUExplainedWalk(explanation: unit.explain(neutral, memory: machine.addressSpaces))
-            return .okText(SMMUTraceRendering.jsonLine(walk))
-        }
-        guard let unit = machine.vtd else { return .fail("no VT-d unit (start the machine with -device intel-iommu)") }
-        // A VT-d request has no security state: its attributes would change nothing.
-        guard request.attrs.unspecified else { return .fail("attrs apply to SMMUv3 requests only (VT-d requests have no Security state)") }
-        let dma = DMARequest(
-            sourceID: SourceID(rawValue: request.sourceID), pasid: request.pasid, address: request.iova,
-            access: request.access == .write ? .write : .read)
-        return .okText(TraceRendering.jsonLine(unit.explain(dma, bus: machine.system)))
     }
 }
