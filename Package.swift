@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(name: "HostIOMMUTests", dependencies: ["HostIOMMU", "IOMMUCore", "VTd", "QEMURelease", "QEMUDeviceProperties"], swiftSettings: strict),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "IOMMUCore", "VTd", "SMMUv3", "GuestMemory"], swiftSettings: strict),
         .testTarget(
-            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "NumberText", "QTestSessions", "Devices", "GuestMemory", "VTd", "SMMUv3"], swiftSettings: strict),
+            name: "QTestProtocolTests", dependencies: ["QTestProtocol", "NumberText", "QTestSessions", "Devices", "GuestMemory", "IOMMUCore", "VTd", "SMMUv3"], swiftSettings: strict),
         .testTarget(
             name: "QTestServerTests",
             dependencies: [
