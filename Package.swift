@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "QTestProtocol", dependencies: ["GuestMemory", "NumberText"], swiftSettings: strict),
         // A qtest session applies commands to a machine; it knows no concrete IOMMU model (the
         // `iommukit_*` answers come through `IOMMUCore.IOMMUReporting`).
-        .target(name: "QTestSessions", dependencies: ["QTestProtocol", "QEMURelease", "NumberText", "Devices", "IOMMUCore"], swiftSettings: strict),
+        .target(name: "QTestSessions", dependencies: ["QTestProtocol", "QEMURelease", "NumberText", "Devices", "GuestMemory", "IOMMUCore"], swiftSettings: strict),
         .target(
             name: "QTestServer",
             dependencies: [
