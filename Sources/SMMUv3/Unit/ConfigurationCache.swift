@@ -31,8 +31,26 @@ public struct CachedStream: Sendable, Hashable {
     public var ste: StreamTableEntry
     /// Where it was read (physical address).
     public var address: UInt64
-    /// The stage-2 context (Config stage 2 or nested).
+    /// The stage-2 context (Config stage 2 or nested). For a Secure stream with Secure stage 2
+    /// (SEL2), the context of its Non-secure IPA space (S2TTB, S2NSW, S2NSA).
     public var stage2: Stage2Context?
+    /// A Secure stream with Secure stage 2: the context of its Secure IPA space (S_S2TTB,
+    /// S_S2T0SZ, S_S2SL0, S_S2TG, S2SW, S2SA; IHI 0070 §3.10.2.2). Nil otherwise.
+    public var secureStage2: Stage2Context?
+
+    public init(ste: StreamTableEntry, address: UInt64, stage2: Stage2Context?, secureStage2: Stage2Context? = nil) {
+        self.ste = ste
+        self.address = address
+        self.stage2 = stage2
+        self.secureStage2 = secureStage2
+    }
+
+    /// The stage-2 context an IPA of the given space goes through: the Secure IPA space's when
+    /// there is one and `nonSecureIPA` is false, else `stage2`.
+    @inline(__always)
+    public func stage2Context(nonSecureIPA: Bool) -> Stage2Context? {
+        nonSecureIPA ? stage2 : (secureStage2 ?? stage2)
+    }
 }
 
 /// A legal CD as the unit uses it.

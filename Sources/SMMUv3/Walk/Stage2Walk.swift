@@ -54,8 +54,15 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
     _ c: Stage2Context, ipa: UInt64, request: WalkRequest, purpose: FaultClass, bus: Bus, observer: inout Observer
 ) -> StageOutcome {
     @inline(__always) func fault(_ kind: WalkFaultKind, _ level: Int, atomicWithoutRead: Bool = false) -> StageOutcome {
-        .fault(WalkFault(kind: kind, stage: .stage2, level: level, ipa: ipa, faultClass: purpose, atomicWithoutRead: atomicWithoutRead))
+        var f = WalkFault(kind: kind, stage: .stage2, level: level, ipa: ipa, faultClass: purpose, atomicWithoutRead: atomicWithoutRead)
+        f.nonSecureIPA = c.secureStream && c.nonSecureIPA
+        return .fault(f)
     }
+    // A Secure stream's stage-2 tables are read in the PA space S2SW / S2NSW chose; a Non-secure
+    // stream's with unspecified attributes (Non-secure to every bus), as before Secure stage 2.
+    let tableSpace: MemTxAttrs.SecuritySpace = c.secureStream && !c.nonSecureTables ? .secure : .nonSecure
+    let attrs = c.secureStream ? MemTxAttrs(secure: tableSpace == .secure, space: tableSpace) : MemTxAttrs.unspecified
+    let ipaSpace: MemTxAttrs.SecuritySpace? = c.secureStream ? (c.nonSecureIPA ? .nonSecure : .secure) : nil
     let g = c.granule
     guard let start = c.startLevel, let startBits = c.startBits, startBits >= 1, startBits <= g.stride + 4,
           c.startLevelSupported else {
@@ -82,14 +89,15 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
         let shift = g.levelShift(level)
         let index = (ipa >> UInt64(shift)) & ((1 &<< UInt64(bits)) &- 1)
         let address = table &+ index &* 8
-        guard let raw = readDescriptor(address, bus: bus) else {
+        guard let raw = readDescriptor(address, attrs: attrs, bus: bus) else {
             observer.didFailRead(stage: .stage2, purpose: purpose, level: level, address: address)
             return fault(.externalAbort(fetchAddress: address), level)
         }
         let d = TranslationTableDescriptor(raw)
         let kind = d.kind(level: level, granule: g)
         observer.didRead(TableWalkStep(stage: .stage2, purpose: purpose, level: level, tableAddress: table, index: index,
-                                       descriptorAddress: address, descriptor: d, kind: kind, inputAddress: ipa))
+                                       descriptorAddress: address, descriptor: d, kind: kind, inputAddress: ipa,
+                                       space: tableSpace, ipaSpace: ipaSpace))
         switch kind {
         case .invalid, .reserved:
             observer.note("S2 level \(level) descriptor \(d) is \(kind)")
@@ -131,14 +139,20 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
                 return fault(.permission, level, atomicWithoutRead: permissions.refusesAtomicForLackOfRead(request))
             }
             if updated != raw {
-                guard writeDescriptor(address, old: raw, new: updated, bus: bus, observer: &observer) else {
+                guard writeDescriptor(address, old: raw, new: updated, attrs: attrs, bus: bus, observer: &observer) else {
                     return fault(.externalAbort(fetchAddress: address), level)
                 }
             }
             let shift2 = g.levelShift(level)
             let output = base | (ipa & ((1 &<< UInt64(shift2)) &- 1))
-            return .leaf(StageTranslation(outputAddress: output, level: level, granule: g, sizeShift: shift2,
-                                          permissions: permissions, descriptor: TranslationTableDescriptor(updated), global: false))
+            var leaf = StageTranslation(outputAddress: output, level: level, granule: g, sizeShift: shift2,
+                                        permissions: permissions, descriptor: TranslationTableDescriptor(updated), global: false)
+            if c.secureStream {
+                leaf.nonSecureOutput = c.nonSecureOutput
+                observer.note("S2 output \(hex(output)) of the \(c.nonSecureIPA ? "Non-secure" : "Secure") IPA space is in the "
+                    + "\(c.nonSecureOutput ? "Non-secure" : "Secure") PA space (\(c.nonSecureIPA ? "S2NSA" : "S2SA"), effective)")
+            }
+            return .leaf(leaf)
         }
     }
     // Level 3 always ends the loop; reaching here means a geometry no legal context has.
