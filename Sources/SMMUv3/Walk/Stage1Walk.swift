@@ -4,6 +4,10 @@ import IOMMUCore
 /// How a stage-1 walk turns a table address into the physical address it reads: unchanged when
 /// stage 1 runs alone, through stage 2 when nested.
 protocol Stage1TableAddressing {
+    /// Stage-1 table and output addresses are IPAs (nested): the walk's NS decisions name IPA
+    /// spaces rather than PA spaces (only the notes say which).
+    static var addressesAreIPAs: Bool { get }
+
     /// The physical address of the stage-1 table at `tableAddress` for a level-`level` lookup and
     /// whether that PA is in the Non-secure PA space, or the stage-2 fault that stopped it
     /// (CLASS = TT). `nonSecure` is the space the stage-1 walk names for the table (CD.NSCFGx,
@@ -21,6 +25,7 @@ protocol Stage1TableAddressing {
 
 /// Stage 1 alone: table addresses are physical.
 struct PhysicalTables: Stage1TableAddressing {
+    static var addressesAreIPAs: Bool { false }
     @inline(__always) init() {}
     @inline(__always)
     func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, nonSecure: Bool, observer: inout Observer)
@@ -38,6 +43,7 @@ struct PhysicalTables: Stage1TableAddressing {
 /// a table IPA the stage-1 walk names Secure goes through `secureStage2` (S_S2TTB), a Non-secure
 /// one through `stage2` (S2TTB); for every other stream both are the same context.
 struct Stage2TranslatedTables<Bus: MemoryBus>: Stage1TableAddressing {
+    static var addressesAreIPAs: Bool { true }
     let stage2: Stage2Context
     let secureStage2: Stage2Context
     let bus: Bus
@@ -181,7 +187,7 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
                 return fault(.addressSize, level)
             }
             if c.secure, !nonSecureTables, d.nsTable {
-                observer.note("S1 level \(level) NSTable = 1: the tables below are in the Non-secure PA space")
+                observer.note("S1 level \(level) NSTable = 1: the tables below are in the Non-secure \(Tables.addressesAreIPAs ? "IPA" : "PA") space")
                 nonSecureTables = true
             }
             if hierarchical {
@@ -231,7 +237,7 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
                                         permissions: permissions, descriptor: TranslationTableDescriptor(updated), global: !d.nG)
             leaf.nonSecureOutput = nonSecureTables || d.ns
             if c.secure {
-                observer.note("S1 output \(hex(output)) is in the \(leaf.nonSecureOutput ? "Non-secure" : "Secure") PA space"
+                observer.note("S1 output \(hex(output)) is in the \(leaf.nonSecureOutput ? "Non-secure" : "Secure") \(Tables.addressesAreIPAs ? "IPA" : "PA") space"
                     + (nonSecureTables ? " (Non-secure tables)" : d.ns ? " (NS = 1)" : ""))
             }
             return .leaf(leaf)
