@@ -76,6 +76,7 @@ extension SMMUv3Unit {
     /// the S2* fields and the Secure IPA space's from S_S2TTB, S_S2T0SZ, S_S2SL0, S_S2TG with the
     /// other S2* fields, each checked as the Non-secure one is (granule, T0SZ range, SL0 against
     /// T0SZ and the PA size, TTB within S2PS).
+    @inline(never)  // the configuration-cache miss path: keep it out of the translation path
     func decodeSTE(_ ste: StreamTableEntry, address: UInt64, streamID: UInt32, substreamID: UInt32?,
                    security: SMMUSecurityState = .nonSecure) -> ConfigOutcome<CachedStream> {
         let bad = ConfigOutcome<CachedStream>.stop(.event(.badSTE(streamID: streamID, substreamID: substreamID), record: true))

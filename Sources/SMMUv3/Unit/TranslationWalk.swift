@@ -26,7 +26,7 @@ extension SMMUv3Unit {
         let sizes = Self.leafSizes(stream: stream, context: context)
         let tlbAddress = context?.stage1.tlbAddress(request.address) ?? request.address
         // A Secure stream's stage-2-only entries are keyed by their IPA space too (SEL2).
-        let nonSecureIPA = context == nil && stream.secureStage2 != nil && Self.stage2OnlyNonSecureIPA(stream)
+        let nonSecureIPA = context == nil && stream.secureIPASpace != nil && Self.stage2OnlyNonSecureIPA(stream)
         if let hit = tlb.lookup(world: world, vmid: vmid, asid: asid, address: tlbAddress, sizes: sizes, nonSecureIPA: nonSecureIPA),
            hit.translation.permissions.allows(walkRequest) {
             observer.note("TLB hit: \(hex(hit.inputBase)) → \(hex(hit.outputAddress(for: hit.inputBase))), 2^\(hit.translation.sizeShift) bytes")
@@ -177,7 +177,7 @@ extension SMMUv3Unit {
         let world = world(of: stream, security: security)
         let vmid = tlbVMID(of: stream, world: world, security: security)
         // A Secure stream with Secure stage 2 needs the Secure stage-2 commands (SEL2).
-        let secureStage2 = stream.secureStage2 != nil
+        let secureStage2 = stream.secureIPASpace != nil
         let missing: SMMUCommand
         switch (path, stage2Changed) {
         case _ where world == .el3: missing = .tlbiEL3All()

@@ -56,7 +56,13 @@ struct Stage2TranslatedTables<Bus: MemoryBus>: Stage1TableAddressing {
     @inline(__always)
     func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, nonSecure: Bool, observer: inout Observer)
         -> (address: UInt64, fault: WalkFault?, nonSecure: Bool) {
-        let context = nonSecure ? stage2 : secureStage2
+        // Two calls rather than a selected copy: the contexts stay where they are.
+        nonSecure ? translateTable(stage2, tableAddress, observer: &observer) : translateTable(secureStage2, tableAddress, observer: &observer)
+    }
+
+    @inline(__always)
+    func translateTable<Observer: TableWalkObserver>(_ context: Stage2Context, _ tableAddress: UInt64, observer: inout Observer)
+        -> (address: UInt64, fault: WalkFault?, nonSecure: Bool) {
         let request = WalkRequest(address: tableAddress, access: .read, privileged: true)
         switch stage2Walk(context, ipa: tableAddress, request: request, purpose: .tableTranslation, bus: bus, observer: &observer) {
         case .fault(let f):
@@ -75,7 +81,12 @@ struct Stage2TranslatedTables<Bus: MemoryBus>: Stage1TableAddressing {
     @inline(__always)
     func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, nonSecure: Bool, observer: inout Observer)
         -> WalkFault? {
-        let context = nonSecure ? stage2 : secureStage2
+        nonSecure ? checkWrite(stage2, tableAddress, observer: &observer) : checkWrite(secureStage2, tableAddress, observer: &observer)
+    }
+
+    @inline(__always)
+    func checkWrite<Observer: TableWalkObserver>(_ context: Stage2Context, _ tableAddress: UInt64, observer: inout Observer)
+        -> WalkFault? {
         let request = WalkRequest(address: tableAddress, access: .write, privileged: true)
         if case .fault(let f) = stage2Walk(context, ipa: tableAddress, request: request, purpose: .tableTranslation, bus: bus,
                                            observer: &observer) {
@@ -200,19 +211,11 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
             bits = g.stride
         case .block, .page:
             let base = d.outputAddress(level: level, granule: g)
-            if base >> outputLimit != 0 {
-                observer.note("S1 output \(hex(base)) is beyond the \(c.outputSize)-bit output size")
-                return fault(.addressSize, level)
-            }
-            var updated = raw
-            if !d.af {
-                if c.hardwareAccessFlag {
-                    updated |= 1 << 10
-                } else if !c.accessFlagFaultDisabled {
-                    observer.note("S1 AF = 0 and AFFD = 0")
-                    return fault(.accessFlag, level)
-                }
-            }
+            let checked = checkLeaf(stage: .stage1, raw: raw, af: d.af, base: base, outputLimit: outputLimit, outputSize: c.outputSize,
+                                    hardwareAccessFlag: c.hardwareAccessFlag, accessFlagFaultDisabled: c.accessFlagFaultDisabled,
+                                    observer: &observer)
+            if let kind = checked.fault { return fault(kind, level) }
+            var updated = checked.updated
             // Hardware dirty state: DBM = 1 with AP[2] = 1 is writable-clean; the first write
             // clears AP[2] (Arm ARM D8.4.6, CD.HD), unless APTable forbids writes.
             let dirtying = c.hardwareDirty && c.hardwareAccessFlag && d.dbm && d.ap & 0b10 != 0 && apTable & 0b10 == 0

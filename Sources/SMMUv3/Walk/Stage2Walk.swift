@@ -25,6 +25,27 @@ func writeDescriptor<Bus: MemoryBus, Observer: TableWalkObserver>(
     return true
 }
 
+/// The leaf checks both stages make, in the architecture's fault priority after the descriptor
+/// was found (IHI 0070 §3.4 and Arm ARM D8: Address size before Access flag): the output address
+/// `base` within the `outputSize`-bit output size (`outputLimit` = that size, capped to 1…63),
+/// then AF = 0, which hardware sets (HA) or which faults unless AFFD disables the fault. Returns
+/// the descriptor value with any hardware AF update, or the fault kind.
+@inline(__always)
+func checkLeaf<Observer: TableWalkObserver>(
+    stage: TranslationStage, raw: UInt64, af: Bool, base: UInt64, outputLimit: UInt64, outputSize: Int,
+    hardwareAccessFlag: Bool, accessFlagFaultDisabled: Bool, observer: inout Observer
+) -> (updated: UInt64, fault: WalkFaultKind?) {
+    if base >> outputLimit != 0 {
+        observer.note("\(stage == .stage1 ? "S1" : "S2") output \(hex(base)) is beyond the \(outputSize)-bit output size")
+        return (raw, .addressSize)
+    }
+    guard !af else { return (raw, nil) }
+    if hardwareAccessFlag { return (raw | 1 << 10, nil) }
+    if accessFlagFaultDisabled { return (raw, nil) }
+    observer.note(stage == .stage1 ? "S1 AF = 0 and AFFD = 0" : "S2 AF = 0 and S2AFFD = 0")
+    return (raw, .accessFlag)
+}
+
 /// Stage-2 leaf permissions (Arm ARM D8.4.2 "Stage 2 data access permissions", D8.4.3 XN): S2AP[0]
 /// (bit 6) read, S2AP[1] (bit 7) write; XN[1:0] per FEAT_XNX when `xnx`, else XN[1] alone.
 @inline(__always)
@@ -113,19 +134,11 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
             bits = g.stride
         case .block, .page:
             let base = d.outputAddress(level: level, granule: g)
-            if base >> outputLimit != 0 {
-                observer.note("S2 output \(hex(base)) is beyond the \(c.outputSize)-bit output size")
-                return fault(.addressSize, level)
-            }
-            var updated = raw
-            if !d.af {
-                if c.hardwareAccessFlag {
-                    updated |= 1 << 10
-                } else if !c.accessFlagFaultDisabled {
-                    observer.note("S2 AF = 0 and S2AFFD = 0")
-                    return fault(.accessFlag, level)
-                }
-            }
+            let checked = checkLeaf(stage: .stage2, raw: raw, af: d.af, base: base, outputLimit: outputLimit, outputSize: c.outputSize,
+                                    hardwareAccessFlag: c.hardwareAccessFlag, accessFlagFaultDisabled: c.accessFlagFaultDisabled,
+                                    observer: &observer)
+            if let kind = checked.fault { return fault(kind, level) }
+            var updated = checked.updated
             var permissions = stage2Permissions(d, xnx: c.xnx)
             // Hardware dirty state: a writable-clean page (DBM = 1, S2AP[1] = 0) becomes writable
             // on the first write (Arm ARM D8.4.6, S2HD).

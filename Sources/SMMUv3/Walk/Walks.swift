@@ -62,8 +62,10 @@ public func walkNested<Bus: MemoryBus, Observer: TableWalkObserver>(
     case .fault(let f): return .fault(f)
     case .leaf(let leaf): s1 = leaf
     }
-    let outputContext = s1.nonSecureOutput ? stage2 : tables.secureStage2
-    switch stage2Walk(outputContext, ipa: s1.outputAddress, request: request, purpose: .input, bus: bus, observer: &observer) {
+    let outcome = s1.nonSecureOutput
+        ? stage2Walk(stage2, ipa: s1.outputAddress, request: request, purpose: .input, bus: bus, observer: &observer)
+        : stage2Walk(tables.secureStage2, ipa: s1.outputAddress, request: request, purpose: .input, bus: bus, observer: &observer)
+    switch outcome {
     case .fault(let f):
         return .fault(f)
     case .leaf(let s2):
