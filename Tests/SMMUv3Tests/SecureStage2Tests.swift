@@ -57,6 +57,19 @@ struct SecureStage2Fixture {
     }
 
     func install(_ ste: StreamTableEntry, streamID: UInt32) { h.putSTE(ste, streamID: streamID, secure: true) }
+
+    /// Secure SID 4 (input in the Secure IPA space), Secure SID 5 (Non-secure IPA space) and
+    /// Non-secure SID 4 (its own stage 2 mapping `ipa` to 0x4f000000), all with VMID `vmid`.
+    /// Returns the Non-secure stream's stage-2 context.
+    func threeStreams() -> Stage2Context {
+        install(stage2STE(nonSecureIPA: false), streamID: 4)
+        install(stage2STE(nonSecureIPA: true), streamID: 5)
+        let nsTables = TableBuilder(ram: h.nsRAM, firstTable: 0x4b00_0000)
+        let nsS2 = nsTables.stage2(vmid: UInt16(Self.vmid))
+        nsTables.map(nsS2, ipa: Self.ipa, leafLevel: 3, leaf: .stage2Page(0x4f00_0000))
+        h.putSTE(.stage2(s2TTB: nsS2.ttb, s2T0SZ: UInt64(nsS2.tsz), s2SL0: nsS2.sl0, s2PS: 4, s2VMID: Self.vmid), streamID: 4, secure: false)
+        return nsS2
+    }
 }
 
 /// Secure stage 2 (IHI 0070 §3.10.2.2, SMMUv3.2 S_IDR1.SEL2 = 1): the STE fields, the two IPA
@@ -249,12 +262,7 @@ struct SecureStage2Fixture {
     /// each invalidation removes exactly its own.
     @Test func tlbTagsKeepIPASpacesAndSecurityStatesApart() throws {
         var f = F()
-        f.install(f.stage2STE(nonSecureIPA: false), streamID: 4)
-        f.install(f.stage2STE(nonSecureIPA: true), streamID: 5)
-        let nsTables = TableBuilder(ram: f.h.nsRAM, firstTable: 0x4b00_0000)
-        let nsS2 = nsTables.stage2(vmid: UInt16(F.vmid))
-        nsTables.map(nsS2, ipa: F.ipa, leafLevel: 3, leaf: .stage2Page(0x4f00_0000))
-        f.h.putSTE(.stage2(s2TTB: nsS2.ttb, s2T0SZ: UInt64(nsS2.tsz), s2SL0: nsS2.sl0, s2PS: 4, s2VMID: F.vmid), streamID: 4, secure: false)
+        let nsS2 = f.threeStreams()
 
         func translateAll(_ h: inout SecureHarness) -> [UInt64?] {
             [h.translate(4, F.ipa, .read, secure: true).translation?.outputAddress,
@@ -296,12 +304,7 @@ struct SecureStage2Fixture {
     ])
     func wholeRegimeInvalidations(command: SMMUCommand, secureQueue: Bool, secureGone: Int, nonSecureGone: Int) throws {
         var f = F()
-        f.install(f.stage2STE(nonSecureIPA: false), streamID: 4)
-        f.install(f.stage2STE(nonSecureIPA: true), streamID: 5)
-        let nsTables = TableBuilder(ram: f.h.nsRAM, firstTable: 0x4b00_0000)
-        let nsS2 = nsTables.stage2(vmid: UInt16(F.vmid))
-        nsTables.map(nsS2, ipa: F.ipa, leafLevel: 3, leaf: .stage2Page(0x4f00_0000))
-        f.h.putSTE(.stage2(s2TTB: nsS2.ttb, s2T0SZ: UInt64(nsS2.tsz), s2SL0: nsS2.sl0, s2PS: 4, s2VMID: F.vmid), streamID: 4, secure: false)
+        _ = f.threeStreams()
         _ = f.h.translate(4, F.ipa, .read, secure: true)
         _ = f.h.translate(5, F.ipa, .read, secure: true)
         _ = f.h.translate(4, F.ipa, .read, secure: false)
