@@ -258,7 +258,7 @@ extension QEMUCommandLineParser {
     }
 
     /// The `virt` board's properties: `iommu=smmuv3|none`, `secure=on|off`, `secure-impl=on|off`
-    /// (or `-global arm-smmuv3.secure-impl=on`), `gic-version=2|3|4|host|max`, `acpi=on|off|auto`;
+    /// (or `-global arm-smmuv3.secure-impl=on`), `sel2=on|off` (or `-global arm-smmuv3.sel2=on`), `gic-version=2|3|4|host|max`, `acpi=on|off|auto`;
     /// the other properties QEMU's `virt` has are accepted and change nothing here.
     static func virtOptions(_ properties: [QEMUOption], globals: [QEMUGlobalProperty]) throws(QEMUCommandLineError) -> QEMUVirtOptions {
         var options = QEMUVirtOptions()
@@ -269,10 +269,13 @@ extension QEMUCommandLineParser {
             return value
         }
         for global in globals where global.driver == "arm-smmuv3" {
-            guard global.property == "secure-impl" else {
+            let option = QEMUOption(key: global.property, value: global.value)
+            switch global.property {
+            case "secure-impl": options.secureImpl = try flag(option, context: "-global arm-smmuv3.secure-impl")
+            case "sel2": options.sel2 = try flag(option, context: "-global arm-smmuv3.sel2")
+            default:
                 throw QEMUCommandLineError("-global arm-smmuv3.\(global.property)=\(global.value): Property 'arm-smmuv3.\(global.property)' not found")
             }
-            options.secureImpl = try flag(QEMUOption(key: global.property, value: global.value), context: "-global arm-smmuv3.secure-impl")
         }
         for option in properties {
             switch option.key {
@@ -284,6 +287,7 @@ extension QEMUCommandLineParser {
                 }
             case "secure": options.secure = try flag(option, context: "-machine secure=\(option.value)")
             case "secure-impl": options.secureImpl = try flag(option, context: "-machine secure-impl=\(option.value)")
+            case "sel2": options.sel2 = try flag(option, context: "-machine sel2=\(option.value)")
             case "gic-version":
                 guard ["2", "3", "4", "host", "max"].contains(option.value) else {
                     throw QEMUCommandLineError("-machine gic-version=\(option.value): Invalid gic-version value")
@@ -298,6 +302,9 @@ extension QEMUCommandLineParser {
         }
         if options.secureImpl, !options.smmuv3 || !options.secure {
             throw QEMUCommandLineError("-machine secure-impl=on: the Secure SMMU needs iommu=smmuv3 and secure=on")
+        }
+        if options.sel2, !options.secureImpl {
+            throw QEMUCommandLineError("-machine sel2=on: Secure stage 2 needs secure-impl=on")
         }
         return options
     }

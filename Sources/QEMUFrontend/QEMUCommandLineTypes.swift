@@ -146,6 +146,10 @@ public struct QEMUVirtOptions: Sendable, Hashable {
     /// implements the Secure programming interface (S_IDR1.SECURE_IMPL = 1). The name is the
     /// one QEMU's Secure SMMUv3 RFC uses; it needs `iommu=smmuv3` and `secure=on`.
     public var secureImpl = false
+    /// `sel2=on` (machine property, or `-global arm-smmuv3.sel2=on`): the Secure SMMU also
+    /// implements Secure EL2 and Secure stage 2 (S_IDR1.SEL2 = 1, IHI 0070 §3.10.2.2). IOMMUKit's
+    /// own name (QEMU has no Secure SMMU state); it needs `secure-impl=on`.
+    public var sel2 = false
 
     /// Creates options (no SMMU, no Secure state).
     public init(smmuv3: Bool = false, secure: Bool = false, secureImpl: Bool = false) {

@@ -185,7 +185,7 @@ public enum QEMUHelp {
         let machines = (catalog.entries.map(\.name) + catalog.entries.compactMap(\.alias)).joined(separator: ", ")
         let devices = QEMUDeviceDriver.available(in: .upstream, target: target).map(\.rawValue).joined(separator: ", ")
         let machineNote = target == .aarch64
-            ? "virt properties: iommu=smmuv3|none, secure=on|off, secure-impl=on|off (Secure SMMU),\n                gic-version, acpi (accepted)\n"
+            ? "virt properties: iommu=smmuv3|none, secure=on|off, secure-impl=on|off (Secure SMMU),\n                sel2=on|off (Secure stage 2), gic-version, acpi (accepted)\n"
             : ""
         return version() + """
             usage: \(programName) [options]

@@ -52,6 +52,7 @@ extension QEMUCommandLine {
             if virt.smmuv3 {
                 var unit = SMMUv3Configuration()
                 unit.secureImpl = virt.secureImpl
+                unit.secureEL2 = virt.sel2
                 smmu = unit
             }
             var board = MachineConfiguration.virt(smmu: smmu, secure: virt.secure)

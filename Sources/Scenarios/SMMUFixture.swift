@@ -102,10 +102,12 @@ public final class SMMUFixture {
         ScenarioRun.current?.smmu = self
     }
 
-    /// A unit with the Secure programming interface (`secure-impl=on`).
-    public static func secure(strict: Bool = false) -> SMMUFixture {
+    /// A unit with the Secure programming interface (`secure-impl=on`), and with `sel2` Secure
+    /// stage 2 (`sel2=on`).
+    public static func secure(strict: Bool = false, sel2: Bool = false) -> SMMUFixture {
         var c = SMMUv3Configuration()
         c.secureImpl = true
+        c.secureEL2 = sel2
         c.strictInvalidation = strict
         return SMMUFixture(c)
     }

@@ -128,7 +128,7 @@ package enum SMMUDecodeTables {
         f("DCP", 81, 81, "directed cache prefetch"), f("PPAR", 82, 82, "PRI page request auto-response"), f("MEV", 83, 83, "merge events"),
         f("SW_RESERVED", 87, 84, "for software"), f("S1PIE", 88, 88, "stage-1 permission indirection"), f("S2FWB", 89, 89, "stage-2 forced write-back"),
         f("S1MPAM", 90, 90, "stage-1 MPAM"), f("S1STALLD", 91, 91, "stage-1 stall disable"),
-        f("EATS", 93, 92, "ATS (0 aborted, 1 full, 2 split-stage)"), f("STRW", 95, 94, "StreamWorld (0b00 NS-EL1 / Secure EL1, 0b01 EL3, 0b10 EL2)"),
+        f("EATS", 93, 92, "ATS (0 aborted, 1 full, 2 split-stage)"), f("STRW", 95, 94, "StreamWorld (0b00 NS-EL1 / Secure EL1, 0b01 EL3, 0b10 EL2 / S-EL2 with SEL2)"),
         f("MemAttr", 99, 96, "memory type override"), f("MTCFG", 100, 100, "memory type: 1 = MemAttr"), f("ALLOCCFG", 104, 101, "allocation hints override"),
         f("SHCFG", 109, 108, "shareability (0b01 incoming)"), f("NSCFG", 111, 110, "Secure streams: 0b10 Secure, 0b11 Non-secure output, else incoming"),
         f("PRIVCFG", 113, 112, "privilege override"), f("INSTCFG", 115, 114, "instruction/data override"),
@@ -138,10 +138,13 @@ package enum SMMUDecodeTables {
         f("S2AA64", 179, 179, "stage-2 tables are AArch64"), f("S2ENDI", 180, 180, "stage-2 tables big-endian"), f("S2AFFD", 181, 181, "stage-2 access flag faults disabled"),
         f("S2PTW", 182, 182, "protected table walk"), f("S2HD", 183, 183, "stage-2 hardware dirty state"), f("S2HA", 184, 184, "stage-2 hardware access flag"),
         f("S2S", 185, 185, "stage-2 faults stall"), f("S2R", 186, 186, "record stage-2 faults"),
-        f("S2NSW", 192, 192, "Secure stage 2: Non-secure IPA walks"), f("S2NSA", 193, 193, "Secure stage 2: Non-secure IPA output"),
+        f("S2NSW", 192, 192, "Secure stage 2: Non-secure IPA space (S2TTB) walks read Non-secure"),
+        f("S2NSA", 193, 193, "Secure stage 2: Non-secure IPA space output Non-secure (taken as 1 with S2NSW, S2SW or S2SA)"),
         f("S2TTB", 247, 196, "stage-2 table base address bits 51:4"),
         f("PARTID", 287, 272, "MPAM partition"), f("S_S2T0SZ", 293, 288, "Secure stage-2 input size"), f("S_S2SL0", 295, 294, "Secure stage-2 start level"),
         f("S_S2TG", 303, 302, "Secure stage-2 granule"), f("PMG", 327, 320, "MPAM performance monitoring group"),
+        f("S2SW", 384, 384, "Secure stage 2: Secure IPA space (S_S2TTB) walks read Non-secure"),
+        f("S2SA", 385, 385, "Secure stage 2: Secure IPA space output Non-secure (taken as 1 with S2SW)"),
         f("S_S2TTB", 439, 388, "Secure stage-2 table base address bits 51:4"),
     ]
 

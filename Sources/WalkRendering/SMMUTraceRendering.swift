@@ -52,6 +52,12 @@ public enum SMMUTraceRendering {
         "\(s.stage) level \(s.level) (\(s.purpose))"
     }
 
+    /// The PA space a step read from, and for a Secure stream's stage-2 step (Secure stage 2) the
+    /// IPA space it translates: "secure IPA space, non-secure PA space".
+    static func spaces(_ s: TableWalkStep) -> String {
+        (s.ipaSpace.map { "\($0.name) IPA space, " } ?? "") + "\(s.space.name) PA space"
+    }
+
     static func failedTitle(_ stage: TranslationStage, _ purpose: FaultClass, _ level: Int) -> String {
         "\(stage) level \(level) (\(purpose))"
     }
@@ -77,7 +83,7 @@ public enum SMMUTraceRendering {
             case .read(let s):
                 n += 1
                 lines.append("  [\(n)] \(stepTitle(s)) @\(hex(s.descriptorAddress)) = table \(hex(s.tableAddress)) + index \(s.index) "
-                    + "(\(s.space.name) PA space)")
+                    + "(\(spaces(s)))")
                 lines.append("      input \(hex(s.inputAddress)) descriptor \(hex(s.descriptor.rawValue, digits: 16)) (\(s.kind))")
             case .readFailed(let stage, let purpose, let level, let address):
                 n += 1
@@ -112,7 +118,8 @@ public enum SMMUTraceRendering {
                 steps.append(["kind": "read", "stage": s.stage.rawValue, "level": s.level, "class": "\(s.purpose)",
                               "table": hex(s.tableAddress), "index": Int(s.index), "descriptorAddress": hex(s.descriptorAddress),
                               "descriptor": hex(s.descriptor.rawValue, digits: 16), "descriptorKind": "\(s.kind)",
-                              "input": hex(s.inputAddress), "space": s.space.name])
+                              "input": hex(s.inputAddress), "space": s.space.name]
+                    .merging(s.ipaSpace.map { ["ipaSpace": $0.name] } ?? [:]) { a, _ in a })
             case .readFailed(let stage, let purpose, let level, let address):
                 steps.append(["kind": "read-failed", "stage": stage.rawValue, "level": level, "class": "\(purpose)",
                               "descriptorAddress": hex(address)])
@@ -163,7 +170,7 @@ public enum SMMUTraceRendering {
         for event in e.events {
             switch event {
             case .read(let s):
-                boxes.append(StepBox(title: stepTitle(s), lines: ["@\(hex(s.descriptorAddress)) \(s.space.name) PA space", "index \(s.index) of \(hex(s.tableAddress))",
+                boxes.append(StepBox(title: stepTitle(s), lines: ["@\(hex(s.descriptorAddress)) \(spaces(s))", "index \(s.index) of \(hex(s.tableAddress))",
                                                               "\(s.kind) \(hex(s.descriptor.rawValue, digits: 16))"],
                                  failed: false, secure: s.space == .secure))
             case .readFailed(let stage, let purpose, let level, let address):

@@ -96,8 +96,8 @@ public struct TLBPageSizes: OptionSet, Sendable, Hashable {
     }
 }
 
-/// The tag of a TLB entry: StreamWorld (with its Security state), VMID, ASID, and the input page
-/// at the entry's size.
+/// The tag of a TLB entry: StreamWorld (with its Security state), VMID, ASID, the IPA space of a
+/// Secure stream's stage-2-only entry, and the input page at the entry's size.
 public struct TLBKey: CacheKey, Sendable, Hashable {
     public var world: StreamWorld
     /// S2VMID (0 where no VMID applies).
@@ -108,21 +108,28 @@ public struct TLBKey: CacheKey, Sendable, Hashable {
     public var page: UInt64
     /// log2 of the entry's size.
     public var sizeShift: UInt8
+    /// The entry's input is a Non-secure IPA of a Secure stream with Secure stage 2 (stage-2-only
+    /// entries whose STE.NSCFG made the input Non-secure; IHI 0070 §3.10.2.2). Secure IPA entries
+    /// and every other entry have false, so the same IPA in the two IPA spaces of the Secure
+    /// regime never shares an entry (CMD_TLBI_S_S2_IPA's NS selects between them).
+    public var nonSecureIPA: Bool
 
     /// The ASID tag of entries without an ASID.
     public static let noASID: UInt32 = 0x1_0000
 
     @inlinable
-    public init(world: StreamWorld, vmid: UInt16, asid: UInt32, page: UInt64, sizeShift: UInt8) {
+    public init(world: StreamWorld, vmid: UInt16, asid: UInt32, page: UInt64, sizeShift: UInt8, nonSecureIPA: Bool = false) {
         self.world = world
         self.vmid = vmid
         self.asid = asid
         self.page = page
         self.sizeShift = sizeShift
+        self.nonSecureIPA = nonSecureIPA
     }
 
     @inlinable public var placement: UInt64 {
         page &* 0x9E37 ^ UInt64(vmid) << 40 ^ UInt64(asid) << 20 ^ UInt64(sizeShift) << 56 ^ UInt64(world.rawValue) << 61
+            ^ (nonSecureIPA ? 1 << 17 : 0)
     }
 }
 
@@ -264,24 +271,26 @@ public struct TLB: Sendable {
     /// address with its top byte replaced by the sign extension of bit 55.
     @inlinable
     public mutating func lookup(world: StreamWorld = .nonSecureEL1, vmid: UInt16, asid: UInt16?, address: UInt64,
-                                sizes: TLBPageSizes) -> TLBEntry? {
+                                sizes: TLBPageSizes, nonSecureIPA: Bool = false) -> TLBEntry? {
         let tag = Self.asidTag(asid)
         var remaining = sizes.rawValue
         while remaining != 0 {
             let shift = remaining.trailingZeroBitCount
             remaining &= remaining &- 1
-            let key = TLBKey(world: world, vmid: vmid, asid: tag, page: address >> UInt64(shift), sizeShift: UInt8(shift))
+            let key = TLBKey(world: world, vmid: vmid, asid: tag, page: address >> UInt64(shift), sizeShift: UInt8(shift),
+                             nonSecureIPA: nonSecureIPA)
             if let entry = cache.lookupCountingHit(key) { return entry }
         }
         cache.counters.misses &+= 1
         return nil
     }
 
-    /// Caches `translation` of `address`.
+    /// Caches `translation` of `address` (`nonSecureIPA`: see `TLBKey.nonSecureIPA`).
     public mutating func insert(world: StreamWorld = .nonSecureEL1, vmid: UInt16, asid: UInt16?, address: UInt64,
-                                translation: Translation) {
+                                translation: Translation, nonSecureIPA: Bool = false) {
         let shift = translation.sizeShift & 63
-        let key = TLBKey(world: world, vmid: vmid, asid: Self.asidTag(asid), page: address >> UInt64(shift), sizeShift: UInt8(shift))
+        let key = TLBKey(world: world, vmid: vmid, asid: Self.asidTag(asid), page: address >> UInt64(shift), sizeShift: UInt8(shift),
+                         nonSecureIPA: nonSecureIPA)
         let base = address & ~((1 &<< UInt64(shift)) &- 1)
         cache.insert(key, TLBEntry(translation: translation, inputBase: base, global: translation.stage1?.global ?? false))
     }
@@ -338,11 +347,16 @@ public struct TLB: Sendable {
     /// CMD_TLBI_S2_IPA (§4.4.3.1): stage-2-only EL1 entries of `vmid` for the IPA range, within
     /// the TG/TTL hints (stage-2 leaf). Combined stage-1 + stage-2 entries are not required to be
     /// invalidated and are kept (software follows with CMD_TLBI_NH_ALL / NH_VAA).
+    /// CMD_TLBI_S_S2_IPA (§4.4.3.3) is the `.secure` form: `nonSecureIPA` is its NS parameter
+    /// (the address is in the Secure regime's Non-secure IPA space), and only entries of that IPA
+    /// space go.
     @discardableResult
-    public mutating func invalidateS2IPA(vmid: UInt16, range: TLBIAddressRange, security: SecurityState = .nonSecure) -> Int {
+    public mutating func invalidateS2IPA(vmid: UInt16, range: TLBIAddressRange, security: SecurityState = .nonSecure,
+                                         nonSecureIPA: Bool = false) -> Int {
         let world = StreamWorld.el1(security)
         return cache.removeAll { k, e in
-            guard k.world == world, k.vmid == vmid, e.isStage2Only, let s2 = e.translation.stage2 else { return false }
+            guard k.world == world, k.vmid == vmid, k.nonSecureIPA == nonSecureIPA, e.isStage2Only,
+                  let s2 = e.translation.stage2 else { return false }
             return range.hintsMatch(granule: s2.granule, level: s2.level) && range.overlaps(base: e.inputBase, size: e.size)
         }
     }

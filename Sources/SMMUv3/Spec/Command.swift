@@ -128,6 +128,12 @@ public struct SMMUCommand: Sendable, Hashable, CustomStringConvertible {
     /// VMID, bits 47:32 and ASID, bits 63:48 (TLBIs).
     public var vmid: UInt16 { UInt16(dw0.bits(47, 32)) }
     public var asid: UInt16 { UInt16(dw0.bits(63, 48)) }
+    /// NS of CMD_TLBI_S_S2_IPA (IHI 0070 §4.4.3.3): 1 when Address is in the Secure translation
+    /// regime's Non-secure IPA space, 0 in its Secure IPA space. The model reads it at dw0 bit 10
+    /// (the place SSec has in the commands that name a Security state): the text copy of §4.4.3.3
+    /// the model was written from gives the parameter without its layout figure (see
+    /// docs/secure-smmu.md).
+    public var nonSecureIPA: Bool { dw0.bit(10) }
     /// Leaf, dw1 bit 0.
     public var leaf: Bool { dw1.bit(0) }
     /// Range, dw1 bits 4:0 (CFGI_STE_RANGE: 2^(Range+1) StreamIDs).
@@ -191,6 +197,29 @@ public struct SMMUCommand: Sendable, Hashable, CustomStringConvertible {
              dw1: ipa & .mask(51, 12) | (tg & 3) << 10 | (ttl & 3) << 8 | (leaf ? 1 : 0))
     }
     public static func tlbiNSNHAll() -> SMMUCommand { make(.tlbiNSNHAll) }
+    /// CMD_TLBI_S_S12_VMALL (Secure queue, SEL2): every Secure EL1 entry of `vmid`, all stages.
+    public static func tlbiSS12VMAll(vmid: UInt16) -> SMMUCommand { make(.tlbiSS12VMAll, dw0: UInt64(vmid) << 32) }
+    /// CMD_TLBI_S_S2_IPA (Secure queue, SEL2): Secure stage-2-only entries of `vmid` for the IPA
+    /// in the Secure (`nonSecureIPA` false) or Non-secure IPA space of the Secure regime.
+    public static func tlbiSS2IPA(vmid: UInt16, ipa: UInt64, nonSecureIPA: Bool = false, leaf: Bool = false, num: UInt64 = 0,
+                                  scale: UInt64 = 0, ttl: UInt64 = 0, tg: UInt64 = 0) -> SMMUCommand {
+        make(.tlbiSS2IPA, dw0: UInt64(vmid) << 32 | (num & 0x1F) << 12 | (scale & 0x1F) << 20 | (nonSecureIPA ? 1 << 10 : 0),
+             dw1: ipa & .mask(51, 12) | (tg & 3) << 10 | (ttl & 3) << 8 | (leaf ? 1 : 0))
+    }
+    /// CMD_TLBI_SNH_ALL (Secure queue, SEL2): every Secure EL1 entry.
+    public static func tlbiSNHAll() -> SMMUCommand { make(.tlbiSNHAll) }
+    /// CMD_TLBI_S_EL2_ALL (Secure queue, SEL2): every S-EL2 and S-EL2-E2H entry.
+    public static func tlbiSEL2All() -> SMMUCommand { make(.tlbiSEL2All) }
+    /// CMD_TLBI_S_EL2_ASID (Secure queue, SEL2): non-global S-EL2-E2H entries of `asid`.
+    public static func tlbiSEL2ASID(asid: UInt16) -> SMMUCommand { make(.tlbiSEL2ASID, dw0: UInt64(asid) << 48) }
+    /// CMD_TLBI_S_EL2_VA (Secure queue, SEL2): S-EL2 (or, with S_CR2.E2H, S-EL2-E2H by `asid`) entries for the VA.
+    public static func tlbiSEL2VA(asid: UInt16, address: UInt64, leaf: Bool = false) -> SMMUCommand {
+        make(.tlbiSEL2VA, dw0: UInt64(asid) << 48, dw1: address & .mask(63, 12) | (leaf ? 1 : 0))
+    }
+    /// CMD_TLBI_S_EL2_VAA (Secure queue, SEL2): S-EL2 (or S-EL2-E2H) entries for the VA, all ASIDs.
+    public static func tlbiSEL2VAA(address: UInt64, leaf: Bool = false) -> SMMUCommand {
+        make(.tlbiSEL2VAA, dw1: address & .mask(63, 12) | (leaf ? 1 : 0))
+    }
     public static func tlbiEL2All() -> SMMUCommand { make(.tlbiEL2All) }
     public static func tlbiEL3All() -> SMMUCommand { make(.tlbiEL3All) }
     /// CMD_SYNC with completion signal `cs`; MSIAddress/MSIData used with SIG_IRQ when IDR0.MSI.

@@ -32,6 +32,12 @@ public struct SMMUv3Configuration: Sendable, Hashable {
     /// §3.10.1, §6.3.53 onwards). QEMU's RFC names it `secure-impl`; off by default (QEMU 11 has
     /// no Secure state), and then every stream is Non-secure and the Secure bank reads zero.
     public var secureImpl: Bool = false
+    /// SMMU_S_IDR1.SEL2: Secure EL2 and Secure stage 2 (IHI 0070 §3.10.2.2, SMMUv3.2). Needs
+    /// `secureImpl` and both stages (`stages == .nested`); `validate()` says so otherwise. The
+    /// QEMU-style property is `sel2=on` beside `secure-impl=on` (QEMU has no such property: its
+    /// SMMU has no Secure state). Off by default, and then a Secure STE with stage 2 is C_BAD_STE
+    /// and the Secure stage-2 TLBI commands are CERROR_ILL, exactly as without the option.
+    public var secureEL2: Bool = false
     /// Configuration cache geometry (sets × ways), per structure (STE, CD).
     public var configCacheSets: Int = 64
     public var configCacheWays: Int = 4
@@ -87,12 +93,16 @@ public struct SMMUv3Configuration: Sendable, Hashable {
         return v
     }
 
-    /// SMMU_S_IDR1 (§6.3.54): SECURE_IMPL (bit 31), S_SIDSIZE (bits 5:0) = 16; SEL2 (bit 29) = 0:
-    /// no Secure stage 2. Zero without `secureImpl`.
+    /// SMMU_S_IDR1 (§6.3.54): SECURE_IMPL (bit 31), S_SIDSIZE (bits 5:0) = 16; SEL2 (bit 29) when
+    /// `secureStage2Implemented`. Zero without `secureImpl`.
     public var secureIDR1: UInt32 {
         guard secureImpl else { return 0 }
-        return 1 << 31 | UInt32(streamIDBits)
+        return 1 << 31 | (secureStage2Implemented ? 1 << 29 : 0) | UInt32(streamIDBits)
     }
+
+    /// S_IDR1.SEL2 as this configuration reports it: `secureEL2` with the Secure interface and both
+    /// stages (§3.10.2.2: Secure stage 2 needs stage 1 and stage 2).
+    public var secureStage2Implemented: Bool { secureImpl && secureEL2 && stages == .nested }
 
     /// SMMU_IDR3 (§6.3.4): HAD, XNX (with stage 2), RIL, BBML=2.
     public var idr3: UInt32 {
@@ -108,6 +118,8 @@ public struct SMMUv3Configuration: Sendable, Hashable {
     public func validate() -> [String] {
         var problems: [String] = []
         if !(0...20).contains(substreamIDBits) { problems.append("ssidsize must be 0–20 (got \(substreamIDBits))") }
+        if secureEL2, !secureImpl { problems.append("sel2 needs secure-impl (Secure EL2 is part of the Secure interface)") }
+        if secureEL2, stages != .nested { problems.append("sel2 needs stage=nested (Secure stage 2 needs both stages)") }
         if configCacheSets < 1 || configCacheWays < 1 { problems.append("configuration cache geometry must be at least 1×1") }
         return problems
     }

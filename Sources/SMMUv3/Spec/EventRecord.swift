@@ -103,6 +103,13 @@ public struct EventRecord: Sendable, Hashable, CustomStringConvertible {
     public var inputAddr: UInt64 { dw2 }
     /// IPA, dw3 bits 51:12 (stage-2 faults).
     public var ipa: UInt64 { dw3 & .mask(51, 12) }
+    /// NSIPA, dw3 bit 0 (record bit 192) of F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION
+    /// (IHI 0070 §7.3, SMMUv3.2): on the Secure event queue with S2 = 1, the NS bit stage 1 output
+    /// for the faulting access, i.e. the fault is in the Non-secure IPA space (a walk through
+    /// STE.S2TTB rather than STE.S_S2TTB); 0 otherwise. The text copy of §7.3 the model was written
+    /// from names the field without its layout figure; bit 192 is the model's reading of it (see
+    /// docs/secure-smmu.md).
+    public var nsipa: Bool { dw3.bit(0) }
     /// FetchAddr, dw3 bits 55:3 (fetch aborts).
     public var fetchAddr: UInt64 { dw3 & .mask(55, 3) }
 
@@ -155,10 +162,12 @@ public struct EventRecord: Sendable, Hashable, CustomStringConvertible {
              faultClass: faultClass, inputAddr: inputAddr, dw3: fetchAddr & .mask(55, 3))
     }
     /// F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION: IPA valid when S2 = 1.
+    /// `nsipa` (only with `s2`): the fault was in a Secure stream's Non-secure IPA space.
     public static func translationFault(_ type: EventType, streamID: UInt32, substreamID: UInt32? = nil, pnu: Bool, ind: Bool,
-                                        rnw: Bool, s2: Bool, faultClass: FaultClass, inputAddr: UInt64, ipa: UInt64) -> EventRecord {
+                                        rnw: Bool, s2: Bool, faultClass: FaultClass, inputAddr: UInt64, ipa: UInt64,
+                                        nsipa: Bool = false) -> EventRecord {
         make(type: type, streamID: streamID, substreamID: substreamID, pnu: pnu, ind: ind, rnw: rnw, s2: s2, faultClass: faultClass,
-             inputAddr: inputAddr, dw3: s2 ? ipa & .mask(51, 12) : 0)
+             inputAddr: inputAddr, dw3: s2 ? ipa & .mask(51, 12) | (nsipa ? 1 : 0) : 0)
     }
 
     public var description: String {
@@ -172,7 +181,7 @@ public struct EventRecord: Sendable, Hashable, CustomStringConvertible {
             s += " \(rnw ? "read" : "write") S2=\(s2 ? 1 : 0) CLASS=\(faultClass?.description ?? "?") InputAddr \(hex(inputAddr)) FetchAddr \(hex(fetchAddr))"
         case .translation?, .addressSize?, .accessFlag?, .permission?:
             s += " \(rnw ? "read" : "write") S2=\(s2 ? 1 : 0) CLASS=\(faultClass?.description ?? "?") InputAddr \(hex(inputAddr))"
-            if s2 { s += " IPA \(hex(ipa))" }
+            if s2 { s += " IPA \(hex(ipa))" + (nsipa ? " NSIPA" : "") }
         default:
             break
         }

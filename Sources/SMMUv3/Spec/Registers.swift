@@ -307,7 +307,7 @@ extension SMMUv3Configuration {
     /// Reset values as the Non-secure bank's (S_GBPA bypasses with SHCFG = use incoming, like GBPA;
     /// the architecture leaves them IMPLEMENTATION DEFINED or UNKNOWN). S_CR0: SMMUEN, EVENTQEN,
     /// CMDQEN, SIF (NSSTALLD and VMW are RES0 here: see docs/secure-smmu.md). S_CR2: RECINVSID
-    /// (E2H needs SEL2, PTM BTM). S_GERRORN: no PRIQ errors in the Secure bank.
+    /// (E2H with SEL2 only, PTM needs BTM). S_GERRORN: no PRIQ errors in the Secure bank.
     public var secureRegisterDescriptors: [RegisterDescriptor] {
         typealias S = SMMUSecureRegisterOffset
         let msiAddress: UInt64 = msi ? UInt64.mask(55, 2) : 0
@@ -322,7 +322,8 @@ extension SMMUv3Configuration {
             .init("S_CR0", S.sCR0, width: 4, writable: UInt64(ControlRegister0.secureImplemented)),
             .init("S_CR0ACK", S.sCR0ACK, width: 4),
             .init("S_CR1", S.sCR1, width: 4, writable: 0xFFF),
-            .init("S_CR2", S.sCR2, width: 4, writable: 0x2),
+            // S_CR2.E2H (bit 0) is writable with SEL2: it selects S-EL2-E2H for STRW = 0b10.
+            .init("S_CR2", S.sCR2, width: 4, writable: secureStage2Implemented ? 0x3 : 0x2),
             .init("S_INIT", S.sInit, width: 4, writable: UInt64(SecureInit.invalidateAll)),
             .init("S_GBPA", S.sGBPA, width: 4, reset: UInt64(GlobalBypassAttributes.reset),
                   writable: UInt64(GlobalBypassAttributes.secureWritableMask)),

@@ -145,13 +145,64 @@ public struct StreamTableEntry: EightDoublewordStructure, Sendable, Hashable, Cu
 
     // MARK: Doubleword 3
 
-    /// S2NSW, bit 192 and S2NSA, bit 193 (Secure stage 2 only).
+    /// S2NSW, bit 192: the NS bit of the stage-2 table reads of a Secure stream's Non-secure IPA
+    /// space (S2TTB walks). S2NSA, bit 193: the NS bit of that space's output, IGNORED (taken as
+    /// Non-secure) when S2NSW, S2SW or S2SA is 1. Both RES0 outside Secure STEs with SEL2 (see the
+    /// table under "Secure stage 2" below).
     public var s2NSW: Bool { get { field(192, 192) == 1 } set { setField(192, 192, newValue ? 1 : 0) } }
     public var s2NSA: Bool { get { field(193, 193) == 1 } set { setField(193, 193, newValue ? 1 : 0) } }
     /// S2TTB, bits 247:196: stage-2 translation table base (address bits 55:4).
     public var s2TTB: UInt64 {
         get { dw3 & .mask(55, 4) }
         set { dw3 = (dw3 & ~UInt64.mask(55, 4)) | (newValue & .mask(55, 4)) }
+    }
+
+    // MARK: Secure stage 2 (doublewords 4 and 6; SMMU_S_IDR1.SEL2 = 1, Secure STEs only)
+    //
+    // IHI 0070 §3.10.2.2, §5.2. A Secure stream with stage 2 has two IPA spaces. Stage 1's output
+    // (or, with stage 1 bypassed, the input address with the NS attribute STE.NSCFG gives) is a
+    // Secure IPA unless the walk said Non-secure (CD.NSCFGx, NSTable, the leaf's NS bit). A Secure
+    // IPA is walked from S_S2TTB with S_S2T0SZ / S_S2SL0 / S_S2TG and every other S2* field shared
+    // with the ordinary stage 2; a Non-secure IPA is walked from S2TTB with the ordinary S2* fields.
+    // Each space has two controls, a walk control (the NS bit of its stage-2 table reads) and an
+    // output control (the NS bit of its output):
+    //
+    // | IPA space  | tables from      | walk reads NS | output NS                             |
+    // |------------|------------------|---------------|---------------------------------------|
+    // | Secure     | S_S2TTB          | S2SW          | S2SW or S2SA                          |
+    // | Non-secure | S2TTB            | S2NSW         | S2SW or S2SA or S2NSW or S2NSA        |
+    //
+    // The Secure row is §5.2 S2SA: "when S2SW is 1, S2SA is IGNORED and treated as 1". The
+    // Non-secure row is §3.10.2.2: the output of a Non-secure IPA is S2NSA only when S2SW, S2SA and
+    // S2NSW are all 0, else Non-secure — so a Secure IPA space whose output is Non-secure forces
+    // the Non-secure IPA space's output to Non-secure too, and Non-secure stage-2 tables force a
+    // Non-secure output (the architecture lets no Non-secure table map a Secure PA). S2NSW does not
+    // follow S2SW: the text makes only the outputs depend on the other space's controls.
+
+    /// S_S2T0SZ, bits 293:288: the Secure IPA space is 2^(64 − S_S2T0SZ) bytes (encoded and checked as S2T0SZ).
+    public var sS2T0SZ: UInt64 { get { field(293, 288) } set { setField(293, 288, newValue) } }
+    /// S_S2SL0, bits 295:294: start level of the S_S2TTB walk (encoded as S2SL0, with S_S2TG).
+    public var sS2SL0: UInt64 { get { field(295, 294) } set { setField(295, 294, newValue) } }
+    /// S_S2TG, bits 303:302: granule of the S_S2TTB tables (0 4 KiB, 1 64 KiB, 2 16 KiB, 3 reserved).
+    public var sS2TG: UInt64 { get { field(303, 302) } set { setField(303, 302, newValue) } }
+    /// S2SW, bit 384: the NS bit of every stage-2 table read of the Secure IPA space (S_S2TTB walks).
+    public var s2SW: Bool { get { field(384, 384) == 1 } set { setField(384, 384, newValue ? 1 : 0) } }
+    /// S2SA, bit 385: the NS bit of every Secure IPA translation's output; IGNORED (taken as 1)
+    /// when S2SW = 1.
+    public var s2SA: Bool { get { field(385, 385) == 1 } set { setField(385, 385, newValue ? 1 : 0) } }
+    /// S_S2TTB, bits 439:388: Secure stage-2 translation table base (address bits 55:4; bits 51:4
+    /// used, 55:52 RES0 with VMSAv8-64).
+    public var sS2TTB: UInt64 {
+        get { dw6 & .mask(55, 4) }
+        set { dw6 = (dw6 & ~UInt64.mask(55, 4)) | (newValue & .mask(55, 4)) }
+    }
+
+    /// Sets the Secure IPA space's stage-2 table (S_S2TTB, S_S2T0SZ, S_S2SL0, S_S2TG).
+    public mutating func setSecureStage2(sS2TTB: UInt64, sS2T0SZ: UInt64, sS2SL0: UInt64, sS2TG: UInt64 = 0) {
+        self.sS2TTB = sS2TTB
+        self.sS2T0SZ = sS2T0SZ
+        self.sS2SL0 = sS2SL0
+        self.sS2TG = sS2TG
     }
 
     // MARK: Builders

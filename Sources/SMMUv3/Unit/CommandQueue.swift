@@ -83,7 +83,8 @@ extension SMMUv3Unit {
     /// name Secure structures, with SSec = 0 Non-secure ones; CMD_TLBI_NH_* invalidate Secure
     /// stage-1 entries (all VMIDs: no Secure stage 2); CMD_TLBI_EL3_* are valid only there; the
     /// S-EL2 / Secure stage-2 forms (CMD_TLBI_S_EL2_*, S_S12_VMALL, S_S2_IPA, SNH_ALL) are
-    /// Reserved without S_IDR1.SEL2 and raise CERROR_ILL on both queues.
+    /// Reserved without S_IDR1.SEL2 and raise CERROR_ILL on both queues; with SEL2 they act on the
+    /// Secure queue (`invalidateTLB`) and stay CERROR_ILL on the Non-secure one.
     mutating func execute<Bus: MemoryBus>(_ command: SMMUCommand, memory: Bus, queue: SMMUSecurityState = .nonSecure) -> CommandError {
         guard let opcode = command.opcode else { return .illegal }
         let stage1 = configuration.stages.stage1Supported
@@ -128,9 +129,13 @@ extension SMMUv3Unit {
             break
         case .sync:
             return executeSync(command, queue: queue)
-        case .cfgiVMSPIDM, .dptiAll, .dptiPA, .tlbiSEL2All, .tlbiSEL2ASID, .tlbiSEL2VA, .tlbiSEL2VAA, .tlbiSS12VMAll,
-             .tlbiSS2IPA, .tlbiSNHAll:
-            // Not implemented (VMS, DPT) or Secure-only: illegal on the Non-secure queue.
+        case .tlbiSEL2All, .tlbiSEL2ASID, .tlbiSEL2VA, .tlbiSEL2VAA, .tlbiSS12VMAll, .tlbiSS2IPA, .tlbiSNHAll:
+            // The Secure EL2 / Secure stage-2 forms (§4.4.2.11–14, §4.4.3.3–4, §4.4.4.2): CERROR_ILL
+            // on the Non-secure queue, and Reserved (CERROR_ILL) without S_IDR1.SEL2.
+            guard onSecureQueue, configuration.secureStage2Implemented else { return .illegal }
+            return invalidateTLB(command, opcode: opcode, queue: queue)
+        case .cfgiVMSPIDM, .dptiAll, .dptiPA:
+            // Not implemented (VMS, DPT).
             return .illegal
         }
         return .none

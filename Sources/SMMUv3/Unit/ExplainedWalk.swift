@@ -71,7 +71,13 @@ extension SMMUv3Unit {
         var quiet = NoTableWalkObserver()
         if case .ok(let (cd, cdAddress)) = fetchCD(stream, index: index, request: request, security: security, memory: bus,
                                                     observer: &quiet) {
-            walk.cd = SMMUStructureRead(address: cdAddress, space: space, dwords: cd.dwords)
+            // Through a Secure IPA space (SEL2), the CD is read in the PA space its stage 2 outputs.
+            let cdSpace: MemTxAttrs.SecuritySpace = if ste.config == .nested, let s = stream.secureStage2 {
+                s.nonSecureOutput ? .nonSecure : .secure
+            } else {
+                space
+            }
+            walk.cd = SMMUStructureRead(address: cdAddress, space: cdSpace, dwords: cd.dwords)
         }
         return walk
     }

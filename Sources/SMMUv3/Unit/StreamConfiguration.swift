@@ -67,18 +67,30 @@ extension SMMUv3Unit {
         return .entry(ste, address: steAddress)
     }
 
-    /// Checks an STE (IHI 0070 §5.2, "ILLEGAL" conditions for this SMMU's features) and decodes
-    /// what translation needs. Config 0b0xx aborts without an event; illegal → C_BAD_STE. A Secure
-    /// STE (§5.2, §3.10.2) may use STRW 0b01 (EL3) besides 0b00 (Secure EL1); S-EL2 (0b10) and
-    /// stage 2 need S_IDR1.SEL2, which this SMMU does not implement.
+    /// Checks an STE (IHI 0070 §5.2, "ILLEGAL" conditions for this SMMU's features, §5.2.2
+    /// SteIllegal) and decodes what translation needs. Config 0b0xx aborts without an event;
+    /// illegal → C_BAD_STE. A Secure STE (§5.2, §3.10.2) may use STRW 0b01 (EL3) besides 0b00
+    /// (Secure EL1). Without S_IDR1.SEL2, S-EL2 (0b10) and stage 2 are illegal for it. With SEL2
+    /// (§3.10.2.2): STRW 0b10 with Config 0b101 is S-EL2 (S-EL2-E2H with S_CR2.E2H); STRW is
+    /// ignored with stage 2; stage 2 builds two contexts, the Non-secure IPA space's from S2TTB and
+    /// the S2* fields and the Secure IPA space's from S_S2TTB, S_S2T0SZ, S_S2SL0, S_S2TG with the
+    /// other S2* fields, each checked as the Non-secure one is (granule, T0SZ range, SL0 against
+    /// T0SZ and the PA size, TTB within S2PS).
+    @inline(never)  // the configuration-cache miss path: keep it out of the translation path
     func decodeSTE(_ ste: StreamTableEntry, address: UInt64, streamID: UInt32, substreamID: UInt32?,
                    security: SMMUSecurityState = .nonSecure) -> ConfigOutcome<CachedStream> {
         let bad = ConfigOutcome<CachedStream>.stop(.event(.badSTE(streamID: streamID, substreamID: substreamID), record: true))
         guard ste.valid else { return bad }
         let config = ste.config
         if config == .abort { return .ok(CachedStream(ste: ste, address: address, stage2: nil)) }
+        let secureStage2 = security == .secure && configuration.secureStage2Implemented
         if security == .secure {
-            guard ste.strw <= 1, !config.stage2 else { return bad }
+            if secureStage2 {
+                // STRW is unused with stage 2 and with bypass; 0b11 is reserved.
+                guard config.stage2 || config == .bypass || ste.strw != 3 else { return bad }
+            } else {
+                guard ste.strw <= 1, !config.stage2 else { return bad }
+            }
         } else {
             // STRW: 0bx1 (EL3 / reserved) is illegal for a Non-secure stream; 0b10 needs IDR0.Hyp (0).
             guard ste.strw == 0 else { return bad }
@@ -96,21 +108,43 @@ extension SMMUv3Unit {
             }
         }
         var stage2: Stage2Context?
+        var secureContext: Stage2Context?
         if config.stage2 {
             guard configuration.stages.stage2Supported else { return bad }
             // Little-endian tables only (IDR0.TTENDIAN), no stalls (IDR0.STALL_MODEL = 0b01).
             guard !ste.s2ENDI, !ste.s2S else { return bad }
-            guard let granule = TranslationGranule(tg0: ste.s2TG) else { return bad }
-            let oas = configuration.outputAddressBits
-            let context = Stage2Context(
-                ttb: ste.s2TTB, tsz: Int(ste.s2T0SZ), sl0: ste.s2SL0, granule: granule,
-                outputSize: AddressSizeEncoding.effectiveOutputSize(ste.s2PS, oas: oas), ias: oas,
-                accessFlagFaultDisabled: ste.s2AFFD, hardwareAccessFlag: false, hardwareDirty: false, aa64: ste.s2AA64,
-                xnx: true, protectedTableWalk: ste.s2PTW, vmid: UInt16(truncatingIfNeeded: ste.s2VMID))
-            guard context.validate() == nil else { return bad }
+            guard var context = stage2Context(ste, ttb: ste.s2TTB, t0sz: ste.s2T0SZ, sl0: ste.s2SL0, tg: ste.s2TG) else { return bad }
+            if secureStage2 {
+                guard var secure = stage2Context(ste, ttb: ste.sS2TTB, t0sz: ste.sS2T0SZ, sl0: ste.sS2SL0, tg: ste.sS2TG)
+                else { return bad }
+                let controls = SecureStage2Controls(ste)
+                secure.secureStream = true
+                secure.nonSecureIPA = false
+                secure.nonSecureTables = controls.secureIPAWalkNonSecure
+                secure.nonSecureOutput = controls.secureIPAOutputNonSecure
+                context.secureStream = true
+                context.nonSecureIPA = true
+                context.nonSecureTables = controls.nonSecureIPAWalkNonSecure
+                context.nonSecureOutput = controls.nonSecureIPAOutputNonSecure
+                secureContext = secure
+            }
             stage2 = context
         }
-        return .ok(CachedStream(ste: ste, address: address, stage2: stage2))
+        return .ok(CachedStream(ste: ste, address: address, stage2: stage2, secureStage2: secureContext))
+    }
+
+    /// A legal stage-2 context from one of an STE's two stage-2 tables (S2TTB with S2T0SZ /
+    /// S2SL0 / S2TG, or S_S2TTB with S_S2T0SZ / S_S2SL0 / S_S2TG; the other S2* fields are shared),
+    /// or nil when `Stage2Context.validate` finds it ILLEGAL.
+    func stage2Context(_ ste: StreamTableEntry, ttb: UInt64, t0sz: UInt64, sl0: UInt64, tg: UInt64) -> Stage2Context? {
+        guard let granule = TranslationGranule(tg0: tg) else { return nil }
+        let oas = configuration.outputAddressBits
+        let context = Stage2Context(
+            ttb: ttb, tsz: Int(t0sz), sl0: sl0, granule: granule,
+            outputSize: AddressSizeEncoding.effectiveOutputSize(ste.s2PS, oas: oas), ias: oas,
+            accessFlagFaultDisabled: ste.s2AFFD, hardwareAccessFlag: false, hardwareDirty: false, aa64: ste.s2AA64,
+            xnx: true, protectedTableWalk: ste.s2PTW, vmid: UInt16(truncatingIfNeeded: ste.s2VMID))
+        return context.validate() == nil ? context : nil
     }
 
     /// The VMID that tags a stream's translations: S2VMID when stage 2 is implemented.
@@ -153,11 +187,12 @@ extension SMMUv3Unit {
                 let split: UInt64 = ste.s1Fmt == 1 ? 6 : 10
                 let l1IPA = ste.s1ContextPtr &+ 8 &* (UInt64(index) >> split)
                 let l1Address: UInt64
-                switch physicalAddress(of: l1IPA, stream: stream, request: request, memory: memory, observer: &observer) {
-                case .ok(let pa): l1Address = pa
+                let l1Attrs: MemTxAttrs
+                switch physicalAddress(of: l1IPA, stream: stream, request: request, attrs: attrs, memory: memory, observer: &observer) {
+                case .ok(let (pa, a)): (l1Address, l1Attrs) = (pa, a)
                 case .stop(let s): return .stop(s)
                 }
-                let (raw, result) = memory.read(l1Address, size: 8, attrs: attrs)
+                let (raw, result) = memory.read(l1Address, size: 8, attrs: l1Attrs)
                 guard result.isOK else {
                     return .stop(.event(.cdFetch(streamID: sid, substreamID: ssid, fetchAddr: l1Address), record: true))
                 }
@@ -171,27 +206,35 @@ extension SMMUv3Unit {
             }
         }
         let pa: UInt64
-        switch physicalAddress(of: cdAddress, stream: stream, request: request, memory: memory, observer: &observer) {
-        case .ok(let a): pa = a
+        let cdAttrs: MemTxAttrs
+        switch physicalAddress(of: cdAddress, stream: stream, request: request, attrs: attrs, memory: memory, observer: &observer) {
+        case .ok(let (a, at)): (pa, cdAttrs) = (a, at)
         case .stop(let s): return .stop(s)
         }
         var cd = ContextDescriptor()
         for i in 0..<8 {
-            let (v, r) = memory.read(pa &+ UInt64(8 * i), size: 8, attrs: attrs)
+            let (v, r) = memory.read(pa &+ UInt64(8 * i), size: 8, attrs: cdAttrs)
             guard r.isOK else { return .stop(.event(.cdFetch(streamID: sid, substreamID: ssid, fetchAddr: pa), record: true)) }
             cd[i] = v
         }
         return .ok((cd, pa))
     }
 
-    /// A CD-table address as a physical address: itself, or (nested) its stage-2 translation with
-    /// CLASS = CD.
+    /// A CD-table address as a physical address with the attributes to read it with: itself with
+    /// `attrs`, or (nested) its stage-2 translation with CLASS = CD. A Secure stream with Secure
+    /// stage 2 translates L1CD and CD addresses through its Secure IPA space and reads them in the
+    /// PA space that stage 2 outputs (IHI 0070 §3.10.2: "L1CD and CD addresses are translated
+    /// through the Secure IPA space"; §7.3.10: the fetch's PA space is the one S2SA gives).
     func physicalAddress<Bus: MemoryBus, Observer: TableWalkObserver>(
-        of address: UInt64, stream: CachedStream, request: SMMUTranslationRequest, memory: Bus, observer: inout Observer
-    ) -> ConfigOutcome<UInt64> {
-        guard stream.ste.config == .nested, let stage2 = stream.stage2 else { return .ok(address) }
+        of address: UInt64, stream: CachedStream, request: SMMUTranslationRequest, attrs: MemTxAttrs, memory: Bus,
+        observer: inout Observer
+    ) -> ConfigOutcome<(UInt64, MemTxAttrs)> {
+        guard stream.ste.config == .nested, let stage2 = stream.stage2Context(nonSecureIPA: false) else { return .ok((address, attrs)) }
         switch translateStage2(stage2, ipa: address, access: .read, faultClass: .cd, bus: memory, observer: &observer) {
-        case .translated(let t): return .ok(t.outputAddress)
+        case .translated(let t):
+            guard stage2.secureStream, let leaf = t.stage2 else { return .ok((t.outputAddress, attrs)) }
+            let space: MemTxAttrs.SecuritySpace = leaf.nonSecureOutput ? .nonSecure : .secure
+            return .ok((t.outputAddress, MemTxAttrs(secure: space == .secure, space: space)))
         case .fault(let f): return .stop(faultStop(f, request: request, stream: stream, context: nil))
         }
     }
@@ -249,7 +292,7 @@ extension SMMUv3Unit {
             }
             record = .translationFault(type, streamID: request.streamID, substreamID: request.substreamID, pnu: request.privileged,
                                        ind: request.instruction, rnw: rnw, s2: s2, faultClass: f.faultClass,
-                                       inputAddr: request.address, ipa: f.ipa)
+                                       inputAddr: request.address, ipa: f.ipa, nsipa: s2 && f.nonSecureIPA)
             if s2 {
                 recordIt = stream.ste.s2R
             } else if let context {

@@ -25,7 +25,10 @@ public struct SMMUStaleCacheDiagnostic: Sendable, Hashable, CustomStringConverti
 
     public var description: String {
         let ssid = substreamID.map { " SSID \(hex(UInt64($0)))" } ?? ""
-        let name = missingCommand.opcode?.description ?? "command"
+        var name = missingCommand.opcode?.description ?? "command"
+        if missingCommand.opcode == .tlbiSS2IPA {
+            name += missingCommand.nonSecureIPA ? " with NS = 1 (Non-secure IPA space)" : " with NS = 0 (Secure IPA space)"
+        }
         let queue = security == .secure ? " on the Secure command queue" : ""
         return "stale \(cache.rawValue) used for \(security) SID \(hex(UInt64(streamID)))\(ssid) IOVA \(hex(address)): "
             + "cached \(stale), memory now \(current); missing \(name)\(queue) (\(missingCommand))"

@@ -19,13 +19,15 @@ extension SMMUv3Unit {
             return .translated(SMMUTranslation(outputAddress: request.address, addressMask: ~0, permissions: .all,
                                                outputSpace: bypassSpace(stream, security: security), path: .bypass))
         }
-        let world = Self.world(of: stream, security: security)
-        let vmid = security == .secure ? 0 : vmid(of: stream)
-        // EL3 translations carry no ASID (CD.ASID is IGNORED for StreamWorld EL3, §5.4).
-        let asid = world == .el3 ? nil : context?.stage1.asid
+        let world = world(of: stream, security: security)
+        let vmid = tlbVMID(of: stream, world: world, security: security)
+        // EL3 and S-EL2 translations carry no ASID (CD.ASID is IGNORED for them, §5.4).
+        let asid = world == .el3 || world == .secureEL2 ? nil : context?.stage1.asid
         let sizes = Self.leafSizes(stream: stream, context: context)
         let tlbAddress = context?.stage1.tlbAddress(request.address) ?? request.address
-        if let hit = tlb.lookup(world: world, vmid: vmid, asid: asid, address: tlbAddress, sizes: sizes),
+        // A Secure stream's stage-2-only entries are keyed by their IPA space too (SEL2).
+        let nonSecureIPA = context == nil && stream.secureIPASpace != nil && Self.stage2OnlyNonSecureIPA(stream)
+        if let hit = tlb.lookup(world: world, vmid: vmid, asid: asid, address: tlbAddress, sizes: sizes, nonSecureIPA: nonSecureIPA),
            hit.translation.permissions.allows(walkRequest) {
             observer.note("TLB hit: \(hex(hit.inputBase)) → \(hex(hit.outputAddress(for: hit.inputBase))), 2^\(hit.translation.sizeShift) bytes")
             if configuration.strictInvalidation {
@@ -38,7 +40,8 @@ extension SMMUv3Unit {
                 return finish(stop, memory: memory, security: security)
             }
             let shift = UInt64(hit.translation.sizeShift & 63)
-            let key = TLBKey(world: world, vmid: vmid, asid: TLB.asidTag(asid), page: tlbAddress >> shift, sizeShift: UInt8(shift))
+            let key = TLBKey(world: world, vmid: vmid, asid: TLB.asidTag(asid), page: tlbAddress >> shift, sizeShift: UInt8(shift),
+                             nonSecureIPA: nonSecureIPA)
             recordHitShortcut(request, stream: stream, usedContext: context != nil, security: security, key: key, hit: hit,
                               space: space, path: path)
             return .translated(SMMUTranslation(
@@ -48,7 +51,7 @@ extension SMMUv3Unit {
         let result = performWalk(walkRequest, stream: stream, context: context, memory: memory, observer: &observer)
         switch result {
         case .translated(let t):
-            tlb.insert(world: world, vmid: vmid, asid: asid, address: tlbAddress, translation: t)
+            tlb.insert(world: world, vmid: vmid, asid: asid, address: tlbAddress, translation: t, nonSecureIPA: nonSecureIPA)
             let space = Self.outputSpace(t, security: security)
             if let stop = secureInstructionFetchFault(request, walkRequest, space: space, security: security, context: context) {
                 observer.note("S_CR0.SIF = 1: a Secure instruction fetch to the Non-secure PA space is a Permission fault")
@@ -64,16 +67,44 @@ extension SMMUv3Unit {
     }
 
     /// The TLB's StreamWorld of a stream (IHI 0070 §3.17, STE.STRW): NS-EL1 for Non-secure
-    /// streams; Secure (S-EL1) or, with STRW = 0b01, EL3 for Secure ones.
-    static func world(of stream: CachedStream, security: SMMUSecurityState) -> StreamWorld {
+    /// streams; for Secure ones Secure (S-EL1), EL3 with STRW = 0b01, and with SEL2 S-EL2 (or
+    /// S-EL2-E2H with S_CR2.E2H) with STRW = 0b10; STRW is ignored with stage 2 (Secure EL1&0).
+    func world(of stream: CachedStream, security: SMMUSecurityState) -> StreamWorld {
         guard security == .secure else { return .nonSecureEL1 }
-        return stream.ste.strw == 1 ? .el3 : .secureEL1
+        if stream.ste.config.stage2 { return .secureEL1 }
+        switch stream.ste.strw {
+        case 1: return .el3
+        case 2 where configuration.secureStage2Implemented:
+            return .el2(.secure, e2h: registers.read32(SMMUSecureRegisterOffset.sCR2) & 1 != 0)
+        default: return .secureEL1
+        }
+    }
+
+    /// The VMID that tags a stream's TLB entries: S2VMID for Non-secure streams (when stage 2 is
+    /// implemented); for Secure streams, with SEL2, S2VMID when stage 2 translates and 0 otherwise
+    /// (IHI 0070 §3.10.2.2: Secure VMIDs are their own namespace, kept apart by the world), and 0
+    /// without SEL2 (the Secure VMID does not exist).
+    func tlbVMID(of stream: CachedStream, world: StreamWorld, security: SMMUSecurityState) -> UInt16 {
+        guard security == .secure else { return vmid(of: stream) }
+        guard configuration.secureStage2Implemented, world == .secureEL1, stream.stage2 != nil else { return 0 }
+        return UInt16(truncatingIfNeeded: stream.ste.s2VMID)
+    }
+
+    /// With stage 1 bypassed (Config stage 2, or S1DSS bypass), whether a Secure stream's input
+    /// address is a Non-secure IPA: STE.NSCFG decides (IHI 0070 §3.10.2.2; 0b11 Non-secure, 0b10
+    /// Secure, 0b0x the incoming NS attribute, which the model takes as Secure). Only meaningful
+    /// for streams with a Secure IPA space (`CachedStream.secureStage2`).
+    static func stage2OnlyNonSecureIPA(_ stream: CachedStream) -> Bool {
+        overriddenSpace(nscfg: stream.ste.nscfg) == .nonSecure
     }
 
     /// The PA space of a translation's output: Non-secure for Non-secure streams whatever their
-    /// tables say; for Secure streams what the stage-1 walk decided (NSCFGx, NSTable, NS).
+    /// tables say; for Secure streams what the last stage decided — the stage-2 walk's output
+    /// control (S2SA / S2NSA, SEL2) when stage 2 translated, else the stage-1 walk (NSCFGx,
+    /// NSTable, NS).
     static func outputSpace(_ t: Translation, security: SMMUSecurityState) -> MemTxAttrs.SecuritySpace {
         guard security == .secure else { return .nonSecure }
+        if let s2 = t.stage2 { return s2.nonSecureOutput ? .nonSecure : .secure }
         return t.stage1?.nonSecureOutput ?? true ? .nonSecure : .secure
     }
 
@@ -93,9 +124,16 @@ extension SMMUv3Unit {
         _ walkRequest: WalkRequest, stream: CachedStream, context: CachedContext?, memory: Bus, observer: inout Observer
     ) -> WalkResult {
         switch (context, stream.stage2) {
-        case (let c?, let s2?): walkNested(c.stage1, s2, walkRequest, bus: memory, observer: &observer)
+        case (let c?, let s2?):
+            walkNested(c.stage1, s2, walkRequest, secureStage2: stream.secureStage2, bus: memory, observer: &observer)
         case (let c?, nil): walkStage1(c.stage1, walkRequest, bus: memory, observer: &observer)
-        case (nil, let s2?): walkStage2(s2, walkRequest, bus: memory, observer: &observer)
+        case (nil, let s2?):
+            // A Secure stream with a Secure IPA space: NSCFG picks the IPA space of the input.
+            if let secure = stream.secureStage2, !Self.stage2OnlyNonSecureIPA(stream) {
+                walkStage2(secure, walkRequest, bus: memory, observer: &observer)
+            } else {
+                walkStage2(s2, walkRequest, bus: memory, observer: &observer)
+            }
         case (nil, nil):
             // Not reached: `walk` answers configurations without a translating stage itself.
             .fault(WalkFault(kind: .translation, stage: .stage1, level: 0, faultClass: .input))
@@ -136,11 +174,18 @@ extension SMMUv3Unit {
                 }
             }
         }
-        let vmid = security == .secure ? 0 : vmid(of: stream)
+        let world = world(of: stream, security: security)
+        let vmid = tlbVMID(of: stream, world: world, security: security)
+        // A Secure stream with Secure stage 2 needs the Secure stage-2 commands (SEL2).
+        let secureStage2 = stream.secureIPASpace != nil
         let missing: SMMUCommand
         switch (path, stage2Changed) {
-        case _ where Self.world(of: stream, security: security) == .el3: missing = .tlbiEL3All()
+        case _ where world == .el3: missing = .tlbiEL3All()
+        case _ where world == .secureEL2 || world == .secureEL2E2H: missing = .tlbiSEL2All()
+        case (.stage2, _) where secureStage2:
+            missing = .tlbiSS2IPA(vmid: vmid, ipa: request.address & ~mask, nonSecureIPA: Self.stage2OnlyNonSecureIPA(stream))
         case (.stage2, _): missing = .tlbiS2IPA(vmid: vmid, ipa: request.address & ~mask)
+        case (_, true) where secureStage2: missing = .tlbiSS12VMAll(vmid: vmid)
         case (_, true): missing = .tlbiS12VMAll(vmid: vmid)
         default: missing = .tlbiNHVA(asid: context?.stage1.asid ?? 0, vmid: vmid, address: request.address & ~mask)
         }

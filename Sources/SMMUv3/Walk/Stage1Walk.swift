@@ -4,60 +4,91 @@ import IOMMUCore
 /// How a stage-1 walk turns a table address into the physical address it reads: unchanged when
 /// stage 1 runs alone, through stage 2 when nested.
 protocol Stage1TableAddressing {
-    /// The physical address of the stage-1 table at `tableAddress` for a level-`level` lookup, or
-    /// the stage-2 fault that stopped it (CLASS = TT).
-    mutating func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, observer: inout Observer)
-        -> (address: UInt64, fault: WalkFault?)
+    /// Stage-1 table and output addresses are IPAs (nested): the walk's NS decisions name IPA
+    /// spaces rather than PA spaces (only the notes say which).
+    static var addressesAreIPAs: Bool { get }
+
+    /// The physical address of the stage-1 table at `tableAddress` for a level-`level` lookup and
+    /// whether that PA is in the Non-secure PA space, or the stage-2 fault that stopped it
+    /// (CLASS = TT). `nonSecure` is the space the stage-1 walk names for the table (CD.NSCFGx,
+    /// NSTable): a PA space when stage 1 runs alone, an IPA space when nested (IHI 0070 §3.10.2.2).
+    mutating func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, nonSecure: Bool,
+                                                             observer: inout Observer)
+        -> (address: UInt64, fault: WalkFault?, nonSecure: Bool)
 
     /// Before hardware updates a descriptor in the table at `tableAddress`: nil when the update may
     /// be written, else the fault that stops it (nested: the table IPA needs stage-2 write
     /// permission, Arm ARM D8.4.6 hardware updates of stage-1 descriptors are stage-2 writes).
-    mutating func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, observer: inout Observer) -> WalkFault?
+    mutating func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, nonSecure: Bool, observer: inout Observer)
+        -> WalkFault?
 }
 
 /// Stage 1 alone: table addresses are physical.
 struct PhysicalTables: Stage1TableAddressing {
+    static var addressesAreIPAs: Bool { false }
     @inline(__always) init() {}
     @inline(__always)
-    func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, observer: inout Observer)
-        -> (address: UInt64, fault: WalkFault?) { (tableAddress, nil) }
+    func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, nonSecure: Bool, observer: inout Observer)
+        -> (address: UInt64, fault: WalkFault?, nonSecure: Bool) { (tableAddress, nil, nonSecure) }
 
     @inline(__always)
-    func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, observer: inout Observer) -> WalkFault? { nil }
+    func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, nonSecure: Bool, observer: inout Observer)
+        -> WalkFault? { nil }
 }
 
 /// Nested: every stage-1 table IPA (the TTB and each next-level table) goes through stage 2 with
 /// read permission (IHI 0070 §3.4.3: stage-1 walk addresses in a nested configuration are input to
 /// stage 2; Arm ARM D8.2 stage 2 translation of stage 1 table walks); S2PTW makes Device memory
-/// there a stage-2 Permission fault.
+/// there a stage-2 Permission fault. A Secure stream with Secure stage 2 has two stage-2 contexts:
+/// a table IPA the stage-1 walk names Secure goes through `secureStage2` (S_S2TTB), a Non-secure
+/// one through `stage2` (S2TTB); for every other stream both are the same context.
 struct Stage2TranslatedTables<Bus: MemoryBus>: Stage1TableAddressing {
+    static var addressesAreIPAs: Bool { true }
     let stage2: Stage2Context
+    let secureStage2: Stage2Context
     let bus: Bus
-    @inline(__always) init(stage2: Stage2Context, bus: Bus) {
+    @inline(__always) init(stage2: Stage2Context, secureStage2: Stage2Context? = nil, bus: Bus) {
         self.stage2 = stage2
+        self.secureStage2 = secureStage2 ?? stage2
         self.bus = bus
     }
 
     @inline(__always)
-    func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, observer: inout Observer)
-        -> (address: UInt64, fault: WalkFault?) {
+    func physicalTable<Observer: TableWalkObserver>(_ tableAddress: UInt64, level: Int, nonSecure: Bool, observer: inout Observer)
+        -> (address: UInt64, fault: WalkFault?, nonSecure: Bool) {
+        // Two calls rather than a selected copy: the contexts stay where they are.
+        nonSecure ? translateTable(stage2, tableAddress, observer: &observer) : translateTable(secureStage2, tableAddress, observer: &observer)
+    }
+
+    @inline(__always)
+    func translateTable<Observer: TableWalkObserver>(_ context: Stage2Context, _ tableAddress: UInt64, observer: inout Observer)
+        -> (address: UInt64, fault: WalkFault?, nonSecure: Bool) {
         let request = WalkRequest(address: tableAddress, access: .read, privileged: true)
-        switch stage2Walk(stage2, ipa: tableAddress, request: request, purpose: .tableTranslation, bus: bus, observer: &observer) {
+        switch stage2Walk(context, ipa: tableAddress, request: request, purpose: .tableTranslation, bus: bus, observer: &observer) {
         case .fault(let f):
-            return (0, f)
+            return (0, f, true)
         case .leaf(let leaf):
-            if stage2.protectedTableWalk, leaf.descriptor.s2MemAttr & 0b1100 == 0 {
+            if context.protectedTableWalk, leaf.descriptor.s2MemAttr & 0b1100 == 0 {
                 observer.note("S2PTW: stage-1 table \(hex(tableAddress)) is Device memory at stage 2")
-                return (0, WalkFault(kind: .permission, stage: .stage2, level: leaf.level, ipa: tableAddress, faultClass: .tableTranslation))
+                var f = WalkFault(kind: .permission, stage: .stage2, level: leaf.level, ipa: tableAddress, faultClass: .tableTranslation)
+                f.nonSecureIPA = context.secureStream && context.nonSecureIPA
+                return (0, f, true)
             }
-            return (leaf.outputAddress, nil)
+            return (leaf.outputAddress, nil, leaf.nonSecureOutput)
         }
     }
 
     @inline(__always)
-    func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, observer: inout Observer) -> WalkFault? {
+    func checkTableWrite<Observer: TableWalkObserver>(_ tableAddress: UInt64, nonSecure: Bool, observer: inout Observer)
+        -> WalkFault? {
+        nonSecure ? checkWrite(stage2, tableAddress, observer: &observer) : checkWrite(secureStage2, tableAddress, observer: &observer)
+    }
+
+    @inline(__always)
+    func checkWrite<Observer: TableWalkObserver>(_ context: Stage2Context, _ tableAddress: UInt64, observer: inout Observer)
+        -> WalkFault? {
         let request = WalkRequest(address: tableAddress, access: .write, privileged: true)
-        if case .fault(let f) = stage2Walk(stage2, ipa: tableAddress, request: request, purpose: .tableTranslation, bus: bus,
+        if case .fault(let f) = stage2Walk(context, ipa: tableAddress, request: request, purpose: .tableTranslation, bus: bus,
                                            observer: &observer) {
             observer.note("the stage-1 descriptor update needs stage-2 write permission for table \(hex(tableAddress))")
             return f
@@ -138,13 +169,16 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
     // Secure walks: the PA space of the next table read (CD.NSCFGx, then sticky NSTable).
     var nonSecureTables = !c.secure || t.startNonSecure
     while level <= 3 {
-        let (physical, stage2Fault) = tables.physicalTable(table, level: level, observer: &observer)
+        let (physical, stage2Fault, nonSecurePA) = tables.physicalTable(table, level: level, nonSecure: nonSecureTables,
+                                                                        observer: &observer)
         if let stage2Fault { return .fault(stage2Fault) }
         let shift = g.levelShift(level)
         let index = (va >> UInt64(shift)) & ((1 &<< UInt64(bits)) &- 1)
         let address = physical &+ index &* 8
-        let space: MemTxAttrs.SecuritySpace = nonSecureTables ? .nonSecure : .secure
-        let attrs = c.secure ? MemTxAttrs(secure: !nonSecureTables, space: space) : MemTxAttrs.unspecified
+        // The PA space of the read: the walk's own (stage 1 alone), or the output space of the
+        // table IPA's stage-2 translation (nested).
+        let space: MemTxAttrs.SecuritySpace = nonSecurePA ? .nonSecure : .secure
+        let attrs = c.secure ? MemTxAttrs(secure: !nonSecurePA, space: space) : MemTxAttrs.unspecified
         guard let raw = readDescriptor(address, attrs: attrs, bus: bus) else {
             observer.didFailRead(stage: .stage1, purpose: .input, level: level, address: address)
             return fault(.externalAbort(fetchAddress: address), level, .tableTranslation)
@@ -164,7 +198,7 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
                 return fault(.addressSize, level)
             }
             if c.secure, !nonSecureTables, d.nsTable {
-                observer.note("S1 level \(level) NSTable = 1: the tables below are in the Non-secure PA space")
+                observer.note("S1 level \(level) NSTable = 1: the tables below are in the Non-secure \(Tables.addressesAreIPAs ? "IPA" : "PA") space")
                 nonSecureTables = true
             }
             if hierarchical {
@@ -177,19 +211,11 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
             bits = g.stride
         case .block, .page:
             let base = d.outputAddress(level: level, granule: g)
-            if base >> outputLimit != 0 {
-                observer.note("S1 output \(hex(base)) is beyond the \(c.outputSize)-bit output size")
-                return fault(.addressSize, level)
-            }
-            var updated = raw
-            if !d.af {
-                if c.hardwareAccessFlag {
-                    updated |= 1 << 10
-                } else if !c.accessFlagFaultDisabled {
-                    observer.note("S1 AF = 0 and AFFD = 0")
-                    return fault(.accessFlag, level)
-                }
-            }
+            let checked = checkLeaf(stage: .stage1, raw: raw, af: d.af, base: base, outputLimit: outputLimit, outputSize: c.outputSize,
+                                    hardwareAccessFlag: c.hardwareAccessFlag, accessFlagFaultDisabled: c.accessFlagFaultDisabled,
+                                    observer: &observer)
+            if let kind = checked.fault { return fault(kind, level) }
+            var updated = checked.updated
             // Hardware dirty state: DBM = 1 with AP[2] = 1 is writable-clean; the first write
             // clears AP[2] (Arm ARM D8.4.6, CD.HD), unless APTable forbids writes.
             let dirtying = c.hardwareDirty && c.hardwareAccessFlag && d.dbm && d.ap & 0b10 != 0 && apTable & 0b10 == 0
@@ -204,7 +230,7 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
             }
             if dirtying { updated &= ~(1 << 7) }
             if updated != raw {
-                if let f = tables.checkTableWrite(table, observer: &observer) { return .fault(f) }
+                if let f = tables.checkTableWrite(table, nonSecure: nonSecureTables, observer: &observer) { return .fault(f) }
                 guard writeDescriptor(address, old: raw, new: updated, attrs: attrs, bus: bus, observer: &observer) else {
                     return fault(.externalAbort(fetchAddress: address), level, .tableTranslation)
                 }
@@ -214,7 +240,7 @@ func stage1Walk<Bus: MemoryBus, Observer: TableWalkObserver, Tables: Stage1Table
                                         permissions: permissions, descriptor: TranslationTableDescriptor(updated), global: !d.nG)
             leaf.nonSecureOutput = nonSecureTables || d.ns
             if c.secure {
-                observer.note("S1 output \(hex(output)) is in the \(leaf.nonSecureOutput ? "Non-secure" : "Secure") PA space"
+                observer.note("S1 output \(hex(output)) is in the \(leaf.nonSecureOutput ? "Non-secure" : "Secure") \(Tables.addressesAreIPAs ? "IPA" : "PA") space"
                     + (nonSecureTables ? " (Non-secure tables)" : d.ns ? " (NS = 1)" : ""))
             }
             return .leaf(leaf)

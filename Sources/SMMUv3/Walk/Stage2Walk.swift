@@ -25,6 +25,27 @@ func writeDescriptor<Bus: MemoryBus, Observer: TableWalkObserver>(
     return true
 }
 
+/// The leaf checks both stages make, in the architecture's fault priority after the descriptor
+/// was found (IHI 0070 §3.4 and Arm ARM D8: Address size before Access flag): the output address
+/// `base` within the `outputSize`-bit output size (`outputLimit` = that size, capped to 1…63),
+/// then AF = 0, which hardware sets (HA) or which faults unless AFFD disables the fault. Returns
+/// the descriptor value with any hardware AF update, or the fault kind.
+@inline(__always)
+func checkLeaf<Observer: TableWalkObserver>(
+    stage: TranslationStage, raw: UInt64, af: Bool, base: UInt64, outputLimit: UInt64, outputSize: Int,
+    hardwareAccessFlag: Bool, accessFlagFaultDisabled: Bool, observer: inout Observer
+) -> (updated: UInt64, fault: WalkFaultKind?) {
+    if base >> outputLimit != 0 {
+        observer.note("\(stage == .stage1 ? "S1" : "S2") output \(hex(base)) is beyond the \(outputSize)-bit output size")
+        return (raw, .addressSize)
+    }
+    guard !af else { return (raw, nil) }
+    if hardwareAccessFlag { return (raw | 1 << 10, nil) }
+    if accessFlagFaultDisabled { return (raw, nil) }
+    observer.note(stage == .stage1 ? "S1 AF = 0 and AFFD = 0" : "S2 AF = 0 and S2AFFD = 0")
+    return (raw, .accessFlag)
+}
+
 /// Stage-2 leaf permissions (Arm ARM D8.4.2 "Stage 2 data access permissions", D8.4.3 XN): S2AP[0]
 /// (bit 6) read, S2AP[1] (bit 7) write; XN[1:0] per FEAT_XNX when `xnx`, else XN[1] alone.
 @inline(__always)
@@ -54,8 +75,15 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
     _ c: Stage2Context, ipa: UInt64, request: WalkRequest, purpose: FaultClass, bus: Bus, observer: inout Observer
 ) -> StageOutcome {
     @inline(__always) func fault(_ kind: WalkFaultKind, _ level: Int, atomicWithoutRead: Bool = false) -> StageOutcome {
-        .fault(WalkFault(kind: kind, stage: .stage2, level: level, ipa: ipa, faultClass: purpose, atomicWithoutRead: atomicWithoutRead))
+        var f = WalkFault(kind: kind, stage: .stage2, level: level, ipa: ipa, faultClass: purpose, atomicWithoutRead: atomicWithoutRead)
+        f.nonSecureIPA = c.secureStream && c.nonSecureIPA
+        return .fault(f)
     }
+    // A Secure stream's stage-2 tables are read in the PA space S2SW / S2NSW chose; a Non-secure
+    // stream's with unspecified attributes (Non-secure to every bus), as before Secure stage 2.
+    let tableSpace: MemTxAttrs.SecuritySpace = c.secureStream && !c.nonSecureTables ? .secure : .nonSecure
+    let attrs = c.secureStream ? MemTxAttrs(secure: tableSpace == .secure, space: tableSpace) : MemTxAttrs.unspecified
+    let ipaSpace: MemTxAttrs.SecuritySpace? = c.secureStream ? (c.nonSecureIPA ? .nonSecure : .secure) : nil
     let g = c.granule
     guard let start = c.startLevel, let startBits = c.startBits, startBits >= 1, startBits <= g.stride + 4,
           c.startLevelSupported else {
@@ -82,14 +110,15 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
         let shift = g.levelShift(level)
         let index = (ipa >> UInt64(shift)) & ((1 &<< UInt64(bits)) &- 1)
         let address = table &+ index &* 8
-        guard let raw = readDescriptor(address, bus: bus) else {
+        guard let raw = readDescriptor(address, attrs: attrs, bus: bus) else {
             observer.didFailRead(stage: .stage2, purpose: purpose, level: level, address: address)
             return fault(.externalAbort(fetchAddress: address), level)
         }
         let d = TranslationTableDescriptor(raw)
         let kind = d.kind(level: level, granule: g)
         observer.didRead(TableWalkStep(stage: .stage2, purpose: purpose, level: level, tableAddress: table, index: index,
-                                       descriptorAddress: address, descriptor: d, kind: kind, inputAddress: ipa))
+                                       descriptorAddress: address, descriptor: d, kind: kind, inputAddress: ipa,
+                                       space: tableSpace, ipaSpace: ipaSpace))
         switch kind {
         case .invalid, .reserved:
             observer.note("S2 level \(level) descriptor \(d) is \(kind)")
@@ -105,19 +134,11 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
             bits = g.stride
         case .block, .page:
             let base = d.outputAddress(level: level, granule: g)
-            if base >> outputLimit != 0 {
-                observer.note("S2 output \(hex(base)) is beyond the \(c.outputSize)-bit output size")
-                return fault(.addressSize, level)
-            }
-            var updated = raw
-            if !d.af {
-                if c.hardwareAccessFlag {
-                    updated |= 1 << 10
-                } else if !c.accessFlagFaultDisabled {
-                    observer.note("S2 AF = 0 and S2AFFD = 0")
-                    return fault(.accessFlag, level)
-                }
-            }
+            let checked = checkLeaf(stage: .stage2, raw: raw, af: d.af, base: base, outputLimit: outputLimit, outputSize: c.outputSize,
+                                    hardwareAccessFlag: c.hardwareAccessFlag, accessFlagFaultDisabled: c.accessFlagFaultDisabled,
+                                    observer: &observer)
+            if let kind = checked.fault { return fault(kind, level) }
+            var updated = checked.updated
             var permissions = stage2Permissions(d, xnx: c.xnx)
             // Hardware dirty state: a writable-clean page (DBM = 1, S2AP[1] = 0) becomes writable
             // on the first write (Arm ARM D8.4.6, S2HD).
@@ -131,14 +152,20 @@ func stage2Walk<Bus: MemoryBus, Observer: TableWalkObserver>(
                 return fault(.permission, level, atomicWithoutRead: permissions.refusesAtomicForLackOfRead(request))
             }
             if updated != raw {
-                guard writeDescriptor(address, old: raw, new: updated, bus: bus, observer: &observer) else {
+                guard writeDescriptor(address, old: raw, new: updated, attrs: attrs, bus: bus, observer: &observer) else {
                     return fault(.externalAbort(fetchAddress: address), level)
                 }
             }
             let shift2 = g.levelShift(level)
             let output = base | (ipa & ((1 &<< UInt64(shift2)) &- 1))
-            return .leaf(StageTranslation(outputAddress: output, level: level, granule: g, sizeShift: shift2,
-                                          permissions: permissions, descriptor: TranslationTableDescriptor(updated), global: false))
+            var leaf = StageTranslation(outputAddress: output, level: level, granule: g, sizeShift: shift2,
+                                        permissions: permissions, descriptor: TranslationTableDescriptor(updated), global: false)
+            if c.secureStream {
+                leaf.nonSecureOutput = c.nonSecureOutput
+                observer.note("S2 output \(hex(output)) of the \(c.nonSecureIPA ? "Non-secure" : "Secure") IPA space is in the "
+                    + "\(c.nonSecureOutput ? "Non-secure" : "Secure") PA space (\(c.nonSecureIPA ? "S2NSA" : "S2SA"), effective)")
+            }
+            return .leaf(leaf)
         }
     }
     // Level 3 always ends the loop; reaching here means a geometry no legal context has.

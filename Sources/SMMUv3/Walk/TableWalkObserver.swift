@@ -23,11 +23,16 @@ public struct TableWalkStep: Sendable, Hashable {
     /// The PA space the descriptor was read from (Secure only in a Secure stream's stage-1 walk
     /// before CD.NSCFGx or an NSTable bit made it Non-secure).
     public var space: MemTxAttrs.SecuritySpace
+    /// For a stage-2 step of a Secure stream with Secure stage 2 (SEL2): the IPA space the walk
+    /// translates (`.secure`: S_S2TTB, `.nonSecure`: S2TTB). Nil otherwise (stage 1, and
+    /// Non-secure streams, which have one IPA space).
+    public var ipaSpace: MemTxAttrs.SecuritySpace?
 
     public init(stage: TranslationStage, purpose: FaultClass, level: Int, tableAddress: UInt64, index: UInt64,
                 descriptorAddress: UInt64, descriptor: TranslationTableDescriptor, kind: TranslationTableDescriptor.Kind,
-                inputAddress: UInt64, space: MemTxAttrs.SecuritySpace = .nonSecure) {
+                inputAddress: UInt64, space: MemTxAttrs.SecuritySpace = .nonSecure, ipaSpace: MemTxAttrs.SecuritySpace? = nil) {
         self.space = space
+        self.ipaSpace = ipaSpace
         self.stage = stage
         self.purpose = purpose
         self.level = level

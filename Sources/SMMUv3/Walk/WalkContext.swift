@@ -159,6 +159,21 @@ public struct Stage2Context: Sendable, Hashable {
     public var protectedTableWalk: Bool
     /// S2VMID: tags TLB entries.
     public var vmid: UInt16
+    /// The walk is one of a Secure stream's two stage-2 IPA spaces (IHI 0070 §3.10.2.2, SEL2): its
+    /// table reads carry the NS attribute `nonSecureTables` gives and its leaf names the PA space
+    /// `nonSecureOutput` gives. False for Non-secure streams: their stage-2 reads carry unspecified
+    /// attributes (Non-secure to every bus) and their output is Non-secure.
+    public var secureStream: Bool = false
+    /// With `secureStream`: this context translates the Secure stream's Non-secure IPA space
+    /// (S2TTB with the S2* fields) rather than its Secure IPA space (S_S2TTB with S_S2T0SZ, S_S2SL0,
+    /// S_S2TG). Reported as NSIPA in the event of a fault of this walk.
+    public var nonSecureIPA: Bool = false
+    /// With `secureStream`: stage-2 tables are read from the Non-secure PA space (STE.S2SW for the
+    /// Secure IPA space, STE.S2NSW for the Non-secure one).
+    public var nonSecureTables: Bool = true
+    /// With `secureStream`: the output is in the Non-secure PA space (the effective S2SA / S2NSA,
+    /// see `StreamTableEntry`'s Secure stage-2 table).
+    public var nonSecureOutput: Bool = true
 
     public init(ttb: UInt64, tsz: Int, sl0: UInt64, granule: TranslationGranule, outputSize: Int, ias: Int = 48,
                 accessFlagFaultDisabled: Bool = false, hardwareAccessFlag: Bool = false, hardwareDirty: Bool = false,

@@ -82,6 +82,9 @@ public struct WalkFault: Sendable, Hashable, CustomStringConvertible {
     /// readable: the event records RnW = 1 (IHI 0070 §13.1.1; other atomic permission faults
     /// record RnW = 0). False for every other fault.
     public var atomicWithoutRead: Bool
+    /// A stage-2 fault of a Secure stream's Non-secure IPA space (the walk through STE.S2TTB; SEL2):
+    /// the event record's NSIPA. False for every other fault.
+    public var nonSecureIPA: Bool = false
 
     public init(kind: WalkFaultKind, stage: TranslationStage, level: Int, ipa: UInt64 = 0, faultClass: FaultClass,
                 atomicWithoutRead: Bool = false) {
@@ -179,8 +182,10 @@ public struct StageTranslation: Sendable, Hashable {
     public var descriptor: TranslationTableDescriptor
     /// Stage 1: nG = 0 (the translation is global). Always false for stage 2.
     public var global: Bool
-    /// The output address is in the Non-secure PA space. Always true except for a Secure stage-1
-    /// walk (`Stage1Context.secure`) whose tables and leaf kept NS = 0.
+    /// The output address is in the Non-secure PA space (for stage 1 of a nested walk: the IPA is
+    /// in the Non-secure IPA space). Always true except for a Secure stage-1 walk
+    /// (`Stage1Context.secure`) whose tables and leaf kept NS = 0, and a Secure stream's stage-2
+    /// walk whose effective S2SA / S2NSA is 0 (`Stage2Context.nonSecureOutput`).
     public var nonSecureOutput: Bool = true
 
     @inlinable public var size: UInt64 { 1 &<< UInt64(sizeShift & 63) }

@@ -46,16 +46,26 @@ public func walkStage2<Bus: MemoryBus, Observer: TableWalkObserver>(
 /// CLASS = TT and the table IPA); the stage-1 output IPA goes through stage 2 with the access's
 /// own permission (CLASS = IN). The translation covers the smaller of the two leaves, with the
 /// rights both allow.
+///
+/// A Secure stream with Secure stage 2 (IHI 0070 §3.10.2.2) passes `secureStage2`, the context of
+/// its Secure IPA space (S_S2TTB); `stage2` is then its Non-secure IPA space (S2TTB). Each stage-1
+/// table IPA and the output IPA go through the context of the IPA space the stage-1 walk names
+/// (Secure unless CD.NSCFGx, NSTable or the leaf's NS says Non-secure). Without it, every IPA goes
+/// through `stage2`.
 public func walkNested<Bus: MemoryBus, Observer: TableWalkObserver>(
-    _ stage1: Stage1Context, _ stage2: Stage2Context, _ request: WalkRequest, bus: Bus, observer: inout Observer
+    _ stage1: Stage1Context, _ stage2: Stage2Context, _ request: WalkRequest, secureStage2: Stage2Context? = nil, bus: Bus,
+    observer: inout Observer
 ) -> WalkResult {
-    var tables = Stage2TranslatedTables(stage2: stage2, bus: bus)
+    var tables = Stage2TranslatedTables(stage2: stage2, secureStage2: secureStage2, bus: bus)
     let s1: StageTranslation
     switch stage1Walk(stage1, request, tables: &tables, bus: bus, observer: &observer) {
     case .fault(let f): return .fault(f)
     case .leaf(let leaf): s1 = leaf
     }
-    switch stage2Walk(stage2, ipa: s1.outputAddress, request: request, purpose: .input, bus: bus, observer: &observer) {
+    let outcome = s1.nonSecureOutput
+        ? stage2Walk(stage2, ipa: s1.outputAddress, request: request, purpose: .input, bus: bus, observer: &observer)
+        : stage2Walk(tables.secureStage2, ipa: s1.outputAddress, request: request, purpose: .input, bus: bus, observer: &observer)
+    switch outcome {
     case .fault(let f):
         return .fault(f)
     case .leaf(let s2):
