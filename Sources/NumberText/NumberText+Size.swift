@@ -14,14 +14,9 @@ extension NumberText {
     ///   range (`16E`, `16.0E`).
     package static func qemuSize<Bytes: Collection>(_ bytes: Bytes) -> Result<UInt64, Failure>
     where Bytes.Element == UInt8 {
-        var index = bytes.startIndex
+        let (start, negative) = skipSpaceAndSign(bytes)
+        var index = start
         let end = bytes.endIndex
-        while index < end, isCSpace(bytes[index]) { index = bytes.index(after: index) }
-        var negative = false
-        if index < end, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
-            negative = bytes[index] == UInt8(ascii: "-")
-            index = bytes.index(after: index)
-        }
         let integerStart = index
         while index < end, digitValue(bytes[index], radix: 10) != nil { index = bytes.index(after: index) }
         let integerDigits = bytes[integerStart..<index]

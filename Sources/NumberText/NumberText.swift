@@ -80,14 +80,9 @@ extension NumberText {
     package static func cInteger<Bytes: Collection>(
         _ bytes: Bytes, base: UInt64 = 0
     ) -> Result<(negative: Bool, magnitude: UInt64), Failure> where Bytes.Element == UInt8 {
-        var index = bytes.startIndex
+        let (start, negative) = skipSpaceAndSign(bytes)
+        var index = start
         let end = bytes.endIndex
-        while index < end, isCSpace(bytes[index]) { index = bytes.index(after: index) }
-        var negative = false
-        if index < end, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
-            negative = bytes[index] == UInt8(ascii: "-")
-            index = bytes.index(after: index)
-        }
         var radix = base == 0 ? 10 : base
         if base == 0 || base == 16, index < end, bytes[index] == UInt8(ascii: "0") {
             let next = bytes.index(after: index)
@@ -134,6 +129,23 @@ extension NumberText {
             guard magnitude <= UInt64(Int64.max) else { return .failure(.outOfRange) }
             return .success(Int64(magnitude))
         }
+    }
+
+    /// Where the digits of a C number start: after leading C white space and one optional `+`
+    /// or `-` (`negative` tells which), as `strtoull` and QEMU's `qemu_strtosz` skip them.
+    @inlinable
+    package static func skipSpaceAndSign<Bytes: Collection>(
+        _ bytes: Bytes
+    ) -> (index: Bytes.Index, negative: Bool) where Bytes.Element == UInt8 {
+        var index = bytes.startIndex
+        let end = bytes.endIndex
+        while index < end, isCSpace(bytes[index]) { index = bytes.index(after: index) }
+        var negative = false
+        if index < end, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+            negative = bytes[index] == UInt8(ascii: "-")
+            index = bytes.index(after: index)
+        }
+        return (index, negative)
     }
 
     /// C's `isspace` in the "C" locale.
