@@ -44,7 +44,9 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
     public var counters = CacheCounters()
     /// Counts every change of contents (insert or removal): a saved slot is still what it was
     /// while the generation is unchanged.
-    public private(set) var generation: UInt64 = 0
+    public var generation: UInt64 { changes }
+    /// The count behind ``generation`` (package-visible so that the inlinable insert can bump it).
+    @usableFromInline package var changes: UInt64 = 0
 
     /// A cache of `sets` × `ways` entries; `sets` is rounded up to a power of two.
     public init(sets: Int, ways: Int) {
@@ -143,6 +145,9 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
     }
 
     /// Inserts or replaces `key`; when the set is full the least recently used way is evicted.
+    /// Inlinable, so that a model's miss path fills its cache specialised for its own entry type
+    /// instead of copying each way through value witnesses.
+    @inlinable
     public mutating func insert(_ key: Key, _ value: Value) {
         let start = setStart(key)
         clock &+= 1
@@ -161,7 +166,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
         }
         if oldest != 0 { counters.evictions &+= 1 }
         storage[victim] = Way(key: key, value: value, lastUse: clock)
-        generation &+= 1
+        changes &+= 1
     }
 
     /// Removes every entry for which `predicate` is true; returns how many.
@@ -175,7 +180,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
             }
         }
         counters.invalidations &+= UInt64(removed)
-        if removed > 0 { generation &+= 1 }
+        if removed > 0 { changes &+= 1 }
         return removed
     }
 
@@ -185,7 +190,7 @@ public struct SetAssociativeCache<Key: CacheKey, Value> {
         for i in start..<(start + ways) where storage[i].key == key {
             storage[i] = Way(key: nil, value: nil, lastUse: 0)
             counters.invalidations &+= 1
-            generation &+= 1
+            changes &+= 1
         }
     }
 
