@@ -84,13 +84,13 @@ public struct ReplayCommand: RenderingCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    @Option(name: .long, parsing: .unconditional, help: "After the replay, explain a request of this requester id (bb:dd.f or a number).")
+    @Option(name: .long, parsing: .unconditional, help: "After the replay, explain a request of this requester id (bb:dd.f or a number; SMMUv3: the StreamID).")
     var sid: CLINumber?
 
     @Option(name: .long, parsing: .unconditional, help: "The input address of the request to explain.")
     var iova: CLINumber?
 
-    @Option(name: .long, parsing: .unconditional, help: "The PASID of the request to explain (default: a request without PASID).")
+    @Option(name: .long, parsing: .unconditional, help: "The PASID of the request to explain (SMMUv3: the SubstreamID; default: none).")
     var pasid: CLINumber?
 
     @Flag(name: .long, help: "The request to explain is a write.")
