@@ -244,9 +244,7 @@ public struct ExplainCommand: RenderingCommand {
             return try render(try replayWalk(result, try overrides()), warning: replayWarning(replay, result))
         }
         let (t, warning) = try traced()
-        if let svg { try CLIFiles.write(TraceRendering.svg(t), to: svg, what: "the SVG") }
-        let text = format == .json ? jsonText(TraceRendering.json(t)) : TraceRendering.text(t)
-        return CommandOutput(text: text, exitCode: 0, warnings: warning)
+        return try render(.vtd(t), warning: warning)
     }
 
     /// An SMMUv3 walk as text or JSON (and the SVG, with `--svg`).
