@@ -155,7 +155,7 @@ let package = Package(
             dependencies: ["Scenarios", "Devices", "IOMMUCore", "VTd", "SMMUv3", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict
         ),
-        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "VTd", "SMMUv3", "Scenarios", "QEMURelease", "QEMUFrontend", "JSONText"], swiftSettings: strict),
+        .testTarget(name: "IOMMUKitCLITests", dependencies: ["IOMMUKitCLI", "Inspect", "IOMMUCore", "GuestMemory", "VTd", "SMMUv3", "WalkRendering", "Scenarios", "QEMURelease", "QEMUFrontend", "JSONText"], swiftSettings: strict),
         .testTarget(
             name: "DifferentialTests",
             dependencies: ["QTestServer", "QEMUFrontend", "QTestProtocol", "QTestSessions", "PosixSockets", "Devices", "VTd", "GuestMemory"],

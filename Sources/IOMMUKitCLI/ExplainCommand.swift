@@ -198,42 +198,33 @@ public struct ExplainCommand: RenderingCommand {
         }
     }
 
-    /// The SMMUv3 walk of the requested transaction on a replayed machine whose SMMUv3 owns the
-    /// requester (`virt,iommu=smmuv3`), nil when it has none: StreamID = `--sid`, SubstreamID =
-    /// `--ssid` or `--pasid`, a Secure stream with `--secure` (attributes `space=secure`;
-    /// without `--secure` the transaction carries no attributes and is Non-secure).
-    func replaySMMUWalk(_ result: ReplayResult, _ given: RequestOverrides) throws -> SMMUExplainedWalk? {
+    /// The walk of the requested transaction on a replayed machine, by the IOMMU that owns the
+    /// requester (``OwnedWalk``): the SMMUv3 on `virt,iommu=smmuv3` (StreamID = `--sid`,
+    /// SubstreamID = `--ssid` or `--pasid`, a Secure stream with `--secure`: attributes
+    /// `space=secure`; without `--secure` the transaction carries no attributes and is
+    /// Non-secure), the VT-d unit on q35.
+    func replayWalk(_ result: ReplayResult, _ given: RequestOverrides) throws -> OwnedWalk {
         guard let source = given.sourceID, let address = given.address else {
             throw ValidationError("--replay needs --sid and --iova (the request to explain)")
         }
-        guard let slot = result.machine.iommu(owning: RequesterID(pci: source.rawValue)) as? IOMMUSlot<SMMUv3Unit> else { return nil }
-        guard let unit = slot.model else { throw CLIFailure("the replayed SMMUv3 is busy") }
         let substream = try ssid.map { n throws(ValidationError) in UInt32(try n.value(of: "--ssid", within: CLIRange.pasid)) } ?? given.pasid
         let attrs: MemTxAttrs = secure ? SMMUFixture.secureAttrs : nonSecure ? SMMUFixture.nonSecureAttrs : .unspecified
-        let request = SMMUTranslationRequest(streamID: UInt32(source.rawValue), substreamID: substream, address: address,
-                                             access: write ? .write : .read, privileged: privileged, instruction: execute, attrs: attrs)
-        return unit.explainWalk(request, memory: MemorySpacesBus(result.machine.addressSpaces), useCaches: withCaches)
-    }
-
-    /// The trace of the requested DMA on the machine a replayed log leaves (``QTestReplay``).
-    func replayTrace(_ log: String, _ given: RequestOverrides) throws -> (trace: WalkTrace, warning: String) {
-        try replayTrace(log, try replayed(log), given)
-    }
-
-    /// The VT-d trace of the requested DMA on a replayed machine.
-    func replayTrace(_ log: String, _ result: ReplayResult, _ given: RequestOverrides) throws -> (trace: WalkTrace, warning: String) {
-        guard let source = given.sourceID, let address = given.address else {
-            throw ValidationError("--replay needs --sid and --iova (the request to explain)")
-        }
-        guard let unit = result.machine.vtd else { throw ValidationError("the replayed machine has no VT-d unit (add -device intel-iommu to --qemu-args)") }
-        if ssid != nil || secure || nonSecure {
+        let request = IOMMURequest(requester: RequesterID(pci: source.rawValue), substream: substream, address: address,
+                                   access: write ? .write : .read, privileged: privileged, execute: execute, attrs: attrs)
+        let walk = try OwnedWalk.explain(request, on: result.machine, useCaches: withCaches)
+        if case .vtd = walk, ssid != nil {
             throw ValidationError("--ssid, --secure and --non-secure explain SMMUv3 requests (replay a virt,iommu=smmuv3 log)")
         }
-        var request = DMARequest(sourceID: source, address: address, access: write ? .write : .read)
-        request.pasid = given.pasid
-        if execute { request.execute = true }
-        if privileged { request.privileged = true }
-        return (unit.explain(request, bus: result.machine.system, useCaches: withCaches), replayWarning(log, result))
+        return walk
+    }
+
+    /// The VT-d trace of the requested DMA on the machine a replayed log leaves (``QTestReplay``).
+    func replayTrace(_ log: String, _ given: RequestOverrides) throws -> (trace: WalkTrace, warning: String) {
+        let result = try replayed(log)
+        guard case .vtd(let trace) = try replayWalk(result, given) else {
+            throw ValidationError("the requester's IOMMU is an SMMUv3: its walk is no VT-d trace (`iommukit explain --replay` prints it)")
+        }
+        return (trace, replayWarning(log, result))
     }
 
     /// The warning for answers that differ from the log, if any.
@@ -247,25 +238,24 @@ public struct ExplainCommand: RenderingCommand {
         if smmuScenario != nil {
             return try render(try smmuWalk(), warning: "")
         }
-        let (t, warning): (trace: WalkTrace, warning: String)
         if let replay {
             try validate()
-            let given = try overrides()
             let result = try replayed(replay)
-            if let walk = try replaySMMUWalk(result, given) { return try render(walk, warning: replayWarning(replay, result)) }
-            (t, warning) = try replayTrace(replay, result, given)
-        } else {
-            (t, warning) = try traced()
+            return try render(try replayWalk(result, try overrides()), warning: replayWarning(replay, result))
         }
-        if let svg { try CLIFiles.write(TraceRendering.svg(t), to: svg, what: "the SVG") }
-        let text = format == .json ? jsonText(TraceRendering.json(t)) : TraceRendering.text(t)
-        return CommandOutput(text: text, exitCode: 0, warnings: warning)
+        let (t, warning) = try traced()
+        return try render(.vtd(t), warning: warning)
     }
 
     /// An SMMUv3 walk as text or JSON (and the SVG, with `--svg`).
     func render(_ walk: SMMUExplainedWalk, warning: String) throws -> CommandOutput {
-        if let svg { try CLIFiles.write(SMMUTraceRendering.svg(walk), to: svg, what: "the SVG") }
-        let text = format == .json ? jsonText(SMMUTraceRendering.json(walk)) : SMMUTraceRendering.text(walk)
+        try render(OwnedWalk.smmu(walk), warning: warning)
+    }
+
+    /// A walk as text or JSON (and the SVG, with `--svg`).
+    func render(_ walk: OwnedWalk, warning: String) throws -> CommandOutput {
+        if let svg { try CLIFiles.write(walk.svg, to: svg, what: "the SVG") }
+        let text = format == .json ? jsonText(walk.json) : walk.text
         return CommandOutput(text: text, exitCode: 0, warnings: warning)
     }
 

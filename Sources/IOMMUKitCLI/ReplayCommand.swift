@@ -1,6 +1,7 @@
 import ArgumentParser
 import Devices
 import Foundation
+import GuestMemory
 import IOMMUCore
 import Inspect
 import QEMUFrontend
@@ -64,7 +65,9 @@ public struct ReplayCommand: RenderingCommand {
         own command line says -machine q35). Answers that differ as \
         docs/qemu-differences.md (or, for parts of QEMU's machine IOMMUKit leaves out, docs/qtest-extensions.md) \
         documents are reported as documented differences; any other difference is a mismatch and the exit status is 1. \
-        --sid/--iova (with --pasid, --write) then show how the final state translates one request, as `iommukit explain` does.
+        --sid/--iova (with --pasid, --write) then show how the final state translates one request, as `iommukit explain` does, \
+        by whichever IOMMU owns the requester: the VT-d unit on q35, the SMMUv3 on virt,iommu=smmuv3 (--sid is the StreamID, \
+        --pasid the SubstreamID, --secure makes the request a Secure stream).
         """)
 
     @Argument(help: "The log to replay.")
@@ -81,13 +84,13 @@ public struct ReplayCommand: RenderingCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
 
-    @Option(name: .long, parsing: .unconditional, help: "After the replay, explain a request of this requester id (bb:dd.f or a number).")
+    @Option(name: .long, parsing: .unconditional, help: "After the replay, explain a request of this requester id (bb:dd.f or a number; SMMUv3: the StreamID).")
     var sid: CLINumber?
 
     @Option(name: .long, parsing: .unconditional, help: "The input address of the request to explain.")
     var iova: CLINumber?
 
-    @Option(name: .long, parsing: .unconditional, help: "The PASID of the request to explain (default: a request without PASID).")
+    @Option(name: .long, parsing: .unconditional, help: "The PASID of the request to explain (SMMUv3: the SubstreamID; default: none).")
     var pasid: CLINumber?
 
     @Flag(name: .long, help: "The request to explain is a write.")
@@ -95,6 +98,12 @@ public struct ReplayCommand: RenderingCommand {
 
     @Flag(name: .long, help: "The request to explain is a read (the default).")
     var read = false
+
+    @Flag(name: .long, help: "SMMUv3: the request to explain is a Secure stream (attributes space=secure; default: no attributes, Non-secure).")
+    var secure = false
+
+    @Flag(name: .long, help: "SMMUv3: the request to explain carries Non-secure attributes (space=non-secure).")
+    var nonSecure = false
 
     // The spellings before `explain` and `replay` shared their names (hidden, still accepted).
     @Option(name: .customLong("explain-sid"), parsing: .unconditional, help: .hidden) var explainSid: CLINumber?
@@ -105,7 +114,7 @@ public struct ReplayCommand: RenderingCommand {
     public init() {}
 
     /// The request to explain after the replay, nil when none is asked for.
-    func requestToExplain() throws(ValidationError) -> (sourceID: SourceID, address: UInt64, pasid: UInt32?, write: Bool)? {
+    func requestToExplain() throws(ValidationError) -> IOMMURequest? {
         func one(_ new: CLINumber?, _ old: CLINumber?, _ name: String) throws(ValidationError) -> (CLINumber, String)? {
             if new != nil, old != nil { throw ValidationError("give --\(name) once (--explain-\(name) is its old spelling)") }
             if let new { return (new, "--\(name)") }
@@ -113,18 +122,22 @@ public struct ReplayCommand: RenderingCommand {
         }
         let isWrite = write || explainWrite
         if read, isWrite { throw ValidationError("--read and --write conflict: give one (a request is a read or a write)") }
+        if secure, nonSecure { throw ValidationError("--secure and --non-secure conflict: give one") }
         let sidText = try one(sid, explainSid, "sid")
         let iovaText = try one(iova, explainIova, "iova")
         let pasidText = try one(pasid, explainPasid, "pasid")
         guard let sidText, let iovaText else {
             if sidText != nil || iovaText != nil { throw ValidationError("give --sid and --iova together (the request to explain)") }
             if pasidText != nil || read || isWrite { throw ValidationError("--pasid, --read and --write describe the request to explain: give --sid and --iova too") }
+            if secure || nonSecure { throw ValidationError("--secure and --non-secure describe the request to explain: give --sid and --iova too") }
             return nil
         }
         let source = try sidText.0.sourceID(of: sidText.1)
         let address = try iovaText.0.value(of: iovaText.1, within: CLIRange.address)
         let pasidValue = try pasidText.map { p throws(ValidationError) in UInt32(try p.0.value(of: p.1, within: CLIRange.pasid)) }
-        return (source, address, pasidValue, isWrite)
+        let attrs: MemTxAttrs = secure ? MemTxAttrs(secure: true, space: .secure) : nonSecure ? MemTxAttrs() : .unspecified
+        return IOMMURequest(requester: RequesterID(pci: source.rawValue), substream: pasidValue, address: address,
+                            access: isWrite ? .write : .read, attrs: attrs)
     }
 
     public func validate() throws {
@@ -155,15 +168,8 @@ public struct ReplayCommand: RenderingCommand {
         } catch let error as ReplayError {
             throw ValidationError(error.message)
         }
-        var trace: WalkTrace?
-        if let request {
-            do {
-                trace = try QTestReplay.explain(result, sourceID: request.sourceID, address: request.address, pasid: request.pasid, write: request.write)
-            } catch {
-                throw ValidationError(error.message)
-            }
-        }
-        let text = format == .json ? Self.json(result, log: log, trace: trace) : Self.text(result, log: log, trace: trace, differencesOnly: differencesOnly)
+        let walk = try request.map { r throws(CLIFailure) in try OwnedWalk.explain(r, on: result.machine, useCaches: false) }
+        let text = format == .json ? Self.json(result, log: log, walk: walk) : Self.text(result, log: log, walk: walk, differencesOnly: differencesOnly)
         return CommandOutput(text: text, exitCode: result.mismatches.isEmpty ? 0 : 1)
     }
 
@@ -179,7 +185,7 @@ public struct ReplayCommand: RenderingCommand {
 
     /// The report: one line per request (line number in the log, request, IOMMUKit's answer),
     /// a note under each one that differs, the summary, the mismatches again, the explanation.
-    static func text(_ result: ReplayResult, log: String, trace: WalkTrace?, differencesOnly: Bool) -> String {
+    static func text(_ result: ReplayResult, log: String, walk: OwnedWalk?, differencesOnly: Bool) -> String {
         var lines: [String] = []
         let width = min(48, max(24, result.outcomes.map { $0.entry.command.count }.max() ?? 0))
         lines.append("\(pad("line", 6))  \(pad("request", width))  answer (IOMMUKit)")
@@ -219,17 +225,17 @@ public struct ReplayCommand: RenderingCommand {
                 lines.append("  line \(outcome.entry.line): \(outcome.entry.command): log \(joined(outcome.entry.answers)), IOMMUKit \(joined(outcome.answers))")
             }
         }
-        if let trace {
+        if let walk {
             lines.append("")
-            lines.append(TraceRendering.text(trace))
+            lines.append(walk.text)
         }
         return lines.joined(separator: "\n")
     }
 
     /// The report as JSON: `requests` (line, request, answers, logged, status, documented),
-    /// `summary`, `mismatches` (their line numbers), `explain` (the trace, as `iommukit explain
+    /// `summary`, `mismatches` (their line numbers), `explain` (the walk, as `iommukit explain
     /// --format json`).
-    static func json(_ result: ReplayResult, log: String, trace: WalkTrace?) -> String {
+    static func json(_ result: ReplayResult, log: String, walk: OwnedWalk?) -> String {
         var requests: [[String: Any]] = []
         for outcome in result.outcomes {
             var item: [String: Any] = [
@@ -249,7 +255,7 @@ public struct ReplayCommand: RenderingCommand {
             ],
             "mismatches": result.mismatches.map(\.entry.line),
         ]
-        if let trace { object["explain"] = TraceRendering.json(trace) }
+        if let walk { object["explain"] = walk.json }
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
             return "{}"
         }

@@ -30,7 +30,10 @@ extension SMMUv3Unit: IOMMUReporting {
 
     /// The walk (`SMMUTraceRendering.jsonLine`): the StreamID is the requester id, the
     /// substream the SubstreamID, and the attributes give the stream's Security state (SEC_SID).
+    /// A request with attributes echoes them as `request.attrs` (`space=realm`: Realm is walked
+    /// as Non-secure, Root as Secure, so `security` alone would not say what was asked).
     public func explanationJSON<Memory: MemorySpaces>(_ request: IOMMURequest, memory: Memory) -> Result<String, IOMMUReportRefusal> {
-        .success(SMMUTraceRendering.jsonLine(SMMUExplainedWalk(explanation: explain(request, memory: memory))))
+        .success(SMMUTraceRendering.jsonLine(SMMUExplainedWalk(explanation: explain(request, memory: memory)),
+                                             attrs: SMMUTraceRendering.attrsWord(request.attrs)))
     }
 }

@@ -104,13 +104,17 @@ public enum SMMUTraceRendering {
         return ["address": hex(s.address), "space": s.space.name, "dwords": s.dwords.map { hex($0, digits: 16) }, "fields": f]
     }
 
-    /// A JSON-compatible description (stable when serialised with sorted keys).
-    public static func json(_ walk: SMMUExplainedWalk) -> [String: Any] {
+    /// A JSON-compatible description (stable when serialised with sorted keys). `attrs`, when
+    /// given, is echoed as `request.attrs`: the transaction's attributes as the asker spelled them
+    /// (``attrsWord(_:)``), so a `space=realm` request, explained as the Non-secure stream it is,
+    /// still says what was asked.
+    public static func json(_ walk: SMMUExplainedWalk, attrs: String? = nil) -> [String: Any] {
         let e = walk.explanation
         var request: [String: Any] = ["streamID": hex(UInt64(e.request.streamID)), "iova": hex(e.request.address),
                                       "access": "\(e.request.access)", "privileged": e.request.privileged,
                                       "instruction": e.request.instruction, "security": "\(e.security)"]
         if let ssid = e.request.substreamID { request["substreamID"] = hex(UInt64(ssid)) }
+        if let attrs { request["attrs"] = attrs }
         var steps: [[String: Any]] = []
         for event in e.events {
             switch event {
@@ -148,9 +152,17 @@ public enum SMMUTraceRendering {
         return doc
     }
 
-    /// ``json(_:)`` as one line of compact JSON with sorted keys (what `iommukit_explain` answers).
-    public static func jsonLine(_ walk: SMMUExplainedWalk) -> String {
-        TraceRendering.compactJSON(json(walk))
+    /// ``json(_:attrs:)`` as one line of compact JSON with sorted keys (what `iommukit_explain` answers).
+    public static func jsonLine(_ walk: SMMUExplainedWalk, attrs: String? = nil) -> String {
+        TraceRendering.compactJSON(json(walk, attrs: attrs))
+    }
+
+    /// Transaction attributes as the qtest attrs word spells them: `smm`, else `space=NAME`
+    /// (the word `secure` parses to the same attributes as `space=secure`); nil for
+    /// unspecified attributes, which no word gives.
+    public static func attrsWord(_ attrs: MemTxAttrs) -> String? {
+        guard !attrs.unspecified else { return nil }
+        return attrs.smm ? "smm" : "space=\(attrs.space.name)"
     }
 
     /// The walk as a diagram: SEC_SID and bank, STE, CD, each descriptor read (stage, level, PA

@@ -85,7 +85,7 @@ struct ScratchDirectory {
         #expect(hex == decimal)
         #expect(hex.firstLine.contains("PASID 16"))
         let replayHex = try ReplayCommand.parse(["log", "--explain-pasid", "0x10", "--sid", "1", "--iova", "0"]).requestToExplain()
-        #expect(replayHex?.pasid == 16)
+        #expect(replayHex?.substream == 16)
     }
 
     @Test(arguments: [

@@ -181,11 +181,19 @@ enum ReplayFixture {
         #expect(result.outcomes.map(\.status) == [.match, .match, .match, .unanswered, .match])
     }
 
+    /// The VT-d trace of a request on a replayed q35 (``OwnedWalk``, as `replay --sid … --iova …` walks).
+    static func vtdTrace(_ result: ReplayResult, _ requester: RequesterID, address: UInt64, write: Bool) throws -> WalkTrace {
+        let walk = try OwnedWalk.explain(IOMMURequest(requester: requester, address: address, access: write ? .write : .read),
+                                         on: result.machine, useCaches: false)
+        guard case .vtd(let trace) = walk else { throw CLIFailure("the VT-d unit does not own \(requester)") }
+        return trace
+    }
+
     @Test func explainAfterReplayNamesTheStructures() throws {
         let arguments = [ReplayFixture.path] + ReplayFixture.machine
         let result = try QTestReplay.run(file: ReplayFixture.path, arguments: try ReplayMachineOptions.parse(Array(ReplayFixture.machine)).arguments())
         // The mapped page: root → context → four second-stage levels.
-        let translated = try QTestReplay.explain(result, sourceID: SourceID(bus: 0, device: 1, function: 0), address: 0x2030_1567, pasid: nil, write: true)
+        let translated = try Self.vtdTrace(result, RequesterID(bus: 0, device: 1, function: 0), address: 0x2030_1567, write: true)
         #expect(translated.steps.map(\.structure) == [
             .rootEntry, .legacyContextEntry, .secondStageEntry(level: 4), .secondStageEntry(level: 3),
             .secondStageEntry(level: 2), .secondStageEntry(level: 1),
@@ -193,7 +201,7 @@ enum ReplayFixture {
         #expect(translated.result.translation?.address == 0x1011_0567)
         #expect(translated.result.translation?.domainID == 1)
         // The read-only page the log faulted on: LGN.2 at the PTE.
-        let faulted = try QTestReplay.explain(result, sourceID: SourceID(bus: 0, device: 1, function: 0), address: 0x3040_0000, pasid: nil, write: true)
+        let faulted = try Self.vtdTrace(result, RequesterID(bus: 0, device: 1, function: 0), address: 0x3040_0000, write: true)
         #expect(faulted.result.fault?.reason == .writeNotPermitted)
         #expect(faulted.steps.last?.structure == .secondStageEntry(level: 1))
         let output = try ReplayCommand.parse(arguments + ["--sid", "00:01.0", "--iova", "0x30400000", "--write"]).render()
@@ -205,7 +213,7 @@ enum ReplayFixture {
         #expect(output.text.contains("FAULT 0x05 LGN.2"))
         #expect(output.text.hasSuffix(TraceRendering.text(faulted)))
         // Another requester has no context entry.
-        let absent = try QTestReplay.explain(result, sourceID: SourceID(bus: 0, device: 2, function: 0), address: 0x1000, pasid: nil, write: false)
+        let absent = try Self.vtdTrace(result, RequesterID(bus: 0, device: 2, function: 0), address: 0x1000, write: false)
         #expect(absent.result.fault?.reason == .contextEntryNotPresent)
         #expect(throws: (any Error).self) { try ReplayCommand.parse(arguments + ["--sid", "00:01.0"]).render() }
     }
