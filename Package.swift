@@ -50,7 +50,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "GuestMemory", swiftSettings: strict),
-        // The one unix-socket address helper (no Foundation; the static iommukit-qemu links it).
+        // The one unix-socket address helper and the one blocking line client with its errno/close/send
+        // wrappers (no Foundation; the static iommukit-qemu links it).
         .target(name: "PosixSockets", swiftSettings: strict),
         // The one typed JSON value, writer (QMP and sorted-compact styles) and parser (no Foundation).
         // The digit, radix and overflow core of every number parser (qtest protocol, QEMU command line and

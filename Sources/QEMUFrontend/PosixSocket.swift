@@ -68,15 +68,7 @@ enum PosixSocket {
     /// Writes all of `bytes`; false if the peer is gone.
     @discardableResult
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            guard let base = bytes.baseAddress else { return true }
-            let written = systemSend(fd, base + offset, bytes.count - offset)
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { return false }
-            offset += written
-        }
-        return true
+        sendAll(fd, bytes) == nil
     }
 
     /// Writes all of `bytes`; false if the peer is gone.
@@ -162,13 +154,6 @@ private func systemConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ le
 }
 private func systemListen(_ fd: Int32, _ backlog: Int32) -> Int32 { listen(fd, backlog) }
 private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
-#if canImport(Darwin)
-private func systemSend(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { send(fd, bytes, count, 0) }
-#else
-private func systemSend(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    send(fd, bytes, count, Int32(MSG_NOSIGNAL))
-}
-#endif
 
 /// A plain joinable pthread (the server links no Foundation).
 final class JoinableThread: Sendable {

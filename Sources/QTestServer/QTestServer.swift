@@ -15,8 +15,6 @@ import Musl
 import Darwin
 #endif
 
-private func closeDescriptor(_ fd: Int32) -> Int32 { close(fd) }
-
 /// Where a ``QTestServer`` listens.
 public enum QTestListenAddress: Sendable, Hashable, CustomStringConvertible {
     /// A unix-domain socket at this path (created with mode 0600).
@@ -203,7 +201,7 @@ public final class QTestServer: Sendable {
     static func isLive(unixSocket path: String) -> Bool {
         let fd = streamSocket(AF_UNIX)
         guard fd >= 0 else { return false }
-        defer { _ = closeDescriptor(fd) }
+        defer { closeDescriptor(fd) }
         return withUnixSocketAddress(path) { connect(fd, $0, $1) } == 0
     }
 

@@ -16,10 +16,7 @@ struct ServerBenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-private func errnoText() -> String { String(cString: strerror(errno)) }
-private func sysClose(_ fd: Int32) { _ = close(fd) }
-private func sysRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int { read(fd, buffer, count) }
-private func sysWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int { write(fd, buffer, count) }
+// File-scope wrappers: inside the types below, `accept` and `connect` name methods.
 private func sysAccept(_ fd: Int32) -> Int32 { accept(fd, nil, nil) }
 private func sysConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
 
@@ -45,13 +42,13 @@ final class UnixListener {
         let bound = try withUnixAddress(path) { bind(descriptor, $0, $1) }
         guard bound == 0, listen(fd, backlog) == 0 else {
             let text = errnoText()
-            sysClose(fd)
+            closeDescriptor(fd)
             throw ServerBenchError("bind/listen \(path): \(text)")
         }
     }
 
     deinit {
-        sysClose(fd)
+        closeDescriptor(fd)
         unlink(path)
     }
 
@@ -67,14 +64,15 @@ final class UnixListener {
 
 /// One qtest connection, seen from the client: send lines, count answer lines.
 final class QTestConnection {
-    let fd: Int32
-    private var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    /// Received bytes not yet consumed (after the last answer line counted).
-    private var inbox: [UInt8] = []
+    private let socket: BlockingLineSocket
 
+    /// Takes over the connected socket `fd`.
     init(fd: Int32) {
-        self.fd = fd
+        socket = BlockingLineSocket(adopting: fd)
     }
+
+    /// The connected socket.
+    var fd: Int32 { socket.fd }
 
     /// Connects to a unix socket (for `iommukit serve`).
     static func connect(path: String) throws(ServerBenchError) -> QTestConnection {
@@ -83,53 +81,28 @@ final class QTestConnection {
         let result = try withUnixAddress(path) { sysConnect(fd, $0, $1) }
         guard result == 0 else {
             let text = errnoText()
-            sysClose(fd)
+            closeDescriptor(fd)
             throw ServerBenchError("connect \(path): \(text)")
         }
         return QTestConnection(fd: fd)
     }
 
-    deinit { sysClose(fd) }
-
     /// Ends the conversation in both directions.
-    func shutdownBoth() { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+    func shutdownBoth() { socket.shutdownBoth() }
 
     /// Writes all of `bytes`.
     func send(_ bytes: [UInt8]) throws(ServerBenchError) {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in sysWrite(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw ServerBenchError("write: \(errnoText())") }
-            offset += n
-        }
+        do { try socket.send(bytes) } catch { throw ServerBenchError(error.message(call: "send", closed: "the emulator closed the connection")) }
     }
 
     /// Reads until `count` more answer lines arrived; returns the last of them (without `\n`)
     /// when `keepLast`, so the caller can check an answer without decoding all of them.
     @discardableResult
     func readLines(_ count: Int, keepLast: Bool = false) throws(ServerBenchError) -> String {
-        var remaining = count
-        var last = ""
-        var scanned = 0
-        while true {
-            var lineStart = 0
-            var i = scanned
-            while remaining > 0, i < inbox.count {
-                if inbox[i] == UInt8(ascii: "\n") {
-                    remaining -= 1
-                    if remaining == 0, keepLast { last = String(decoding: inbox[lineStart..<i], as: UTF8.self) }
-                    lineStart = i + 1
-                }
-                i += 1
-            }
-            inbox.removeFirst(lineStart)
-            if remaining == 0 { return last }
-            scanned = inbox.count
-            let n = chunk.withUnsafeMutableBytes { sysRead(fd, $0.baseAddress, $0.count) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw ServerBenchError(n == 0 ? "the emulator closed the connection" : "read: \(errnoText())") }
-            inbox.append(contentsOf: chunk[..<n])
+        do {
+            return try socket.skipLines(count, keepingLast: keepLast)
+        } catch {
+            throw ServerBenchError(error.message(call: "recv", closed: "the emulator closed the connection"))
         }
     }
 
@@ -217,9 +190,9 @@ final class SpawnedProcess {
                 posix_spawn(&child, executable, &actions, &attributes, a.baseAddress!, e.baseAddress!)
             }
         }
-        if captureStdout { sysClose(pipeEnds[1]) }
+        if captureStdout { closeDescriptor(pipeEnds[1]) }
         guard result == 0 else {
-            if captureStdout { sysClose(pipeEnds[0]) }
+            if captureStdout { closeDescriptor(pipeEnds[0]) }
             throw ServerBenchError("posix_spawn \(executable): \(String(cString: strerror(result)))")
         }
         pid = child
@@ -231,7 +204,7 @@ final class SpawnedProcess {
             kill(pid, SIGKILL)
             _ = waitForExit()
         }
-        if let stdoutPipe { sysClose(stdoutPipe) }
+        if let stdoutPipe { closeDescriptor(stdoutPipe) }
     }
 
     /// Reads the child's standard output up to the first newline (a readiness line).
@@ -242,7 +215,7 @@ final class SpawnedProcess {
         while true {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&poller, 1, seconds * 1000) == 1 else { throw ServerBenchError("no output within \(seconds) s") }
-            let n = sysRead(fd, &byte, 1)
+            let n = read(fd, &byte, 1)
             if n < 0, errno == EINTR { continue }
             guard n == 1 else { throw ServerBenchError("the process ended before it was ready") }
             if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }

@@ -1,3 +1,5 @@
+import PosixSockets
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -86,7 +88,7 @@ final class Driver {
     }
 
     private func closeSocket(_ client: Client) {
-        if client.fd >= 0 { sysClose(client.fd) }
+        if client.fd >= 0 { closeDescriptor(client.fd) }
         client.fd = -1
     }
 
@@ -177,7 +179,7 @@ final class Driver {
     private func flush(_ client: Client) {
         while client.sending {
             let written = client.outgoing.withUnsafeBytes { raw in
-                sysSend(client.fd, raw.baseAddress! + client.outgoingOffset, raw.count - client.outgoingOffset)
+                sendWithoutSignal(client.fd, raw.baseAddress! + client.outgoingOffset, raw.count - client.outgoingOffset)
             }
             if written > 0 {
                 client.outgoingOffset += written

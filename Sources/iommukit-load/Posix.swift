@@ -15,19 +15,9 @@ struct LoadError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-// File-scope wrappers: methods named `connect`, `close`, `send` would hide the C functions.
-func sysClose(_ fd: Int32) { _ = close(fd) }
-func sysSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int) -> Int { send(fd, bytes, count, noSignalFlag) }
+// File-scope wrapper: a method named `recv` would hide the C function (`close`, `send` and
+// `errnoText` come from PosixSockets).
 func sysRecv(_ fd: Int32, _ bytes: UnsafeMutableRawPointer?, _ count: Int) -> Int { recv(fd, bytes, count, 0) }
-
-#if canImport(Darwin)
-let noSignalFlag: Int32 = 0
-#else
-let noSignalFlag = Int32(MSG_NOSIGNAL)
-#endif
-
-/// `strerror(errno)`.
-func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
 /// Monotonic time in nanoseconds.
 func monotonicNanoseconds() -> UInt64 {
@@ -81,7 +71,7 @@ func connectUnix(_ path: String, nonBlocking: Bool = true) throws -> Int32 {
     } while result != 0 && errno == EINTR
     guard result == 0 else {
         let text = errnoText()
-        sysClose(fd)
+        closeDescriptor(fd)
         throw LoadError("connect \(path): \(text)")
     }
     if nonBlocking {
@@ -109,39 +99,17 @@ func shutdownWrite(_ fd: Int32) {
 
 /// A blocking line client for the reference run and the final checks: one request, one answer.
 final class BlockingClient {
-    let fd: Int32
-    private var buffer: [UInt8] = []
+    private let socket: BlockingLineSocket
 
     init(path: String, timeoutSeconds: Int = 30) throws {
-        fd = try connectUnix(path, nonBlocking: false)
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        socket = BlockingLineSocket(adopting: try connectUnix(path, nonBlocking: false), receiveTimeoutSeconds: timeoutSeconds)
     }
-
-    deinit { sysClose(fd) }
 
     /// Sends `line` and returns its answer (without `\n`).
     func ask(_ line: String) throws -> String {
-        let bytes = Array((line + "\n").utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { sysSend(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { throw LoadError("send: \(errnoText())") }
-            offset += written
-        }
-        while true {
-            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let answer = String(decoding: buffer[..<newline], as: UTF8.self)
-                buffer.removeSubrange(...newline)
-                return answer
-            }
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            let count = chunk.withUnsafeMutableBytes { sysRecv(fd, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { throw LoadError(count == 0 ? "server closed the connection" : "recv: \(errnoText())") }
-            buffer += chunk[..<count]
-        }
+        let closed = "server closed the connection"
+        do { try socket.send(line + "\n") } catch { throw LoadError(error.message(call: "send", closed: closed)) }
+        do { return try socket.readLine() } catch { throw LoadError(error.message(call: "recv", closed: closed)) }
     }
 }
 
@@ -176,16 +144,16 @@ final class ChildProcess {
         let result = argv.withUnsafeBufferPointer { pointer in
             posix_spawn(&child, path, &actions, nil, pointer.baseAddress!, environ)
         }
-        sysClose(pipeFDs[1])
+        closeDescriptor(pipeFDs[1])
         guard result == 0 else {
-            sysClose(pipeFDs[0])
+            closeDescriptor(pipeFDs[0])
             throw LoadError("cannot start \(path): \(errnoText(result))")
         }
         pid = child
         stdoutFD = pipeFDs[0]
     }
 
-    deinit { sysClose(stdoutFD) }
+    deinit { closeDescriptor(stdoutFD) }
 
     /// Reads the child's standard output up to the first `\n`, waiting at most `timeoutSeconds`.
     func readLine(timeoutSeconds: Int) throws -> String {
@@ -258,7 +226,7 @@ struct ProcessMemory {
     static func resetPeak(pid: pid_t) -> Bool {
         let fd = open("/proc/\(pid)/clear_refs", O_WRONLY)
         guard fd >= 0 else { return false }
-        defer { sysClose(fd) }
+        defer { closeDescriptor(fd) }
         return write(fd, "5", 1) == 1
     }
 
@@ -284,7 +252,7 @@ func openDescriptorCount(pid: pid_t) -> Int? {
 func readSmallFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return nil }
-    defer { sysClose(fd) }
+    defer { closeDescriptor(fd) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
     while true {

@@ -158,12 +158,6 @@ struct OracleError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-private func errnoText() -> String { String(cString: strerror(errno)) }
-// File-scope wrappers: inside the types below, `close` and `send` name methods.
-private func sysClose(_ fd: Int32) { _ = close(fd) }
-private func sysShutdown(_ fd: Int32) { _ = shutdown(fd, Int32(SHUT_RDWR)) }
-private func sysSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, _ flags: Int32) -> Int { send(fd, bytes, count, flags) }
-
 private func streamSocket() -> Int32 { PosixSockets.streamSocket(AF_UNIX) }
 
 /// Fills a `sockaddr_un` for `path` and passes it to `body`.
@@ -174,56 +168,25 @@ private func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>
 
 /// One end of a qtest connection: sends lines, reads lines, with a receive timeout as guard.
 final class QTestLineChannel {
-    private let fd: Int32
-    private var buffer: [UInt8] = []
-    private var start = 0
+    private let socket: BlockingLineSocket
 
     init(adopting fd: Int32) {
-        self.fd = fd
-        var timeout = timeval(tv_sec: guardSeconds, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        socket = BlockingLineSocket(adopting: fd, receiveTimeoutSeconds: guardSeconds)
     }
 
-    deinit { sysClose(fd) }
-
     /// Ends the conversation (the peer reads end of file).
-    func close() { sysShutdown(fd) }
+    func close() { socket.shutdownBoth() }
 
     func send(_ text: String) throws {
-        let bytes = Array(text.utf8)
-        var offset = 0
-        #if canImport(Darwin)
-        let flags: Int32 = 0
-        #else
-        let flags = Int32(MSG_NOSIGNAL)
-        #endif
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in sysSend(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset, flags) }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { throw OracleError("send: \(errnoText())") }
-            offset += written
-        }
+        do { try socket.send(text) } catch { throw OracleError(error.message(call: "send", closed: "QEMU closed the connection")) }
     }
 
     /// The next line without its `\n`.
     func readLine() throws -> String {
-        while true {
-            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[start..<newline], as: UTF8.self)
-                start = newline + 1
-                if start == buffer.count {
-                    buffer.removeAll(keepingCapacity: true)
-                    start = 0
-                }
-                return line
-            }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else {
-                throw OracleError(count == 0 ? "QEMU closed the connection" : "recv: \(errnoText()) (no answer within \(guardSeconds) s)")
-            }
-            buffer.append(contentsOf: chunk[..<count])
+        do {
+            return try socket.readLine()
+        } catch {
+            throw OracleError(error.message(call: "recv", closed: "QEMU closed the connection", note: "no answer within \(guardSeconds) s"))
         }
     }
 
@@ -352,7 +315,7 @@ final class QEMUProcess {
         let listener = streamSocket()
         guard listener >= 0 else { throw OracleError("socket: \(errnoText())") }
         defer {
-            sysClose(listener)
+            closeDescriptor(listener)
             unlink(socketPath)
         }
         unlink(socketPath)

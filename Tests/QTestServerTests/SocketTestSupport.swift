@@ -19,20 +19,9 @@ struct SocketTestError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-// File-scope wrappers: inside the types below, `connect`, `send` and `accept` name methods.
+// File-scope wrappers: inside the types below, `connect` and `accept` name methods.
 private func sysConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
-private func sysClose(_ fd: Int32) -> Int32 { close(fd) }
-private func sysSend(_ fd: Int32, _ bytes: UnsafeRawPointer?, _ count: Int, _ flags: Int32) -> Int { send(fd, bytes, count, flags) }
-private func sysRecv(_ fd: Int32, _ bytes: UnsafeMutableRawPointer?, _ count: Int, _ flags: Int32) -> Int { recv(fd, bytes, count, flags) }
 private func sysAccept(_ fd: Int32) -> Int32 { accept(fd, nil, nil) }
-
-#if canImport(Darwin)
-private let noSignalFlag: Int32 = 0
-#else
-private let noSignalFlag = Int32(MSG_NOSIGNAL)
-#endif
-
-private func errnoText() -> String { String(cString: strerror(errno)) }
 
 /// `sockaddr_un` for `path`, passed to `body` with its length.
 private func withUnixAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) throws -> R {
@@ -46,23 +35,18 @@ private func openStreamSocket(_ family: Int32) throws -> Int32 {
     return fd
 }
 
-/// Sets the receive timeout (the failure guard for reads).
-private func setReceiveTimeout(_ fd: Int32, seconds: Int) {
-    var timeout = timeval(tv_sec: seconds, tv_usec: 0)
-    _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-}
-
 /// A blocking line-oriented client speaking only the socket protocol.
 final class LineClient {
-    let fd: Int32
-    private var buffer: [UInt8] = []
+    private let socket: BlockingLineSocket
     /// Asynchronous `IRQ …` lines seen while waiting for answers.
     private(set) var irqLines: [String] = []
 
     private init(fd: Int32) {
-        self.fd = fd
-        setReceiveTimeout(fd, seconds: guardTimeoutSeconds)
+        socket = BlockingLineSocket(adopting: fd, receiveTimeoutSeconds: guardTimeoutSeconds)
     }
+
+    /// The connected socket.
+    var fd: Int32 { socket.fd }
 
     /// Connects to a unix socket.
     static func connect(unixPath path: String) throws -> LineClient {
@@ -70,7 +54,7 @@ final class LineClient {
         let result = try withUnixAddress(path) { sysConnect(fd, $0, $1) }
         guard result == 0 else {
             let text = errnoText()
-            _ = sysClose(fd)
+            closeDescriptor(fd)
             throw SocketTestError("connect \(path): \(text)")
         }
         return LineClient(fd: fd)
@@ -88,7 +72,7 @@ final class LineClient {
         }
         guard result == 0 else {
             let text = errnoText()
-            _ = sysClose(fd)
+            closeDescriptor(fd)
             throw SocketTestError("connect 127.0.0.1:\(port): \(text)")
         }
         return LineClient(fd: fd)
@@ -97,8 +81,6 @@ final class LineClient {
     /// Wraps an accepted descriptor.
     static func adopt(_ fd: Int32) -> LineClient { LineClient(fd: fd) }
 
-    deinit { _ = sysClose(fd) }
-
     /// Sends raw bytes.
     func send(_ text: String) throws {
         try send(Array(text.utf8))
@@ -106,45 +88,21 @@ final class LineClient {
 
     /// Sends raw bytes.
     func send(_ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
-                sysSend(fd, raw.baseAddress.map { $0 + offset }, raw.count - offset, noSignalFlag)
-            }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else { throw SocketTestError("send: \(errnoText())") }
-            offset += written
-        }
+        do { try socket.send(bytes) } catch { throw SocketTestError(error.message(call: "send", closed: "connection closed by the server")) }
     }
 
     /// Reads one line (without `\n`, and without a `\r` before it); throws on EOF or timeout.
     func readLine() throws -> String {
-        while true {
-            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                var line = Array(buffer[..<newline])
-                buffer.removeSubrange(...newline)
-                if line.last == UInt8(ascii: "\r") { line.removeLast() }
-                return String(decoding: line, as: UTF8.self)
-            }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let count = chunk.withUnsafeMutableBytes { sysRecv(fd, $0.baseAddress, $0.count, 0) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else {
-                throw SocketTestError(count == 0 ? "connection closed by the server" : "recv: \(errnoText()) (timeout guard)")
-            }
-            buffer.append(contentsOf: chunk[..<count])
+        do {
+            return try socket.readLine(strippingCarriageReturn: true)
+        } catch {
+            throw SocketTestError(error.message(call: "recv", closed: "connection closed by the server", note: "timeout guard"))
         }
     }
 
-    /// True when the peer closed the connection (reads EOF within the guard time).
-    func readsEOF() -> Bool {
-        var byte: UInt8 = 0
-        while true {
-            let count = sysRecv(fd, &byte, 1, 0)
-            if count < 0, errno == EINTR { continue }
-            return count == 0
-        }
-    }
+    /// True when the peer closed the connection with nothing left unread (reads EOF within the
+    /// guard time).
+    func readsEOF() -> Bool { socket.readsEOF() }
 
     /// Sends `line` and returns the answer, collecting `IRQ` lines on the way (as libqtest does).
     func ask(_ line: String) throws -> String {
@@ -178,13 +136,13 @@ final class UnixListener {
         let bound = try withUnixAddress(path) { bind(fd, $0, $1) }
         guard bound == 0, listen(fd, 1) == 0 else {
             let text = errnoText()
-            _ = sysClose(fd)
+            closeDescriptor(fd)
             throw SocketTestError("bind/listen \(path): \(text)")
         }
     }
 
     deinit {
-        _ = sysClose(fd)
+        closeDescriptor(fd)
         _ = unlink(path)
     }
 
@@ -203,7 +161,7 @@ final class UnixListener {
 func makeStaleUnixSocket(path: String) throws {
     _ = unlink(path)
     let fd = try openStreamSocket(AF_UNIX)
-    defer { _ = sysClose(fd) }
+    defer { closeDescriptor(fd) }
     let bound = try withUnixAddress(path) { bind(fd, $0, $1) }
     guard bound == 0 else { throw SocketTestError("bind \(path): \(errnoText())") }
 }
@@ -248,7 +206,7 @@ final class TCPListener {
         }
         guard bound == 0, listen(fd, 1) == 0 else {
             let text = errnoText()
-            _ = sysClose(fd)
+            closeDescriptor(fd)
             throw SocketTestError("bind/listen 127.0.0.1: \(text)")
         }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -258,7 +216,7 @@ final class TCPListener {
         port = Int(UInt16(bigEndian: address.sin_port))
     }
 
-    deinit { _ = sysClose(fd) }
+    deinit { closeDescriptor(fd) }
 
     /// Accepts one connection, waiting at most the guard time.
     func accept() throws -> LineClient {
