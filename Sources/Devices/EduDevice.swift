@@ -78,8 +78,16 @@ public final class EduDevice: PCIFunction {
         }
     }
 
+    /// Set while a register write runs. A write that arrives meanwhile can only come from the
+    /// device's own DMA (an MSI or transfer aimed at its own BAR) and is dropped, as QEMU's
+    /// memory re-entrancy guard refuses it — else a message aimed at register 0x60 would raise
+    /// itself without end.
+    var inRegisterWrite = false
+
     public func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {
-        guard bar == 0, size == 4 || size == 8 else { return }
+        guard bar == 0, size == 4 || size == 8, !inRegisterWrite else { return }
+        inRegisterWrite = true
+        defer { inRegisterWrite = false }
         if offset < 0x80, size != 4 { return }
         let v32 = UInt32(truncatingIfNeeded: value)
         let v = size == 4 ? value & 0xFFFF_FFFF : value

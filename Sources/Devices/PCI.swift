@@ -166,12 +166,12 @@ public struct PCIConfigSpace: Sendable {
         for i in 0..<width { writable[offset + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i)) }
     }
 
-    /// Reads `size` bytes at `offset` (bytes past 255 read as 0xFF).
+    /// Reads `size` bytes at `offset` (bytes outside 0–255 read as 0xFF).
     public func read(_ offset: Int, size: Int) -> UInt32 {
         var v: UInt32 = 0
         for i in 0..<size {
-            let at = offset + i
-            let b: UInt8 = at < 256 ? bytes[at] : 0xFF
+            let at = offset &+ i
+            let b: UInt8 = (0..<256).contains(at) ? bytes[at] : 0xFF
             v |= UInt32(b) << UInt32(8 * i)
         }
         return v
@@ -180,8 +180,8 @@ public struct PCIConfigSpace: Sendable {
     /// Writes through the write masks.
     public mutating func write(_ offset: Int, size: Int, value: UInt32) {
         for i in 0..<size {
-            let at = offset + i
-            guard at < 256 else { continue }
+            let at = offset &+ i
+            guard (0..<256).contains(at) else { continue }
             let v = UInt8(truncatingIfNeeded: value >> UInt32(8 * i))
             bytes[at] = (bytes[at] & ~writable[at]) | (v & writable[at])
         }
