@@ -1,12 +1,22 @@
 import GuestMemory
 
 /// QEMU's `edu` teaching device (PCI 1234:11e8): identification, liveness check, factorial,
-/// interrupt status, and a DMA engine whose transfers complete on a 100 ms virtual-clock timer.
+/// interrupt status, a DMA engine whose transfers complete on a 100 ms virtual-clock timer, and
+/// an MSI capability (one vector, 64-bit address, no per-vector masking; ``MSICapability``).
+///
+/// Interrupts follow QEMU's edu: raising bits (register 0x60, a finished factorial or DMA) ORs
+/// them into the interrupt status; if the status is then non-zero, the device signals — with an
+/// MSI when software enabled it in the capability, else by asserting INTA#. Every such raise sends
+/// a new message, even when the status was already non-zero. Lowering bits (0x64) clears them and
+/// deasserts INTA# once the status is 0, but only while MSI is off (a message needs no lowering).
+/// While MSI is on, the device leaves INTx and PCI STATUS.IS alone.
 public final class EduDevice: PCIFunction {
     /// INTA# (QEMU's edu raises its interrupt on pin 1 when MSI is off).
     public let identity = PCIIdentity(vendorID: 0x1234, deviceID: 0x11E8, revision: 0x10, classCode: 0x00_FF00, interruptPin: 1)
     /// BAR0 takes 8-byte accesses whole (QEMU's edu region has max_access_size 8).
     public let bars: [BARDescription?] = [BARDescription(size: 1 << 20, maximumAccessSize: 8)]
+    /// QEMU's edu asks `msi_init` for one vector, 64-bit addresses and no per-vector masking.
+    public var hasMSI: Bool { true }
 
     /// Device-side DMA buffer window.
     public static let bufferStart: UInt64 = 0x40000
@@ -32,8 +42,10 @@ public final class EduDevice: PCIFunction {
     /// `dma_mask` property: DMA addresses are truncated to it (QEMU's default is 28 bits).
     public var dmaMask: UInt64 = (1 << 28) - 1
     public private(set) var buffer = [UInt8](repeating: 0, count: Int(EduDevice.bufferSize))
-    /// INTx level.
+    /// The INTx level the device last drove.
     public private(set) var interruptLine = false
+    /// MSIs sent (each one a DMA write through the device's port).
+    public private(set) var messagesSent = 0
     /// The requester id the machine assigned (bus << 8 | devfn; 0 before it is plugged in).
     public var requesterID: UInt16 { connection?.requester.pciRequesterID ?? 0 }
     /// DMA port, clock and interrupt pin (set when plugged in).
@@ -66,8 +78,16 @@ public final class EduDevice: PCIFunction {
         }
     }
 
+    /// Set while a register write runs. A write that arrives meanwhile can only come from the
+    /// device's own DMA (an MSI or transfer aimed at its own BAR) and is dropped, as QEMU's
+    /// memory re-entrancy guard refuses it — else a message aimed at register 0x60 would raise
+    /// itself without end.
+    var inRegisterWrite = false
+
     public func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {
-        guard bar == 0, size == 4 || size == 8 else { return }
+        guard bar == 0, size == 4 || size == 8, !inRegisterWrite else { return }
+        inRegisterWrite = true
+        defer { inRegisterWrite = false }
         if offset < 0x80, size != 4 { return }
         let v32 = UInt32(truncatingIfNeeded: value)
         let v = size == 4 ? value & 0xFFFF_FFFF : value
@@ -98,23 +118,45 @@ public final class EduDevice: PCIFunction {
         }
     }
 
+    /// Whether software enabled MSI in the device's capability.
+    public var msiEnabled: Bool { connection?.configSpace?.msiEnabled ?? false }
+
+    /// ORs `bits` into the interrupt status and signals if it is non-zero: an MSI when enabled,
+    /// else INTA#.
     func raise(_ bits: UInt32) {
         interruptStatus |= bits
-        updateInterruptLine()
+        guard interruptStatus != 0 else { return }
+        if msiEnabled {
+            sendMSI()
+        } else {
+            setINTx(true)
+        }
     }
 
+    /// Clears `bits`; INTA# drops when the status is 0 and MSI is off.
     func lower(_ bits: UInt32) {
         interruptStatus &= ~bits
-        updateInterruptLine()
+        if interruptStatus == 0, !msiEnabled { setINTx(false) }
     }
 
-    /// The interrupt state follows the interrupt status; the machine hears every change and
-    /// drives INTx (IOAPIC input ``Machine/intxInput(devfn:)``) unless COMMAND disables it.
-    func updateInterruptLine() {
-        let level = interruptStatus != 0
-        guard level != interruptLine else { return }
+    /// Drives the interrupt state; the machine drives INTx from it (IOAPIC input
+    /// ``Machine/intxInput(devfn:)``) unless COMMAND disables it.
+    func setINTx(_ level: Bool) {
         interruptLine = level
         connection?.setInterrupt(level)
+    }
+
+    /// Sends the capability's message: a 4-byte little-endian write of the 16-bit data (upper
+    /// half 0) to the 64-bit address, through the device's DMA port as its own requester — so it
+    /// meets the machine's IOMMU (VT-d interrupt remapping for 0xFEEx_xxxx) and then the MSI
+    /// window, or memory, exactly as any DMA write of the device would. Whatever the address and
+    /// data hold, the write is just a DMA write; its result is not the device's concern.
+    func sendMSI() {
+        guard let connection, let space = connection.configSpace else { return }
+        let message = space.msiMessage
+        let bytes = (0..<4).map { UInt8(truncatingIfNeeded: message.data >> UInt32(8 * $0)) }
+        messagesSent &+= 1
+        _ = connection.dmaWrite(address: message.address, bytes: bytes, attrs: .unspecified)
     }
 
     /// Whether `[address, address + count)` lies inside the device buffer (a transfer may end

@@ -242,6 +242,7 @@ public final class Machine: PCIHost {
         functions[devfn] = function
         function.plugged(into: PCIConnection(host: self, requester: RequesterID(bus: 0, device: devfn >> 3, function: devfn & 7)))
         var space = PCIConfigSpace(identity: function.identity, bars: function.bars)
+        if function.hasMSI { space.addMSICapability() }
         finish?(&space)
         configSpaces[devfn] = space
         var map: [Int: Int] = [:]
@@ -277,6 +278,11 @@ public final class Machine: PCIHost {
         guard var space = configSpaces[devfn] else { return }
         space.write(offset, size: size, value: value)
         configSpaces[devfn] = space
+        // A write touching the MSI capability that leaves MSI enabled deasserts the function's
+        // INTx (QEMU's msi_write_config): its interrupt state and STATUS.IS drop to 0.
+        if let msi = space.msiCapabilityOffset, space.msiEnabled, offset < msi + MSICapability.size, offset &+ size > msi {
+            deviceINTxChanged(devfn: devfn, level: false)
+        }
         updateINTxPin(devfn: devfn)
         for (bar, region) in barRegions[devfn] ?? [:] {
             var address = space.mappedBAR(bar)

@@ -284,6 +284,10 @@ extension Machine {
     public func interruptStateChanged(requester: RequesterID, level: Bool) {
         deviceINTxChanged(devfn: requester.devfn, level: level)
     }
+
+    public func configSpace(of requester: RequesterID) -> PCIConfigSpace? {
+        requester.bus == 0 ? configSpaces[requester.devfn] : nil
+    }
 }
 
 /// An IOMMU's register block as seen from the system bus (decode error while it is busy).

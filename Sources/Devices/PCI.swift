@@ -67,11 +67,53 @@ public protocol PCIFunction: AnyObject {
     func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64)
     /// The machine plugged the function in: its DMA port, clock and interrupt pin.
     func plugged(into connection: PCIConnection)
+    /// Whether the function has an MSI capability (``MSICapability``, laid out at 0x40 by
+    /// ``PCIConfigSpace/addMSICapability()``).
+    var hasMSI: Bool { get }
 }
 
 extension PCIFunction {
     /// Functions that do no DMA, keep no time and raise no interrupt ignore their connection.
     public func plugged(into connection: PCIConnection) {}
+    /// Functions have no MSI capability unless they say so.
+    public var hasMSI: Bool { false }
+}
+
+/// The MSI capability (capability id 05h; PCI Local Bus Specification 3.0 §6.8.1) as QEMU's
+/// `msi_init` builds it for one vector, 64-bit message addresses and no per-vector masking — the
+/// one shape `edu` asks for. QEMU puts a function's first capability at the first free dword
+/// after the type-0 header (0x40), sets STATUS.CAP_LIST and points the capabilities pointer
+/// (0x34) at it; the capability is 14 bytes: id, next (0, the end of the list), Message Control,
+/// Message Address (low dword, then high dword) and Message Data (16 bits).
+public enum MSICapability {
+    /// Where the capability lies in config space.
+    public static let offset = 0x40
+    /// Capability ID for MSI.
+    public static let capabilityID: UInt8 = 0x05
+    /// Message Control (16 bits) relative to the capability.
+    public static let messageControl = 0x02
+    /// Message Address, low dword (bits 1:0 are reserved, read 0).
+    public static let messageAddressLow = 0x04
+    /// Message Upper Address (present because the capability is 64-bit capable).
+    public static let messageAddressHigh = 0x08
+    /// Message Data (16 bits).
+    public static let messageData = 0x0C
+    /// Length of the 64-bit capability without mask bits.
+    public static let size = 0x0E
+    /// Message Control bit 0, MSI Enable.
+    public static let enable: UInt16 = 1 << 0
+    /// Message Control bit 7, 64 bit address capable (read-only, set).
+    public static let addressCapable64: UInt16 = 1 << 7
+    /// Message Control bits 6:4, Multiple Message Enable.
+    public static let multipleMessageEnable: UInt16 = 0x70
+    /// Message Control bits software may write: MSI Enable and Multiple Message Enable. The
+    /// other bits (Multiple Message Capable 3:1 = 0 for one vector, 64 bit address capable,
+    /// per-vector masking capable = 0) are read-only.
+    public static let writableControl: UInt16 = multipleMessageEnable | enable
+    /// STATUS bit 4, Capabilities List.
+    public static let statusCapabilitiesList: UInt8 = 1 << 4
+    /// Config offset of the capabilities pointer.
+    public static let capabilitiesPointer = 0x34
 }
 
 /// The type-0 configuration space of one function, with QEMU-like write masks.
@@ -100,6 +142,9 @@ public struct PCIConfigSpace: Sendable {
         put(0x2C, 2, UInt64(identity.subsystemVendorID))
         put(0x2E, 2, UInt64(identity.subsystemID))
         put(0x3D, 1, UInt64(identity.interruptPin))
+        // As in QEMU's PCI core, the device-specific part of config space (0x40–0xFF) is
+        // writable storage until a capability claims a range of it.
+        for at in 0x40..<256 { writable[at] = 0xFF }
         setMask(0x04, 2, UInt64(PCICommand.writable))
         setMask(0x0C, 1, 0xFF)  // cache line size
         setMask(0x0D, 1, 0xFF)  // latency timer
@@ -121,12 +166,12 @@ public struct PCIConfigSpace: Sendable {
         for i in 0..<width { writable[offset + i] = UInt8(truncatingIfNeeded: value >> UInt64(8 * i)) }
     }
 
-    /// Reads `size` bytes at `offset` (bytes past 255 read as 0xFF).
+    /// Reads `size` bytes at `offset` (bytes outside 0–255 read as 0xFF).
     public func read(_ offset: Int, size: Int) -> UInt32 {
         var v: UInt32 = 0
         for i in 0..<size {
-            let at = offset + i
-            let b: UInt8 = at < 256 ? bytes[at] : 0xFF
+            let at = offset &+ i
+            let b: UInt8 = (0..<256).contains(at) ? bytes[at] : 0xFF
             v |= UInt32(b) << UInt32(8 * i)
         }
         return v
@@ -135,11 +180,62 @@ public struct PCIConfigSpace: Sendable {
     /// Writes through the write masks.
     public mutating func write(_ offset: Int, size: Int, value: UInt32) {
         for i in 0..<size {
-            let at = offset + i
-            guard at < 256 else { continue }
+            let at = offset &+ i
+            guard (0..<256).contains(at) else { continue }
             let v = UInt8(truncatingIfNeeded: value >> UInt32(8 * i))
             bytes[at] = (bytes[at] & ~writable[at]) | (v & writable[at])
         }
+        applyMSIWriteRule(offset: offset, size: size)
+    }
+
+    /// Adds the ``MSICapability`` at 0x40 as the only entry of the capability list: STATUS.CAP_LIST,
+    /// the pointer at 0x34, the read-only id/next/control bits, and the write masks — MSI Enable,
+    /// address low bits 31:2, the whole upper address and the 16-bit data.
+    public mutating func addMSICapability() {
+        let at = MSICapability.offset
+        msiCapabilityOffset = at
+        for i in at..<(at + MSICapability.size) { writable[i] = 0 }
+        bytes[0x06] |= MSICapability.statusCapabilitiesList
+        put(MSICapability.capabilitiesPointer, 1, UInt64(at))
+        put(at, 1, UInt64(MSICapability.capabilityID))
+        put(at + 1, 1, 0)
+        put(at + MSICapability.messageControl, 2, UInt64(MSICapability.addressCapable64))
+        setMask(at + MSICapability.messageControl, 2, UInt64(MSICapability.writableControl))
+        setMask(at + MSICapability.messageAddressLow, 4, 0xFFFF_FFFC)
+        setMask(at + MSICapability.messageAddressHigh, 4, 0xFFFF_FFFF)
+        setMask(at + MSICapability.messageData, 2, 0xFFFF)
+    }
+
+    /// Where the MSI capability lies (nil for a function without one).
+    public private(set) var msiCapabilityOffset: Int?
+
+    /// Whether the function has the MSI capability and software set its MSI Enable bit.
+    public var msiEnabled: Bool {
+        guard let at = msiCapabilityOffset else { return false }
+        return read(at + MSICapability.messageControl, size: 2) & UInt32(MSICapability.enable) != 0
+    }
+
+    /// The MSI capability's write rule beyond its masks (QEMU's `msi_write_config`): after a
+    /// write that touches the capability and leaves MSI enabled, Multiple Message Enable is
+    /// lowered to Multiple Message Capable if it asks for more vectors than the function has.
+    /// While MSI is off the field keeps whatever software wrote.
+    mutating func applyMSIWriteRule(offset: Int, size: Int) {
+        guard let at = msiCapabilityOffset, offset < at + MSICapability.size, offset &+ size > at, msiEnabled else { return }
+        let control = UInt16(read(at + MSICapability.messageControl, size: 2))
+        let capable = (control >> 1) & 0x7
+        let enabled = (control >> 4) & 0x7
+        guard enabled > capable else { return }
+        let clamped = (control & ~MSICapability.multipleMessageEnable) | capable << 4
+        put(at + MSICapability.messageControl, 2, UInt64(clamped))
+    }
+
+    /// The message the MSI capability holds: the 64-bit address and the 16-bit data (QEMU sends
+    /// it as a 32-bit little-endian write with the upper half 0).
+    public var msiMessage: (address: UInt64, data: UInt32) {
+        let at = MSICapability.offset
+        let low = UInt64(read(at + MSICapability.messageAddressLow, size: 4))
+        let high = UInt64(read(at + MSICapability.messageAddressHigh, size: 4))
+        return (high << 32 | low, read(at + MSICapability.messageData, size: 2))
     }
 
     /// COMMAND register.

@@ -19,6 +19,8 @@ public protocol PCIHost: AnyObject {
     func cancelTimer(_ id: Int)
     /// `requester`'s interrupt state changed (the host drives INTx from it).
     func interruptStateChanged(requester: RequesterID, level: Bool)
+    /// `requester`'s own configuration space as software last programmed it (nil if absent).
+    func configSpace(of requester: RequesterID) -> PCIConfigSpace?
 }
 
 /// What a PCI function sees of the machine it is plugged into: a DMA port, a clock and an
@@ -64,6 +66,11 @@ public struct PCIConnection {
 
     /// Cancels a timer from ``schedule(after:_:)``.
     public func cancel(_ timer: Int) { host?.cancelTimer(timer) }
+
+    // MARK: Config space
+
+    /// The function's own configuration space (its MSI capability, COMMAND); nil without a machine.
+    public var configSpace: PCIConfigSpace? { host?.configSpace(of: requester) }
 
     // MARK: Interrupt
 

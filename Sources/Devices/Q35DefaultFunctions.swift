@@ -3,7 +3,7 @@
 /// expansion ROM BAR, capability pointer and interrupt pin, as a scan of bus 0 reads them on QEMU 11
 /// and QEMU 7.2 (both show the same). Nothing behind them is modelled: their BARs can be sized and
 /// placed, but accesses through them read 0 and writes are dropped; the capability lists and the
-/// device-specific registers past 0x40 read 0.
+/// device-specific registers past 0x40 read 0 until written (plain storage, as in QEMU's PCI core).
 public enum Q35DefaultFunction: String, Sendable, Hashable, CaseIterable {
     /// `VGA` (1234:1111 at 00:01.0): QEMU's default display adapter, left out by `-nodefaults`.
     case vga

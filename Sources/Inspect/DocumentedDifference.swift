@@ -63,10 +63,6 @@ public struct DocumentedDifference: Sendable, Hashable, CustomStringConvertible 
             if [0xF8, 0xFA, 0xFB].contains(select.devfn), machine.configSpaces[select.devfn] == nil {
                 return .notModelled("ICH9 functions at 00:1f.x")
             }
-            let register = select.register(port: 0xCFC)
-            if machine.functions[select.devfn] is EduDevice, [0x04, 0x34].contains(register) {
-                return .notModelled("edu's MSI capability")
-            }
             return nil
         default:
             return nil
