@@ -101,4 +101,24 @@ import Testing
         #expect(unit.remapInterrupt(address: Self.remappable(5), data: 0, sourceID: Self.sid, bus: ram) == .fault(.sourceIDCheckFailed, index: 5))
         #expect(unit.faultRecords[0].fault == false)
     }
+
+    /// VT-d §3.14, §5.1: a write without PASID to 0xFEEx_xxxx is an interrupt request even while
+    /// DMA remapping is off (GSTS.TES = 0); interrupt remapping (GSTS.IRES) decides on its own.
+    @Test func interruptRequestsAreRecognisedWhileDMARemappingIsOff() {
+        var (unit, ram) = Self.unit()
+        #expect(unit.globalStatus & GlobalCommand.te == 0)
+        let msi = DMARequest(sourceID: Self.sid, address: Self.remappable(5), access: .write)
+        guard case .translated(let t) = unit.translate(msi, bus: ram) else {
+            Issue.record("an interrupt request must not fault")
+            return
+        }
+        #expect(t.mode == .interruptRequest)
+        #expect(unit.remapInterrupt(address: msi.address, data: 0, sourceID: Self.sid, bus: ram) == .deliver(address: 0xFEE0_3000, data: 0x41))
+        // An ordinary DMA next to it is still used as is while DMA remapping is off.
+        guard case .translated(let dma) = unit.translate(DMARequest(sourceID: Self.sid, address: 0x1000, access: .write), bus: ram) else {
+            Issue.record("DMA with remapping off must pass")
+            return
+        }
+        #expect(dma.mode == .remappingDisabled)
+    }
 }

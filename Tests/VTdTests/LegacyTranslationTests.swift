@@ -8,12 +8,18 @@ struct LegacyTranslationTests {
     @Test func remappingDisabledIsIdentityWithoutFaults() {
         var rig = Rig()
         rig.enable(root: rig.allocPage(), translation: false)  // nothing in the root table
-        for (address, access) in [(UInt64(0x1234_5678), AccessKind.read), (0xFEE0_0000, .write), (0xFFFF_FFFF_FFFF_F000, .atomic)] {
+        for (address, access) in [(UInt64(0x1234_5678), AccessKind.read), (0xFFFF_FFFF_FFFF_F000, .atomic)] {
             let r = rig.dma(address, access)
             #expect(r.translation?.address == address)
             #expect(r.translation?.mode == .remappingDisabled)
             #expect(r.translation?.permissions == .all)
         }
+        // A write to the interrupt window stays an interrupt request with DMA remapping off
+        // (VT-d §3.14): it goes to interrupt remapping, never to memory as DMA.
+        let msi = rig.dma(0xFEE0_0000, .write)
+        #expect(msi.translation?.address == 0xFEE0_0000)
+        #expect(msi.translation?.mode == .interruptRequest)
+        #expect(msi.translation?.permissions == [.write])
         #expect(rig.fsts == 0)
         #expect(rig.unit.caches.iotlb.count == 0 && rig.unit.caches.context.count == 0, "nothing is cached")
     }

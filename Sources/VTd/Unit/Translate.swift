@@ -26,8 +26,11 @@ extension RemappingUnit {
     ) -> TranslationResult {
         let translator = Translator(state: translationState)
         if let early = translator.preCheck(request) {
-            observer.note(translationState.translationEnabled ? "untranslated request to the interrupt window: an interrupt message, not DMA"
-                                                              : "GSTS.TES=0: remapping disabled, address used as is")
+            if case .translated(let t) = early, t.mode == .interruptRequest {
+                observer.note("untranslated request to the interrupt window: an interrupt message, not DMA")
+            } else {
+                observer.note("GSTS.TES=0: remapping disabled, address used as is")
+            }
             return early
         }
         let resolution = resolveCached(request, translator: translator, bus: bus, observer: &observer)

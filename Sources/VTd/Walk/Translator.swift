@@ -78,14 +78,21 @@ public struct Translator: Sendable {
         }
     }
 
-    /// Requests that never reach the tables: remapping off, and interrupt messages.
+    /// Requests that never reach the tables: interrupt messages, and everything while DMA
+    /// remapping is off.
+    ///
+    /// An untranslated request without PASID to 0xFEEx_xxxx is an interrupt request whether or
+    /// not DMA remapping is enabled (VT-d §3.14, §5.1: interrupt remapping is enabled on its own,
+    /// by GCMD.IRE; with GSTS.TES = 0 and GSTS.IRES = 1 a device's MSI is still remapped). QEMU
+    /// agrees: its interrupt-remapping region stays in every device's address space while DMA
+    /// remapping is off.
     @inline(__always)
     public func preCheck(_ request: DMARequest) -> TranslationResult? {
-        if !state.translationEnabled {
-            return .translated(Translation(address: request.address, pageSize: 4096, permissions: .all, domainID: 0, mode: .remappingDisabled))
-        }
         if request.pasid == nil, request.addressType == .untranslated, interruptWindow.contains(request.address) {
             return .translated(Translation(address: request.address, pageSize: 4096, permissions: [.write], domainID: 0, mode: .interruptRequest))
+        }
+        if !state.translationEnabled {
+            return .translated(Translation(address: request.address, pageSize: 4096, permissions: .all, domainID: 0, mode: .remappingDisabled))
         }
         return nil
     }
