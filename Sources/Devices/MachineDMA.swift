@@ -268,12 +268,23 @@ extension Machine {
         }
     }
 
+    /// Whether the function may master the bus: its COMMAND register's Bus Master Enable (PCI
+    /// Local Bus 3.0 §6.2.2). With it clear a function's DMA and MSI writes never reach the bus
+    /// (QEMU: the function's bus-master address space is disabled, the access is a decode error).
+    /// A requester without a configuration space on this machine is not gated.
+    func mayMasterTheBus(_ requester: RequesterID) -> Bool {
+        guard let config = configSpace(of: requester) else { return true }
+        return config.command & PCICommand.busMaster != 0
+    }
+
     public func dmaWrite(requester: RequesterID, address: UInt64, bytes: [UInt8], attrs: MemTxAttrs) -> MemTxResult {
-        dmaAccess(requester: requester, address: address, count: bytes.count, write: bytes, attrs: attrs).result
+        guard mayMasterTheBus(requester) else { return .decodeError }
+        return dmaAccess(requester: requester, address: address, count: bytes.count, write: bytes, attrs: attrs).result
     }
 
     public func dmaRead(requester: RequesterID, address: UInt64, count: Int, attrs: MemTxAttrs) -> (bytes: [UInt8], result: MemTxResult) {
-        dmaAccess(requester: requester, address: address, count: count, write: nil, attrs: attrs)
+        guard mayMasterTheBus(requester) else { return ([UInt8](repeating: 0, count: max(0, count)), .decodeError) }
+        return dmaAccess(requester: requester, address: address, count: count, write: nil, attrs: attrs)
     }
 
     public func systemRead(address: UInt64, count: Int, attrs: MemTxAttrs) -> (bytes: [UInt8], result: MemTxResult) {

@@ -100,8 +100,30 @@ import Testing
         configuration.vtd = nil
         let m = try Machine(configuration: configuration)
         #expect(m.iommus.isEmpty)
+        m.configWrite(devfn: 0x10, offset: 0x04, size: 2, value: UInt32(PCICommand.busMaster))
         #expect(m.dmaWrite(requester: RequesterID(pci: 0x10), address: 0x2000, bytes: [1, 2, 3], attrs: .unspecified).isOK)
         #expect(m.dmaRead(requester: RequesterID(pci: 0x10), address: 0x2000, count: 3, attrs: .unspecified).bytes == [1, 2, 3])
         #expect(m.dmaWrite(requester: RequesterID(pci: 0x10), address: 0x2000_0000, bytes: [1], attrs: .unspecified) == .decodeError)
+    }
+
+    /// PCI Local Bus 3.0 §6.2.2: with COMMAND.Bus Master Enable clear a function's DMA (and so its
+    /// MSI writes) never reaches the bus — a decode error, memory untouched — as in QEMU, where
+    /// the function's bus-master address space is disabled.
+    @Test func busMasterEnableGatesDMA() throws {
+        var configuration = MachineConfiguration()
+        configuration.ramSize = 1 << 20
+        configuration.vtd = nil
+        let m = try Machine(configuration: configuration)
+        let device = RequesterID(pci: 0x10)
+        _ = m.system.write(0x2000, size: 1, value: 0x55)
+        #expect(m.dmaWrite(requester: device, address: 0x2000, bytes: [1], attrs: .unspecified) == .decodeError)
+        let refused = m.dmaRead(requester: device, address: 0x2000, count: 1, attrs: .unspecified)
+        #expect(refused.result == .decodeError)
+        #expect(refused.bytes == [0])
+        #expect(m.system.read(0x2000, size: 1).value == 0x55, "a refused write leaves memory alone")
+        m.configWrite(devfn: 0x10, offset: 0x04, size: 2, value: UInt32(PCICommand.busMaster))
+        #expect(m.dmaRead(requester: device, address: 0x2000, count: 1, attrs: .unspecified).bytes == [0x55])
+        m.configWrite(devfn: 0x10, offset: 0x04, size: 2, value: 0)
+        #expect(m.dmaWrite(requester: device, address: 0x2000, bytes: [2], attrs: .unspecified) == .decodeError)
     }
 }
