@@ -271,9 +271,11 @@ extension Machine {
     /// Whether the function may master the bus: its COMMAND register's Bus Master Enable (PCI
     /// Local Bus 3.0 §6.2.2). With it clear a function's DMA and MSI writes never reach the bus
     /// (QEMU: the function's bus-master address space is disabled, the access is a decode error).
-    /// A requester without a configuration space on this machine is not gated.
+    /// A requester without a configuration space on this machine, and a function that does its
+    /// DMA without the bus-master path (``PCIFunction/dmaNeedsBusMaster``), are not gated.
     func mayMasterTheBus(_ requester: RequesterID) -> Bool {
-        guard let config = configSpace(of: requester) else { return true }
+        guard let config = configSpace(of: requester), requester.bus == 0,
+              functions[requester.devfn]?.dmaNeedsBusMaster ?? true else { return true }
         return config.command & PCICommand.busMaster != 0
     }
 

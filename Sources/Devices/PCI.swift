@@ -70,6 +70,9 @@ public protocol PCIFunction: AnyObject {
     /// Whether the function has an MSI capability (``MSICapability``, laid out at 0x40 by
     /// ``PCIConfigSpace/addMSICapability()``).
     var hasMSI: Bool { get }
+    /// Whether the function's DMA (and MSI) stops while its COMMAND.Bus Master Enable is clear,
+    /// as PCI requires and QEMU's bus-master address space does for devices that use it.
+    var dmaNeedsBusMaster: Bool { get }
 }
 
 extension PCIFunction {
@@ -77,6 +80,8 @@ extension PCIFunction {
     public func plugged(into connection: PCIConnection) {}
     /// Functions have no MSI capability unless they say so.
     public var hasMSI: Bool { false }
+    /// Functions follow Bus Master Enable unless they say otherwise.
+    public var dmaNeedsBusMaster: Bool { true }
 }
 
 /// The MSI capability (capability id 05h; PCI Local Bus Specification 3.0 §6.8.1) as QEMU's

@@ -113,6 +113,7 @@ import Testing
         var configuration = MachineConfiguration()
         configuration.ramSize = 1 << 20
         configuration.vtd = nil
+        configuration.devices = [.edu]
         let m = try Machine(configuration: configuration)
         let device = RequesterID(pci: 0x10)
         _ = m.system.write(0x2000, size: 1, value: 0x55)
@@ -125,5 +126,16 @@ import Testing
         #expect(m.dmaRead(requester: device, address: 0x2000, count: 1, attrs: .unspecified).bytes == [0x55])
         m.configWrite(devfn: 0x10, offset: 0x04, size: 2, value: 0)
         #expect(m.dmaWrite(requester: device, address: 0x2000, bytes: [2], attrs: .unspecified) == .decodeError)
+    }
+
+    /// QEMU's iommu-testdev DMAs on its IOMMU address space, not the bus-master one: with Bus
+    /// Master Enable clear its DMA still runs (QEMU 11.1, differential script `testdev-results`).
+    @Test func iommuTestDeviceIgnoresBusMasterEnable() throws {
+        var configuration = MachineConfiguration()
+        configuration.ramSize = 1 << 20
+        configuration.vtd = nil
+        let m = try Machine(configuration: configuration)
+        #expect(m.dmaWrite(requester: RequesterID(pci: 0x10), address: 0x2000, bytes: [7], attrs: .unspecified).isOK)
+        #expect(m.system.read(0x2000, size: 1).value == 7)
     }
 }

@@ -22,6 +22,12 @@ struct EduDifferentialTests {
         script.eduDMA(address: 0x0010_0000, count: 0x8, toRAM: false, bufferOffset: 0x800)
         script.eduDMA(address: 0x0020_0008, count: 0x10, toRAM: true, bufferOffset: 0x7F8)
         script.send("read 0x200000 0x20")
+        // Bus Master Enable off (memory decoding on): edu's transfer to RAM never reaches the bus.
+        script.configWrite(devfn: Layout.eduDevfn, offset: 0x04, size: 2, value: 0x2)
+        script.send("memset 0x300000 0x10 0x5a")
+        script.eduDMA(address: 0x0030_0000, count: 0x10, toRAM: true)
+        script.send("read 0x300000 0x10")
+        script.configWrite(devfn: Layout.eduDevfn, offset: 0x04, size: 2, value: 0x7)
         let report = try compare(script)
         #expect(report.commands > 0, "the script sent no command")
     }

@@ -112,6 +112,13 @@ struct IOMMUTestDeviceDifferentialTests {
             script.testdevDMA(iova: 0x10_0000, gpa: 0x10_0000, attrs: attrs)
             script.testdevRead(Testdev.attrs)
         }
+        // Bus Master Enable off (memory decoding stays on): the DMA never reaches the bus; then on again.
+        script.configWrite(devfn: devfn, offset: 0x04, size: 2, value: 0x2)
+        script.send("memset 0x100000 0x40 0x00")
+        script.testdevDMA(iova: 0x10_0000, gpa: 0x10_0000, length: 4)
+        script.send("read 0x100000 0x8")
+        script.configWrite(devfn: devfn, offset: 0x04, size: 2, value: 0x7)
+        script.testdevDMA(iova: 0x10_0000, gpa: 0x10_0000, length: 4)
         script.testdevRead(Testdev.doorbell)
         let report = try compare(script)
         for code in [Testdev.notArmed, Testdev.badLength, Testdev.mismatch, Testdev.badAttrs, Testdev.busy, Testdev.idle, Testdev.readbackFailed, Testdev.transferFailed] {
