@@ -11,8 +11,12 @@ struct StepBox {
 /// The SVG diagram both walk renderers draw: a title line, then the boxes top to bottom joined
 /// by arrows; the last box (the outcome) is green unless it failed.
 enum StepChart {
-    static func svg(title: String, boxes: [StepBox], boxWidth: Int, widenForTitle: Bool) -> String {
+    /// - Parameter boxWidth: the narrowest box; boxes widen to their longest line (monospace at
+    ///   12 px: about 7.5 px per character, plus the 10 px inset on each side).
+    static func svg(title: String, boxes: [StepBox], boxWidth minimumBoxWidth: Int, widenForTitle: Bool) -> String {
         let lineHeight = 16, gap = 28, margin = 20
+        let longestLine = boxes.map { box in max(box.title.count, box.lines.map(\.count).max() ?? 0) }.max() ?? 0
+        let boxWidth = max(minimumBoxWidth, longestLine * 15 / 2 + 20)
         var y = margin + 30
         var body: [String] = []
         for (i, box) in boxes.enumerated() {
