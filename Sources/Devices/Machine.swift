@@ -192,6 +192,10 @@ public final class Machine: PCIHost {
     /// Devices on bus 0 by devfn.
     public private(set) var functions: [UInt8: any PCIFunction] = [:]
     public internal(set) var configSpaces: [UInt8: PCIConfigSpace] = [:]
+    /// Per bus-0 devfn: the function's DMA is stopped now (it follows Bus Master Enable and
+    /// COMMAND.BME is clear). Kept up to date where config space changes (``addFunction`` and
+    /// ``configWrite``) so that the DMA path reads one flag instead of the config space.
+    var blocksDMA = [Bool](repeating: false, count: 256)
     var barRegions: [UInt8: [Int: Int]] = [:]
     public var configAddress = ConfigAddress()
     /// Virtual clock in nanoseconds (advanced only by `clock_step`/`clock_set`).
@@ -245,6 +249,7 @@ public final class Machine: PCIHost {
         if function.hasMSI { space.addMSICapability() }
         finish?(&space)
         configSpaces[devfn] = space
+        refreshBusMasterGate(devfn: devfn)
         var map: [Int: Int] = [:]
         for (i, bar) in function.bars.enumerated() {
             guard let bar, !bar.isIO else { continue }
@@ -278,6 +283,7 @@ public final class Machine: PCIHost {
         guard var space = configSpaces[devfn] else { return }
         space.write(offset, size: size, value: value)
         configSpaces[devfn] = space
+        refreshBusMasterGate(devfn: devfn)
         // A write touching the MSI capability that leaves MSI enabled deasserts the function's
         // INTx (QEMU's msi_write_config): its interrupt state and STATUS.IS drop to 0.
         if let msi = space.msiCapabilityOffset, space.msiEnabled, offset < msi + MSICapability.size, offset &+ size > msi {

@@ -273,10 +273,18 @@ extension Machine {
     /// (QEMU: the function's bus-master address space is disabled, the access is a decode error).
     /// A requester without a configuration space on this machine, and a function that does its
     /// DMA without the bus-master path (``PCIFunction/dmaNeedsBusMaster``), are not gated.
+    @inline(__always)
     func mayMasterTheBus(_ requester: RequesterID) -> Bool {
-        guard let config = configSpace(of: requester), requester.bus == 0,
-              functions[requester.devfn]?.dmaNeedsBusMaster ?? true else { return true }
-        return config.command & PCICommand.busMaster != 0
+        requester.bus != 0 || !blocksDMA[Int(requester.devfn)]
+    }
+
+    /// Recomputes ``Machine/blocksDMA`` for bus-0 `devfn` from its function and COMMAND.
+    func refreshBusMasterGate(devfn: UInt8) {
+        guard let function = functions[devfn], let config = configSpaces[devfn] else {
+            blocksDMA[Int(devfn)] = false
+            return
+        }
+        blocksDMA[Int(devfn)] = function.dmaNeedsBusMaster && config.command & PCICommand.busMaster == 0
     }
 
     public func dmaWrite(requester: RequesterID, address: UInt64, bytes: [UInt8], attrs: MemTxAttrs) -> MemTxResult {
